@@ -1,0 +1,35 @@
+//! fleetbench scenario files.
+//!
+//! A scenario describes a whole run: the fleet and how it arrives, the shape of a session,
+//! the LLM providers and tools with their client policies, compression, the mock's behaviour
+//! and faults, the targets, the seed and the clock. This crate reads it into a typed,
+//! validated [`Scenario`], and provides the seeded randomness and text every other crate
+//! draws from. It is pure: no async runtime, no I/O beyond reading the file.
+//!
+//! # Layout
+//! - [`schema`]: the sections of the file, with their defaults.
+//! - `load`: TOML → [`Scenario`], every error located by file, line, column and key.
+//! - `validate`: rules across fields (references, stop conditions, orderings).
+//! - [`dist`]: constant, uniform, log-normal (median + p95) and empirical distributions.
+//! - [`units`]: durations, byte sizes, probabilities and rates.
+//! - [`rng`]: the portable seeded generator and seed derivation.
+//! - [`text`]: deterministic text of an exact token length.
+
+pub mod dist;
+mod error;
+mod load;
+pub mod rng;
+pub mod schema;
+pub mod text;
+pub mod units;
+mod validate;
+
+pub use dist::{Dist, DurationDist, TokenDist, Tokens};
+pub use error::{Problem, ScenarioError};
+pub use load::load;
+pub use rng::SimRng;
+pub use schema::*;
+pub use units::{Bytes, Dur, Probability, Rate};
+
+#[cfg(test)]
+mod tests;
