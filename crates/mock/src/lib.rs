@@ -1,1 +1,42 @@
-//! placeholder
+//! The built-in OpenAI-compatible mock LLM and tool server.
+//!
+//! It answers `POST /v1/chat/completions` (JSON and SSE streaming, text and tool calls, with
+//! `usage`), `GET /v1/models`, `POST /tools/{name}` and `GET /stats`, with a latency model
+//! (server capacity, prefill per prompt token, base latency, inter-token gaps) and seeded
+//! faults, all taken from a scenario. The same [`MockServer::router`] serves real sockets
+//! through [`serve`] and in-process calls (`tower::ServiceExt::oneshot`) with no sockets,
+//! which is what the virtual clock uses. It depends on `scenario` only.
+//!
+//! # Layout
+//! - `app`: [`MockServer`], the router, shared state, error shape, fault responses.
+//! - `chat`: the chat-completions handler and its SSE stream.
+//! - `tools`: the tool server.
+//! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
+//!   arguments from a JSON schema.
+//! - `latency`: the latency model ([`Timing`]).
+//! - `faults`: seeded fault decisions per endpoint and request index.
+//! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]).
+//! - `tokens`: prompt token counting.
+//! - `server`: the TCP accept loop, with real connection resets.
+//! - `wire`: the OpenAI wire types.
+
+mod answer;
+mod app;
+mod args;
+mod chat;
+mod config;
+mod faults;
+mod latency;
+mod server;
+mod stats;
+mod tokens;
+mod tools;
+mod wire;
+
+pub use answer::{Answer, PlannedCall};
+pub use app::{MockServer, ResetConnection};
+pub use config::{MockConfig, ToolBehaviour};
+pub use latency::Timing;
+pub use server::{serve, serve_with};
+pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
+pub use wire::FinishReason;

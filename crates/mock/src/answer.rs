@@ -1,0 +1,180 @@
+//! Planning one chat answer: what it says (text or tool calls), how many tokens it has, and
+//! when each token comes out. The plan is a pure function of the mock's seed and the request
+//! bytes, so the same request always gets the same answer.
+
+use scenario::rng::{self, SimRng, stream};
+use scenario::text;
+
+use crate::args;
+use crate::config::MockConfig;
+use crate::latency::Timing;
+use crate::tokens;
+use crate::wire::{ChatRequest, FinishReason, ToolChoice};
+
+/// Bytes of tool-call arguments streamed per token.
+const ARGUMENT_PIECE: usize = 4;
+
+/// A planned answer.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// `chatcmpl-…`, derived from the request.
+    pub id: String,
+    /// The model named in the request.
+    pub model: String,
+    /// The text, one word per token (empty when the answer calls tools).
+    pub words: Vec<&'static str>,
+    /// The tool calls asked for.
+    pub tool_calls: Vec<PlannedCall>,
+    /// Why the answer ends.
+    pub finish_reason: FinishReason,
+    /// Prompt tokens counted from the request.
+    pub prompt_tokens: u32,
+    /// When the tokens come out.
+    pub timing: Timing,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// Whether the stream ends with a usage chunk.
+    pub include_usage: bool,
+}
+
+/// One tool call of an answer.
+#[derive(Clone, Debug)]
+pub struct PlannedCall {
+    /// `call_…`.
+    pub id: String,
+    /// The function name.
+    pub name: String,
+    /// The JSON arguments.
+    pub arguments: String,
+}
+
+/// One token of a streamed answer, by position in the [`Answer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Emission {
+    /// Word `i` of the text.
+    Word(usize),
+    /// Opens tool call `i` with its id and name.
+    CallStart(usize),
+    /// Bytes `start..end` of tool call `call`'s arguments.
+    CallArgs { call: usize, start: usize, end: usize },
+}
+
+impl Answer {
+    /// Plans the answer to a chat request body.
+    pub fn plan(config: &MockConfig, body: &[u8]) -> Result<Answer, serde_json::Error> {
+        let req: ChatRequest = serde_json::from_slice(body)?;
+        Ok(Self::plan_parsed(config, &req, rng::stable_hash(body)))
+    }
+
+    pub(crate) fn plan_parsed(config: &MockConfig, req: &ChatRequest, body_hash: u64) -> Answer {
+        let llm = &config.llm;
+        let mut rng = SimRng::derive(config.seed, &[stream::MOCK_RESPONSE, body_hash]);
+        let prompt_tokens = tokens::prompt_tokens(llm.tokenizer, req);
+        let wanted = llm.output_tokens.sample(&mut rng).0;
+        let tool_calls = plan_tool_calls(config, req, &mut rng, body_hash);
+        let (words, finish_reason) = if tool_calls.is_empty() {
+            let (n, reason) = match req.max_output() {
+                Some(max) if max < wanted => (max, FinishReason::Length),
+                _ => (wanted, FinishReason::Stop),
+            };
+            ((0..n).map(|_| text::word(&mut rng)).collect(), reason)
+        } else {
+            (Vec::new(), FinishReason::ToolCalls)
+        };
+        let mut answer = Answer {
+            id: format!("chatcmpl-{body_hash:016x}"),
+            model: req.model.clone(),
+            words,
+            tool_calls,
+            finish_reason,
+            prompt_tokens,
+            timing: Timing { prefill: Default::default(), base: Default::default(), gaps: Vec::new() },
+            stream: req.stream.unwrap_or(false),
+            include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        };
+        answer.timing = Timing::draw(llm, &mut rng, prompt_tokens, answer.emission_count());
+        answer
+    }
+
+    /// Completion tokens: one per emitted token.
+    pub fn completion_tokens(&self) -> u32 {
+        u32::try_from(self.emission_count()).unwrap_or(u32::MAX)
+    }
+
+    fn emission_count(&self) -> usize {
+        // Arguments are ASCII JSON from `args`, so every piece is ARGUMENT_PIECE bytes but
+        // the last; `emissions()` agrees (a test checks).
+        self.words.len()
+            + self
+                .tool_calls
+                .iter()
+                .map(|c| 1 + c.arguments.len().div_ceil(ARGUMENT_PIECE))
+                .sum::<usize>()
+    }
+
+    /// The tokens in the order they are streamed.
+    pub(crate) fn emissions(&self) -> Vec<Emission> {
+        let mut out: Vec<Emission> = (0..self.words.len()).map(Emission::Word).collect();
+        for (call, planned) in self.tool_calls.iter().enumerate() {
+            out.push(Emission::CallStart(call));
+            let args = &planned.arguments;
+            let mut start = 0;
+            while start < args.len() {
+                let mut end = (start + ARGUMENT_PIECE).min(args.len());
+                while !args.is_char_boundary(end) {
+                    end += 1;
+                }
+                out.push(Emission::CallArgs { call, start, end });
+                start = end;
+            }
+        }
+        out
+    }
+
+    /// The whole text, words joined by spaces.
+    pub fn text(&self) -> String {
+        self.words.join(" ")
+    }
+}
+
+fn plan_tool_calls(config: &MockConfig, req: &ChatRequest, rng: &mut SimRng, body_hash: u64) -> Vec<PlannedCall> {
+    let llm = &config.llm;
+    let choice = req.tool_choice();
+    let offered: Vec<_> = req
+        .tools()
+        .iter()
+        .filter(|t| match &choice {
+            ToolChoice::Named(name) => &t.function.name == name,
+            _ => true,
+        })
+        .collect();
+    // One draw whatever the outcome keeps later draws aligned across requests.
+    let roll = rng.next_f64();
+    if offered.is_empty() || choice == ToolChoice::None {
+        return Vec::new();
+    }
+    let after_tools = req.messages.last().is_some_and(|m| m.role == "tool");
+    let p = if after_tools { llm.tool_followup_probability.0 } else { llm.tool_call_probability.0 };
+    let forced = matches!(choice, ToolChoice::Required | ToolChoice::Named(_));
+    if !forced && roll >= p {
+        return Vec::new();
+    }
+    let most = u64::from(llm.max_tool_calls).min(offered.len() as u64);
+    let count = rng.range_inclusive(1, most.max(1));
+    let mut weights: Vec<f64> = offered
+        .iter()
+        .map(|t| config.tools.get(&t.function.name).map_or(1.0, |b| b.weight))
+        .collect();
+    let mut calls = Vec::new();
+    for i in 0..count {
+        let Some(pick) = rng.weighted_index(&weights) else { break };
+        weights[pick] = 0.0;
+        let spec = &offered[pick].function;
+        calls.push(PlannedCall {
+            id: format!("call_{:012x}{i:02}", body_hash >> 16),
+            name: spec.name.clone(),
+            arguments: args::generate(spec.parameters.as_ref(), rng),
+        });
+    }
+    calls
+}

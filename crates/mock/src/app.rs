@@ -1,0 +1,209 @@
+//! The mock as an axum [`Router`]: usable over sockets ([`crate::serve`]) or in-process with
+//! `tower::ServiceExt::oneshot` and no sockets at all (the virtual clock's transport).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use scenario::{Fault, FaultKind};
+
+use crate::config::MockConfig;
+use crate::faults::FaultPlan;
+use crate::stats::{Stats, StatsSnapshot, key_fingerprint};
+use crate::wire::{ErrorBody, ErrorDetail};
+use crate::{chat, tokens, tools};
+
+/// `created` of answers: this epoch (2026-01-01) plus the mock's uptime, so answers depend on
+/// nothing outside the mock's clock.
+const EPOCH: u64 = 1_767_225_600;
+
+/// Marks a response that must not be sent: the connection is reset instead. Over sockets
+/// [`crate::serve`] turns it into a TCP RST; an in-process client treats it as a reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResetConnection;
+
+/// The state every handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: MockConfig,
+    /// Generation slots: the server's batch capacity. Waiting for one is the queueing that
+    /// makes fleet size visible in latency; it is FIFO, like a real server's scheduler.
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) faults: FaultPlan,
+    pub(crate) stats: Stats,
+    pub(crate) started: Instant,
+    /// Cancelled at shutdown, so stalled requests end.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn elapsed(&self) -> Duration {
+        Instant::now().duration_since(self.started)
+    }
+
+    pub(crate) fn created(&self) -> u32 {
+        u32::try_from(EPOCH + self.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// The fingerprint of the request's API key.
+    pub(crate) fn key(headers: &HeaderMap) -> String {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        key_fingerprint(bearer)
+    }
+}
+
+/// A running mock: its router and its counters. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MockServer {
+    shared: Arc<Shared>,
+}
+
+impl MockServer {
+    /// A mock with this configuration; its clock starts now.
+    pub fn new(config: MockConfig) -> Self {
+        tokens::warm_up(config.llm.tokenizer);
+        let capacity = usize::try_from(config.llm.capacity).unwrap_or(usize::MAX).max(1);
+        let faults = FaultPlan::new(config.seed, config.llm.faults.clone(), config.tools.keys().cloned());
+        let started = Instant::now();
+        Self {
+            shared: Arc::new(Shared {
+                slots: Arc::new(Semaphore::new(capacity)),
+                faults,
+                stats: Stats::new(started),
+                started,
+                shutdown: CancellationToken::new(),
+                config,
+            }),
+        }
+    }
+
+    /// The routes: `POST /v1/chat/completions`, `GET /v1/models`, `POST /tools/{name}`,
+    /// `GET /stats`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(chat::handle))
+            .route("/v1/models", get(models))
+            .route("/tools/{name}", post(tools::handle))
+            .route("/stats", get(stats))
+            .fallback(not_found)
+            .with_state(self.shared.clone())
+    }
+
+    /// What the mock has observed so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MockConfig {
+        &self.shared.config
+    }
+
+    /// Ends stalled requests; called by [`crate::serve`] when it shuts down.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
+async fn models(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let data: Vec<_> = s
+        .config
+        .models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": EPOCH, "owned_by": "fleetbench-mock"}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+async fn stats(State(s): State<Arc<Shared>>) -> Json<StatsSnapshot> {
+    Json(s.stats.snapshot())
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        Some("not_found"),
+        "unknown route: the mock serves POST /v1/chat/completions, GET /v1/models, POST /tools/{name} and GET /stats".to_owned(),
+    )
+}
+
+/// A response in OpenAI's error shape.
+pub(crate) fn error(status: StatusCode, kind: &str, code: Option<&str>, message: String) -> Response {
+    let body = ErrorBody { error: ErrorDetail { message, kind, param: None, code } };
+    (status, Json(body)).into_response()
+}
+
+/// A response whose connection must be reset.
+pub(crate) fn reset() -> Response {
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(ResetConnection);
+    response
+}
+
+/// How a request that is answered goes wrong, if it does.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Degrade {
+    /// Cut the response halfway and abort the connection.
+    pub(crate) truncate: bool,
+    /// Send a body (or one chunk) that is not valid JSON.
+    pub(crate) malformed: bool,
+    /// Extra delay before the first token.
+    pub(crate) slow_first: Duration,
+}
+
+/// Applies a fault: either a response that replaces the answer, or how the answer degrades.
+pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Degrade, Response> {
+    let Some(fault) = fault else { return Ok(Degrade::default()) };
+    s.stats.fault(fault.kind);
+    match fault.kind {
+        FaultKind::RateLimit => {
+            let after = fault.retry_after().0;
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "requests",
+                Some("rate_limit_exceeded"),
+                format!("Rate limit reached (injected fault). Please try again in {secs}s."),
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            Err(response)
+        }
+        FaultKind::ServerError => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            None,
+            "The server had an error while processing your request (injected fault).".to_owned(),
+        )),
+        FaultKind::Unavailable => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("service_unavailable"),
+            "The engine is currently overloaded, please try again later (injected fault).".to_owned(),
+        )),
+        FaultKind::Reset => Err(reset()),
+        FaultKind::Stall => {
+            tokio::select! {
+                () = tokio::time::sleep(s.config.llm.stall_limit.0) => {}
+                () = s.shutdown.cancelled() => {}
+            }
+            Err(reset())
+        }
+        FaultKind::Truncate => Ok(Degrade { truncate: true, ..Degrade::default() }),
+        FaultKind::Malformed => Ok(Degrade { malformed: true, ..Degrade::default() }),
+        FaultKind::SlowFirstToken => Ok(Degrade { slow_first: fault.delay().0, ..Degrade::default() }),
+    }
+}

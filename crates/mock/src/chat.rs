@@ -1,0 +1,283 @@
+//! `POST /v1/chat/completions`: non-streaming JSON and SSE streaming
+//! (`chat.completion.chunk` events, `stream_options.include_usage`, `data: [DONE]`), text
+//! answers and tool calls, timed by the latency model and degraded by faults.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, sleep_until};
+
+use scenario::rng::stable_hash;
+
+use crate::answer::{Answer, Emission};
+use crate::app::{Degrade, Shared, apply_fault, error};
+use crate::faults::Target;
+use crate::stats::InFlight;
+use crate::wire::{
+    ChatRequest, Chunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason, FunctionChunk,
+    FunctionOut, ResponseMessage, ToolCallChunk, ToolCallOut, Usage,
+};
+
+const FINGERPRINT: &str = "fp_fleetbench";
+
+pub(crate) async fn handle(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(req) => req,
+        Err(err) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                None,
+                format!("invalid chat completion request: {err}"),
+            );
+        }
+    };
+    if req.messages.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            "`messages` is empty: send at least one message".to_owned(),
+        );
+    }
+    let answer = Answer::plan_parsed(&s.config, &req, stable_hash(&body));
+    let key = Shared::key(&headers);
+    let in_flight = s.stats.chat(&key, &answer.model, answer.prompt_tokens, answer.completion_tokens());
+    let fault = s.faults.decide(Target::Chat { model: &req.model }, s.elapsed());
+    let degrade = match apply_fault(&s, fault).await {
+        Ok(d) => d,
+        Err(response) => return response,
+    };
+    if answer.stream {
+        stream_response(s, answer, degrade, in_flight)
+    } else {
+        json_response(s, answer, degrade, in_flight).await
+    }
+}
+
+fn usage(answer: &Answer) -> Usage {
+    let completion = answer.completion_tokens();
+    Usage {
+        prompt_tokens: answer.prompt_tokens,
+        completion_tokens: completion,
+        total_tokens: answer.prompt_tokens.saturating_add(completion),
+    }
+}
+
+async fn json_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flight: InFlight) -> Response {
+    let slot = acquire(&s).await;
+    sleep_until(Instant::now() + degrade.slow_first + answer.timing.total()).await;
+    drop(slot);
+    drop(in_flight);
+    let text = answer.text();
+    let tool_calls: Vec<ToolCallOut<'_>> = answer
+        .tool_calls
+        .iter()
+        .map(|c| ToolCallOut {
+            id: &c.id,
+            kind: "function",
+            function: FunctionOut { name: &c.name, arguments: &c.arguments },
+        })
+        .collect();
+    let content = tool_calls.is_empty().then_some(text.as_str());
+    let completion = Completion {
+        id: &answer.id,
+        object: "chat.completion",
+        created: s.created(),
+        model: &answer.model,
+        system_fingerprint: FINGERPRINT,
+        choices: [CompletionChoice {
+            index: 0,
+            message: ResponseMessage { role: "assistant", content, refusal: None, tool_calls },
+            finish_reason: answer.finish_reason,
+            logprobs: None,
+        }],
+        usage: usage(&answer),
+    };
+    let bytes = serde_json::to_vec(&completion).expect("a completion always serializes");
+    let json = HeaderValue::from_static("application/json");
+    if degrade.truncate {
+        let half = Bytes::from(bytes);
+        let half = half.slice(..half.len() / 2);
+        let parts: [Result<Bytes, io::Error>; 2] = [Ok(half), Err(truncated())];
+        return ([(header::CONTENT_TYPE, json)], Body::from_stream(stream::iter(parts))).into_response();
+    }
+    if degrade.malformed {
+        let cut = bytes.len() / 2;
+        return ([(header::CONTENT_TYPE, json)], Bytes::from(bytes).slice(..cut)).into_response();
+    }
+    ([(header::CONTENT_TYPE, json)], bytes).into_response()
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "injected fault: response truncated")
+}
+
+async fn acquire(s: &Shared) -> OwnedSemaphorePermit {
+    s.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed")
+}
+
+/// Where a stream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a generation slot.
+    Queue,
+    /// Sending token `next`.
+    Emit,
+    /// Sending the chunk with `finish_reason`.
+    Finish,
+    /// Sending the usage chunk.
+    Usage,
+    /// Sending `[DONE]`.
+    Done,
+    /// Nothing more.
+    End,
+}
+
+struct StreamState {
+    shared: Arc<Shared>,
+    answer: Answer,
+    emissions: Vec<Emission>,
+    degrade: Degrade,
+    phase: Phase,
+    next: usize,
+    /// When the next token is due (absolute, so delays never drift).
+    due: Instant,
+    slot: Option<OwnedSemaphorePermit>,
+    _in_flight: InFlight,
+}
+
+fn stream_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flight: InFlight) -> Response {
+    let emissions = answer.emissions();
+    let state = StreamState {
+        shared: s,
+        answer,
+        emissions,
+        degrade,
+        phase: Phase::Queue,
+        next: 0,
+        due: Instant::now(),
+        slot: None,
+        _in_flight: in_flight,
+    };
+    let body = Body::from_stream(stream::unfold(state, step));
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    (headers, body).into_response()
+}
+
+async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamState)> {
+    loop {
+        match st.phase {
+            Phase::Queue => {
+                st.slot = Some(acquire(&st.shared).await);
+                st.due = Instant::now() + st.degrade.slow_first + st.answer.timing.ttft();
+                st.phase = Phase::Emit;
+            }
+            Phase::Emit => {
+                sleep_until(st.due).await;
+                let i = st.next;
+                if st.degrade.truncate && i == st.emissions.len() / 2 {
+                    st.phase = Phase::End;
+                    return Some((Err(truncated()), st));
+                }
+                let bytes = if st.degrade.malformed && i == st.emissions.len() / 2 {
+                    Bytes::from_static(b"data: {\"id\":\"chatcmpl-malformed\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"content\":\"unterminated\n\n")
+                } else {
+                    emission_chunk(&st, i)
+                };
+                st.next += 1;
+                if st.next < st.emissions.len() {
+                    st.due += st.answer.timing.gaps[st.next - 1];
+                } else {
+                    st.phase = Phase::Finish;
+                }
+                return Some((Ok(bytes), st));
+            }
+            Phase::Finish => {
+                st.phase = if st.answer.include_usage { Phase::Usage } else { Phase::Done };
+                let bytes = chunk(&st, Some(Delta::default()), Some(st.answer.finish_reason), None);
+                return Some((Ok(bytes), st));
+            }
+            Phase::Usage => {
+                st.phase = Phase::Done;
+                let bytes = chunk(&st, None, None, Some(usage(&st.answer)));
+                return Some((Ok(bytes), st));
+            }
+            Phase::Done => {
+                st.phase = Phase::End;
+                st.slot = None;
+                return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), st));
+            }
+            Phase::End => return None,
+        }
+    }
+}
+
+/// The chunk of token `i`; an answer with no tokens still sends one empty first chunk.
+fn emission_chunk(st: &StreamState, i: usize) -> Bytes {
+    let answer = &st.answer;
+    let role = (i == 0).then_some("assistant");
+    let mut delta = Delta { role, ..Delta::default() };
+    // Words after the first carry their separating space, as real token text does, so the
+    // deltas concatenate to exactly the non-streamed text.
+    let spaced;
+    match st.emissions.get(i) {
+        Some(Emission::Word(0)) => delta.content = Some(answer.words[0]),
+        Some(Emission::Word(w)) => {
+            spaced = format!(" {}", answer.words[*w]);
+            delta.content = Some(&spaced);
+        }
+        Some(Emission::CallStart(c)) => {
+            let call = &answer.tool_calls[*c];
+            delta.tool_calls.push(ToolCallChunk {
+                index: u32::try_from(*c).unwrap_or(u32::MAX),
+                id: Some(&call.id),
+                kind: Some("function"),
+                function: FunctionChunk { name: Some(&call.name), arguments: "" },
+            });
+        }
+        Some(Emission::CallArgs { call, start, end }) => {
+            delta.tool_calls.push(ToolCallChunk {
+                index: u32::try_from(*call).unwrap_or(u32::MAX),
+                id: None,
+                kind: None,
+                function: FunctionChunk {
+                    name: None,
+                    arguments: &answer.tool_calls[*call].arguments[*start..*end],
+                },
+            });
+        }
+        None => delta.content = Some(""),
+    }
+    chunk(st, Some(delta), None, None)
+}
+
+/// One SSE event: `data: {chunk}\n\n`. `delta = None` sends `choices: []` (the usage chunk).
+fn chunk(st: &StreamState, delta: Option<Delta<'_>>, finish: Option<FinishReason>, usage: Option<Usage>) -> Bytes {
+    let choices = delta
+        .map(|delta| vec![ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish }])
+        .unwrap_or_default();
+    let chunk = Chunk {
+        id: &st.answer.id,
+        object: "chat.completion.chunk",
+        created: st.shared.created(),
+        model: &st.answer.model,
+        system_fingerprint: FINGERPRINT,
+        choices,
+        usage,
+    };
+    let mut buf = Vec::with_capacity(192);
+    buf.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut buf, &chunk).expect("a chunk always serializes");
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}

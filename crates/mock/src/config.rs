@@ -1,0 +1,53 @@
+//! The mock's configuration, taken from a scenario's `[mock]`, `[tools]` and providers.
+
+use std::collections::BTreeMap;
+
+use scenario::{Mock, Scenario, ToolMock};
+
+/// Everything the mock needs to answer.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Seed of answers and faults.
+    pub seed: u64,
+    /// Latency model, answer shape, tokenizer and faults.
+    pub llm: Mock,
+    /// Tools served at `/tools/NAME`.
+    pub tools: BTreeMap<String, ToolBehaviour>,
+    /// Models listed by `/v1/models` (any model name is accepted).
+    pub models: Vec<String>,
+}
+
+/// How one tool behaves.
+#[derive(Clone, Debug)]
+pub struct ToolBehaviour {
+    /// How often the mock LLM picks it when it is offered.
+    pub weight: f64,
+    /// Latency, failure rate and result size.
+    pub mock: ToolMock,
+}
+
+impl MockConfig {
+    /// The mock a scenario describes.
+    pub fn from_scenario(s: &Scenario) -> Self {
+        let mut models: Vec<String> = s.llm.providers.iter().map(|p| p.model.clone()).collect();
+        models.extend(s.mock.models.iter().cloned());
+        models.sort();
+        models.dedup();
+        Self {
+            seed: s.mock_seed(),
+            llm: s.mock.clone(),
+            tools: s
+                .tools
+                .iter()
+                .map(|(name, t)| (name.clone(), ToolBehaviour { weight: t.weight.0, mock: t.mock.clone() }))
+                .collect(),
+            models,
+        }
+    }
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self::from_scenario(&Scenario::default())
+    }
+}

@@ -1,0 +1,276 @@
+//! What the mock observed: requests, tokens and faults, and per API key, model and tool the
+//! highest request and token rates in any sliding 1-second and 60-second window, plus the
+//! most requests in flight at once. Tests read these to check that clients keep to their
+//! limits, so the windows are exact: every arrival inside the last 60 s is kept, and the
+//! maximum is taken at each arrival (where a sliding window's sum peaks).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use scenario::FaultKind;
+use scenario::rng::stable_hash;
+
+/// A name under which an API key is reported: never the key itself.
+pub fn key_fingerprint(api_key: Option<&str>) -> String {
+    match api_key {
+        None | Some("") => "anonymous".to_owned(),
+        Some(key) => format!("key-{:08x}", stable_hash(key.as_bytes()) >> 32),
+    }
+}
+
+/// A sliding window of arrivals: (time, tokens).
+#[derive(Debug, Default)]
+struct Window {
+    span: Duration,
+    arrivals: VecDeque<(Instant, u64)>,
+    requests: u64,
+    tokens: u64,
+    max_requests: u64,
+    max_tokens: u64,
+}
+
+impl Window {
+    fn new(span: Duration) -> Self {
+        Self { span, ..Self::default() }
+    }
+
+    fn add(&mut self, now: Instant, tokens: u64) {
+        // The window is (now - span, now]: an arrival exactly `span` ago has left it.
+        while let Some(&(t, tok)) = self.arrivals.front() {
+            if now.duration_since(t) < self.span {
+                break;
+            }
+            self.arrivals.pop_front();
+            self.requests -= 1;
+            self.tokens -= tok;
+        }
+        self.arrivals.push_back((now, tokens));
+        self.requests += 1;
+        self.tokens += tokens;
+        self.max_requests = self.max_requests.max(self.requests);
+        self.max_tokens = self.max_tokens.max(self.tokens);
+    }
+}
+
+/// Counters of one API key, model or tool.
+#[derive(Debug)]
+struct Series {
+    requests: u64,
+    tokens: u64,
+    in_flight: u64,
+    max_in_flight: u64,
+    second: Window,
+    minute: Window,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Self {
+            requests: 0,
+            tokens: 0,
+            in_flight: 0,
+            max_in_flight: 0,
+            second: Window::new(Duration::from_secs(1)),
+            minute: Window::new(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl Series {
+    fn arrive(&mut self, now: Instant, tokens: u64) {
+        self.requests += 1;
+        self.tokens += tokens;
+        self.in_flight += 1;
+        self.max_in_flight = self.max_in_flight.max(self.in_flight);
+        self.second.add(now, tokens);
+        self.minute.add(now, tokens);
+    }
+
+    fn snapshot(&self) -> SeriesStats {
+        SeriesStats {
+            requests: self.requests,
+            tokens: self.tokens,
+            in_flight: self.in_flight,
+            max_in_flight: self.max_in_flight,
+            max_requests_1s: self.second.max_requests,
+            max_requests_60s: self.minute.max_requests,
+            max_tokens_1s: self.second.max_tokens,
+            max_tokens_60s: self.minute.max_tokens,
+        }
+    }
+}
+
+/// Counters of one API key, model or tool, as reported by `GET /stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesStats {
+    /// Requests received.
+    pub requests: u64,
+    /// Tokens (prompt + completion) of those requests.
+    pub tokens: u64,
+    /// Requests being answered now.
+    pub in_flight: u64,
+    /// The most requests being answered at once.
+    pub max_in_flight: u64,
+    /// The most requests that arrived within any 1-second window.
+    pub max_requests_1s: u64,
+    /// The most requests that arrived within any 60-second window.
+    pub max_requests_60s: u64,
+    /// The most tokens that arrived within any 1-second window.
+    pub max_tokens_1s: u64,
+    /// The most tokens that arrived within any 60-second window.
+    pub max_tokens_60s: u64,
+}
+
+/// The body of `GET /stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// Time since the mock started, in milliseconds (of its clock: virtual under the virtual
+    /// clock).
+    pub uptime_ms: u64,
+    /// Chat completion requests.
+    pub chat_requests: u64,
+    /// Tool requests.
+    pub tool_requests: u64,
+    /// Prompt tokens counted.
+    pub prompt_tokens: u64,
+    /// Completion tokens planned.
+    pub completion_tokens: u64,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, u64>,
+    /// Per API key fingerprint (`anonymous` without a key).
+    pub by_key: BTreeMap<String, SeriesStats>,
+    /// Per model.
+    pub by_model: BTreeMap<String, SeriesStats>,
+    /// Per tool.
+    pub by_tool: BTreeMap<String, SeriesStats>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    chat_requests: u64,
+    tool_requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    faults: BTreeMap<FaultKind, u64>,
+    by_key: BTreeMap<String, Series>,
+    by_model: BTreeMap<String, Series>,
+    by_tool: BTreeMap<String, Series>,
+}
+
+/// The mock's counters. Cheap to clone; one lock, never held across an await.
+#[derive(Clone, Debug)]
+pub(crate) struct Stats {
+    started: Instant,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Marks a request in flight until dropped (when its response body ends or is dropped).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    stats: Stats,
+    key: Option<String>,
+    model: Option<String>,
+    tool: Option<String>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = self.stats.lock();
+        let Inner { by_key, by_model, by_tool, .. } = &mut *inner;
+        for (map, name) in [(by_key, &self.key), (by_model, &self.model), (by_tool, &self.tool)] {
+            if let Some(series) = name.as_ref().and_then(|n| map.get_mut(n)) {
+                series.in_flight -= 1;
+            }
+        }
+    }
+}
+
+impl Stats {
+    pub(crate) fn new(started: Instant) -> Self {
+        Self { started, inner: Arc::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while counting leaves counters that are still meaningful.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a chat request on arrival, with the tokens it will use.
+    pub(crate) fn chat(&self, key: &str, model: &str, prompt: u32, completion: u32) -> InFlight {
+        let now = Instant::now();
+        let tokens = u64::from(prompt) + u64::from(completion);
+        let mut inner = self.lock();
+        inner.chat_requests += 1;
+        inner.prompt_tokens += u64::from(prompt);
+        inner.completion_tokens += u64::from(completion);
+        inner.by_key.entry(key.to_owned()).or_default().arrive(now, tokens);
+        inner.by_model.entry(model.to_owned()).or_default().arrive(now, tokens);
+        InFlight { stats: self.clone(), key: Some(key.to_owned()), model: Some(model.to_owned()), tool: None }
+    }
+
+    /// Records a tool request on arrival.
+    pub(crate) fn tool(&self, key: &str, name: &str) -> InFlight {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.tool_requests += 1;
+        inner.by_key.entry(key.to_owned()).or_default().arrive(now, 0);
+        inner.by_tool.entry(name.to_owned()).or_default().arrive(now, 0);
+        InFlight { stats: self.clone(), key: Some(key.to_owned()), model: None, tool: Some(name.to_owned()) }
+    }
+
+    pub(crate) fn fault(&self, kind: FaultKind) {
+        *self.lock().faults.entry(kind).or_default() += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let uptime = Instant::now().duration_since(self.started);
+        let inner = self.lock();
+        let series = |m: &BTreeMap<String, Series>| m.iter().map(|(k, s)| (k.clone(), s.snapshot())).collect();
+        StatsSnapshot {
+            uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+            chat_requests: inner.chat_requests,
+            tool_requests: inner.tool_requests,
+            prompt_tokens: inner.prompt_tokens,
+            completion_tokens: inner.completion_tokens,
+            faults: inner.faults.iter().map(|(k, v)| (k.as_str().to_owned(), *v)).collect(),
+            by_key: series(&inner.by_key),
+            by_model: series(&inner.by_model),
+            by_tool: series(&inner.by_tool),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_window_max_is_exact() {
+        let t0 = Instant::now();
+        let mut w = Window::new(Duration::from_secs(1));
+        // 3 arrivals at 0.0, 0.5, 0.9 s, then 2 at 1.4 s: the window (0.4, 1.4] holds 4.
+        for (ms, tok) in [(0, 10), (500, 10), (900, 10), (1400, 5), (1400, 5)] {
+            w.add(t0 + Duration::from_millis(ms), tok);
+        }
+        assert_eq!(w.max_requests, 4);
+        assert_eq!(w.max_tokens, 30);
+        // An arrival exactly one span later no longer shares the window.
+        let mut w = Window::new(Duration::from_secs(1));
+        w.add(t0, 1);
+        w.add(t0 + Duration::from_secs(1), 1);
+        assert_eq!(w.max_requests, 1);
+    }
+
+    #[test]
+    fn fingerprints_hide_the_key() {
+        let f = key_fingerprint(Some("sk-secret-123"));
+        assert!(f.starts_with("key-") && !f.contains("secret"));
+        assert_eq!(f, key_fingerprint(Some("sk-secret-123")));
+        assert_ne!(f, key_fingerprint(Some("sk-other")));
+        assert_eq!(key_fingerprint(None), "anonymous");
+    }
+}
