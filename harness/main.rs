@@ -1,1 +1,45 @@
-fn main() {}
+//! The `fleetbench` command: parses arguments, runs one command, maps the outcome to an exit
+//! code (0 ok, 1 a target failed, 2 bad usage, input or I/O).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
+mod commands;
+mod scenario_source;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Args, Command};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command.unwrap_or_default() {
+        Command::Run(run) => commands::run::run(&run),
+        Command::Serve(serve) => commands::serve::run(&serve),
+        Command::Validate(validate) => commands::validate::run(&validate),
+        Command::PrintScenario(print) => commands::print_scenario::run(&print),
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` picks the level (default: warnings).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

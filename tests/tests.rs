@@ -1,1 +1,8 @@
+//! End-to-end tests of the `fleetbench` binary: one test binary, a module per area.
 
+/// `validate`, `print-scenario`, help text and exit codes.
+mod cli;
+/// Helpers shared by the modules.
+mod common;
+/// `serve`: the standalone mock answers real HTTP.
+mod serve;

@@ -56,7 +56,11 @@ pub(crate) enum Emission {
     /// Opens tool call `i` with its id and name.
     CallStart(usize),
     /// Bytes `start..end` of tool call `call`'s arguments.
-    CallArgs { call: usize, start: usize, end: usize },
+    CallArgs {
+        call: usize,
+        start: usize,
+        end: usize,
+    },
 }
 
 impl Answer {
@@ -88,7 +92,11 @@ impl Answer {
             tool_calls,
             finish_reason,
             prompt_tokens,
-            timing: Timing { prefill: Default::default(), base: Default::default(), gaps: Vec::new() },
+            timing: Timing {
+                prefill: Default::default(),
+                base: Default::default(),
+                gaps: Vec::new(),
+            },
             stream: req.stream.unwrap_or(false),
             include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         };
@@ -137,7 +145,12 @@ impl Answer {
     }
 }
 
-fn plan_tool_calls(config: &MockConfig, req: &ChatRequest, rng: &mut SimRng, body_hash: u64) -> Vec<PlannedCall> {
+fn plan_tool_calls(
+    config: &MockConfig,
+    req: &ChatRequest,
+    rng: &mut SimRng,
+    body_hash: u64,
+) -> Vec<PlannedCall> {
     let llm = &config.llm;
     let choice = req.tool_choice();
     let offered: Vec<_> = req
@@ -154,7 +167,11 @@ fn plan_tool_calls(config: &MockConfig, req: &ChatRequest, rng: &mut SimRng, bod
         return Vec::new();
     }
     let after_tools = req.messages.last().is_some_and(|m| m.role == "tool");
-    let p = if after_tools { llm.tool_followup_probability.0 } else { llm.tool_call_probability.0 };
+    let p = if after_tools {
+        llm.tool_followup_probability.0
+    } else {
+        llm.tool_call_probability.0
+    };
     let forced = matches!(choice, ToolChoice::Required | ToolChoice::Named(_));
     if !forced && roll >= p {
         return Vec::new();
@@ -167,7 +184,9 @@ fn plan_tool_calls(config: &MockConfig, req: &ChatRequest, rng: &mut SimRng, bod
         .collect();
     let mut calls = Vec::new();
     for i in 0..count {
-        let Some(pick) = rng.weighted_index(&weights) else { break };
+        let Some(pick) = rng.weighted_index(&weights) else {
+            break;
+        };
         weights[pick] = 0.0;
         let spec = &offered[pick].function;
         calls.push(PlannedCall {

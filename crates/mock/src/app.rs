@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -75,8 +76,14 @@ impl MockServer {
     /// A mock with this configuration; its clock starts now.
     pub fn new(config: MockConfig) -> Self {
         tokens::warm_up(config.llm.tokenizer);
-        let capacity = usize::try_from(config.llm.capacity).unwrap_or(usize::MAX).max(1);
-        let faults = FaultPlan::new(config.seed, config.llm.faults.clone(), config.tools.keys().cloned());
+        let capacity = usize::try_from(config.llm.capacity)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let faults = FaultPlan::new(
+            config.seed,
+            config.llm.faults.clone(),
+            config.tools.keys().cloned(),
+        );
         let started = Instant::now();
         Self {
             shared: Arc::new(Shared {
@@ -142,9 +149,47 @@ async fn not_found() -> Response {
 }
 
 /// A response in OpenAI's error shape.
-pub(crate) fn error(status: StatusCode, kind: &str, code: Option<&str>, message: String) -> Response {
-    let body = ErrorBody { error: ErrorDetail { message, kind, param: None, code } };
+pub(crate) fn error(
+    status: StatusCode,
+    kind: &str,
+    code: Option<&str>,
+    message: String,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            message,
+            kind,
+            param: None,
+            code,
+        },
+    };
     (status, Json(body)).into_response()
+}
+
+/// A body that sends the first half of `full` and then fails, so the connection is aborted
+/// mid-response (the `truncate` fault).
+pub(crate) fn cut_body(full: &Bytes) -> Body {
+    let half = full.slice(..full.len() / 2);
+    Body::from_stream(futures_util::stream::unfold(
+        Some(half),
+        |state| async move {
+            match state {
+                Some(half) => Some((Ok(half), None)),
+                None => Some((Err(cut().await), None)),
+            }
+        },
+    ))
+}
+
+/// The error that cuts a response. It first yields to the runtime once, so the connection
+/// flushes what was sent before (hyper drops buffered bytes when a body fails in the same
+/// poll that produced them).
+pub(crate) async fn cut() -> std::io::Error {
+    tokio::task::yield_now().await;
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "injected fault: response truncated",
+    )
 }
 
 /// A response whose connection must be reset.
@@ -167,7 +212,9 @@ pub(crate) struct Degrade {
 
 /// Applies a fault: either a response that replaces the answer, or how the answer degrades.
 pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Degrade, Response> {
-    let Some(fault) = fault else { return Ok(Degrade::default()) };
+    let Some(fault) = fault else {
+        return Ok(Degrade::default());
+    };
     s.stats.fault(fault.kind);
     match fault.kind {
         FaultKind::RateLimit => {
@@ -179,7 +226,9 @@ pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Deg
                 Some("rate_limit_exceeded"),
                 format!("Rate limit reached (injected fault). Please try again in {secs}s."),
             );
-            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
             Err(response)
         }
         FaultKind::ServerError => Err(error(
@@ -192,7 +241,8 @@ pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Deg
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
             Some("service_unavailable"),
-            "The engine is currently overloaded, please try again later (injected fault).".to_owned(),
+            "The engine is currently overloaded, please try again later (injected fault)."
+                .to_owned(),
         )),
         FaultKind::Reset => Err(reset()),
         FaultKind::Stall => {
@@ -202,8 +252,17 @@ pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Deg
             }
             Err(reset())
         }
-        FaultKind::Truncate => Ok(Degrade { truncate: true, ..Degrade::default() }),
-        FaultKind::Malformed => Ok(Degrade { malformed: true, ..Degrade::default() }),
-        FaultKind::SlowFirstToken => Ok(Degrade { slow_first: fault.delay().0, ..Degrade::default() }),
+        FaultKind::Truncate => Ok(Degrade {
+            truncate: true,
+            ..Degrade::default()
+        }),
+        FaultKind::Malformed => Ok(Degrade {
+            malformed: true,
+            ..Degrade::default()
+        }),
+        FaultKind::SlowFirstToken => Ok(Degrade {
+            slow_first: fault.delay().0,
+            ..Degrade::default()
+        }),
     }
 }

@@ -26,11 +26,18 @@ fn object(schema: &Value, rng: &mut SimRng, depth: u32) -> Value {
 }
 
 fn value(name: &str, schema: &Value, rng: &mut SimRng, depth: u32) -> Value {
-    if let Some(options) = schema.get("enum").and_then(Value::as_array).filter(|o| !o.is_empty()) {
+    if let Some(options) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .filter(|o| !o.is_empty())
+    {
         let i = usize::try_from(rng.below(options.len() as u64)).unwrap_or(0);
         return options[i].clone();
     }
-    let kind = schema.get("type").and_then(Value::as_str).unwrap_or("string");
+    let kind = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("string");
     match kind {
         "integer" => Value::from(rng.range_inclusive(1, 100)),
         "number" => Value::from((rng.next_f64() * 10_000.0).round() / 100.0),
@@ -38,7 +45,11 @@ fn value(name: &str, schema: &Value, rng: &mut SimRng, depth: u32) -> Value {
         "array" if depth < 4 => {
             let items = schema.get("items").cloned().unwrap_or(Value::Null);
             let n = rng.range_inclusive(1, 3);
-            Value::Array((0..n).map(|_| value(name, &items, rng, depth + 1)).collect())
+            Value::Array(
+                (0..n)
+                    .map(|_| value(name, &items, rng, depth + 1))
+                    .collect(),
+            )
         }
         "object" if depth < 4 => object(schema, rng, depth),
         _ => Value::from(string(name, schema, rng)),
@@ -49,11 +60,19 @@ fn string(name: &str, schema: &Value, rng: &mut SimRng) -> String {
     let format = schema.get("format").and_then(Value::as_str).unwrap_or("");
     let lower = name.to_ascii_lowercase();
     if format == "uri" || lower.contains("url") {
-        format!("https://example.com/{}/{}", text::word(rng), text::word(rng))
+        format!(
+            "https://example.com/{}/{}",
+            text::word(rng),
+            text::word(rng)
+        )
     } else if format == "path" || lower.contains("path") || lower.contains("file") {
         format!("src/{}/{}.rs", text::word(rng), text::word(rng))
     } else if lower == "id" || lower.ends_with("_id") || lower.ends_with("id") && format == "id" {
-        let prefix: String = lower.chars().filter(char::is_ascii_alphabetic).take(3).collect();
+        let prefix: String = lower
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .take(3)
+            .collect();
         format!("{}-{:05}", prefix.to_ascii_uppercase(), rng.below(100_000))
     } else {
         let n = u32::try_from(rng.range_inclusive(2, 6)).unwrap_or(2);
@@ -79,12 +98,25 @@ mod tests {
                 "url": {"type": "string", "format": "uri"}
             }
         });
-        let args: Value = serde_json::from_str(&generate(Some(&schema), &mut SimRng::new(4))).unwrap();
-        assert!(args["order_id"].as_str().unwrap().starts_with("ORD-"), "{args}");
+        let args: Value =
+            serde_json::from_str(&generate(Some(&schema), &mut SimRng::new(4))).unwrap();
+        assert!(
+            args["order_id"].as_str().unwrap().starts_with("ORD-"),
+            "{args}"
+        );
         assert!(args["path"].as_str().unwrap().ends_with(".rs"), "{args}");
-        assert!((1..=100).contains(&args["limit"].as_u64().unwrap()), "{args}");
-        assert!(["fast", "exact"].contains(&args["mode"].as_str().unwrap()), "{args}");
-        assert!(args["url"].as_str().unwrap().starts_with("https://"), "{args}");
+        assert!(
+            (1..=100).contains(&args["limit"].as_u64().unwrap()),
+            "{args}"
+        );
+        assert!(
+            ["fast", "exact"].contains(&args["mode"].as_str().unwrap()),
+            "{args}"
+        );
+        assert!(
+            args["url"].as_str().unwrap().starts_with("https://"),
+            "{args}"
+        );
         assert_eq!(generate(None, &mut SimRng::new(1)), "{}");
     }
 }

@@ -16,17 +16,21 @@ use tokio::time::{Instant, sleep_until};
 use scenario::rng::stable_hash;
 
 use crate::answer::{Answer, Emission};
-use crate::app::{Degrade, Shared, apply_fault, error};
+use crate::app::{Degrade, Shared, apply_fault, cut, cut_body, error};
 use crate::faults::Target;
 use crate::stats::InFlight;
 use crate::wire::{
-    ChatRequest, Chunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason, FunctionChunk,
-    FunctionOut, ResponseMessage, ToolCallChunk, ToolCallOut, Usage,
+    ChatRequest, Chunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason,
+    FunctionChunk, FunctionOut, ResponseMessage, ToolCallChunk, ToolCallOut, Usage,
 };
 
 const FINGERPRINT: &str = "fp_fleetbench";
 
-pub(crate) async fn handle(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: ChatRequest = match serde_json::from_slice(&body) {
         Ok(req) => req,
         Err(err) => {
@@ -48,8 +52,15 @@ pub(crate) async fn handle(State(s): State<Arc<Shared>>, headers: HeaderMap, bod
     }
     let answer = Answer::plan_parsed(&s.config, &req, stable_hash(&body));
     let key = Shared::key(&headers);
-    let in_flight = s.stats.chat(&key, &answer.model, answer.prompt_tokens, answer.completion_tokens());
-    let fault = s.faults.decide(Target::Chat { model: &req.model }, s.elapsed());
+    let in_flight = s.stats.chat(
+        &key,
+        &answer.model,
+        answer.prompt_tokens,
+        answer.completion_tokens(),
+    );
+    let fault = s
+        .faults
+        .decide(Target::Chat { model: &req.model }, s.elapsed());
     let degrade = match apply_fault(&s, fault).await {
         Ok(d) => d,
         Err(response) => return response,
@@ -70,7 +81,12 @@ fn usage(answer: &Answer) -> Usage {
     }
 }
 
-async fn json_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flight: InFlight) -> Response {
+async fn json_response(
+    s: Arc<Shared>,
+    answer: Answer,
+    degrade: Degrade,
+    in_flight: InFlight,
+) -> Response {
     let slot = acquire(&s).await;
     sleep_until(Instant::now() + degrade.slow_first + answer.timing.total()).await;
     drop(slot);
@@ -82,7 +98,10 @@ async fn json_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flig
         .map(|c| ToolCallOut {
             id: &c.id,
             kind: "function",
-            function: FunctionOut { name: &c.name, arguments: &c.arguments },
+            function: FunctionOut {
+                name: &c.name,
+                arguments: &c.arguments,
+            },
         })
         .collect();
     let content = tool_calls.is_empty().then_some(text.as_str());
@@ -94,7 +113,12 @@ async fn json_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flig
         system_fingerprint: FINGERPRINT,
         choices: [CompletionChoice {
             index: 0,
-            message: ResponseMessage { role: "assistant", content, refusal: None, tool_calls },
+            message: ResponseMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                tool_calls,
+            },
             finish_reason: answer.finish_reason,
             logprobs: None,
         }],
@@ -103,24 +127,29 @@ async fn json_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flig
     let bytes = serde_json::to_vec(&completion).expect("a completion always serializes");
     let json = HeaderValue::from_static("application/json");
     if degrade.truncate {
-        let half = Bytes::from(bytes);
-        let half = half.slice(..half.len() / 2);
-        let parts: [Result<Bytes, io::Error>; 2] = [Ok(half), Err(truncated())];
-        return ([(header::CONTENT_TYPE, json)], Body::from_stream(stream::iter(parts))).into_response();
+        return (
+            [(header::CONTENT_TYPE, json)],
+            cut_body(&Bytes::from(bytes)),
+        )
+            .into_response();
     }
     if degrade.malformed {
         let cut = bytes.len() / 2;
-        return ([(header::CONTENT_TYPE, json)], Bytes::from(bytes).slice(..cut)).into_response();
+        return (
+            [(header::CONTENT_TYPE, json)],
+            Bytes::from(bytes).slice(..cut),
+        )
+            .into_response();
     }
     ([(header::CONTENT_TYPE, json)], bytes).into_response()
 }
 
-fn truncated() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "injected fault: response truncated")
-}
-
 async fn acquire(s: &Shared) -> OwnedSemaphorePermit {
-    s.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed")
+    s.slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the slot semaphore is never closed")
 }
 
 /// Where a stream is.
@@ -128,8 +157,10 @@ async fn acquire(s: &Shared) -> OwnedSemaphorePermit {
 enum Phase {
     /// Waiting for a generation slot.
     Queue,
-    /// Sending token `next`.
+    /// Sending token `next` (and any others already due).
     Emit,
+    /// The frame before the cut was sent; the cut comes next.
+    Truncated,
     /// Sending the chunk with `finish_reason`.
     Finish,
     /// Sending the usage chunk.
@@ -153,7 +184,12 @@ struct StreamState {
     _in_flight: InFlight,
 }
 
-fn stream_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flight: InFlight) -> Response {
+fn stream_response(
+    s: Arc<Shared>,
+    answer: Answer,
+    degrade: Degrade,
+    in_flight: InFlight,
+) -> Response {
     let emissions = answer.emissions();
     let state = StreamState {
         shared: s,
@@ -168,7 +204,10 @@ fn stream_response(s: Arc<Shared>, answer: Answer, degrade: Degrade, in_flight: 
     };
     let body = Body::from_stream(stream::unfold(state, step));
     let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
     (headers, body).into_response()
@@ -183,34 +222,66 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
                 st.phase = Phase::Emit;
             }
             Phase::Emit => {
-                sleep_until(st.due).await;
-                let i = st.next;
-                if st.degrade.truncate && i == st.emissions.len() / 2 {
-                    st.phase = Phase::End;
-                    return Some((Err(truncated()), st));
+                if st.due > Instant::now() {
+                    sleep_until(st.due).await;
                 }
-                let bytes = if st.degrade.malformed && i == st.emissions.len() / 2 {
-                    Bytes::from_static(b"data: {\"id\":\"chatcmpl-malformed\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"content\":\"unterminated\n\n")
-                } else {
-                    emission_chunk(&st, i)
-                };
-                st.next += 1;
-                if st.next < st.emissions.len() {
+                // Every token already due goes out in one frame: a server flushes what it has,
+                // and one write per token would cost a syscall each when gaps are tiny.
+                let mut frame = Vec::with_capacity(256);
+                loop {
+                    let i = st.next;
+                    let at_fault = i == st.emissions.len() / 2;
+                    if st.degrade.truncate && at_fault {
+                        st.phase = Phase::End;
+                        if frame.is_empty() {
+                            return Some((Err(cut().await), st));
+                        }
+                        // Send what was due, then fail on the next poll.
+                        st.phase = Phase::Truncated;
+                        break;
+                    }
+                    if st.degrade.malformed && at_fault {
+                        frame.extend_from_slice(MALFORMED);
+                    } else {
+                        emission_chunk(&st, i, &mut frame);
+                    }
+                    st.next += 1;
+                    if st.next == st.emissions.len().max(1) {
+                        st.phase = Phase::Finish;
+                        break;
+                    }
                     st.due += st.answer.timing.gaps[st.next - 1];
-                } else {
-                    st.phase = Phase::Finish;
+                    if st.due > Instant::now() {
+                        break;
+                    }
                 }
-                return Some((Ok(bytes), st));
+                return Some((Ok(Bytes::from(frame)), st));
+            }
+            Phase::Truncated => {
+                st.phase = Phase::End;
+                return Some((Err(cut().await), st));
             }
             Phase::Finish => {
-                st.phase = if st.answer.include_usage { Phase::Usage } else { Phase::Done };
-                let bytes = chunk(&st, Some(Delta::default()), Some(st.answer.finish_reason), None);
-                return Some((Ok(bytes), st));
+                st.phase = if st.answer.include_usage {
+                    Phase::Usage
+                } else {
+                    Phase::Done
+                };
+                let mut frame = Vec::with_capacity(192);
+                chunk(
+                    &st,
+                    Some(Delta::default()),
+                    Some(st.answer.finish_reason),
+                    None,
+                    &mut frame,
+                );
+                return Some((Ok(Bytes::from(frame)), st));
             }
             Phase::Usage => {
                 st.phase = Phase::Done;
-                let bytes = chunk(&st, None, None, Some(usage(&st.answer)));
-                return Some((Ok(bytes), st));
+                let mut frame = Vec::with_capacity(192);
+                chunk(&st, None, None, Some(usage(&st.answer)), &mut frame);
+                return Some((Ok(Bytes::from(frame)), st));
             }
             Phase::Done => {
                 st.phase = Phase::End;
@@ -222,11 +293,18 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
     }
 }
 
-/// The chunk of token `i`; an answer with no tokens still sends one empty first chunk.
-fn emission_chunk(st: &StreamState, i: usize) -> Bytes {
+/// A chunk that is not valid JSON, for the `malformed` fault.
+const MALFORMED: &[u8] =
+    b"data: {\"id\":\"chatcmpl-malformed\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"content\":\"unterminated\n\n";
+
+/// Appends the chunk of token `i`; an answer with no tokens still sends one empty first chunk.
+fn emission_chunk(st: &StreamState, i: usize, out: &mut Vec<u8>) {
     let answer = &st.answer;
     let role = (i == 0).then_some("assistant");
-    let mut delta = Delta { role, ..Delta::default() };
+    let mut delta = Delta {
+        role,
+        ..Delta::default()
+    };
     // Words after the first carry their separating space, as real token text does, so the
     // deltas concatenate to exactly the non-streamed text.
     let spaced;
@@ -242,7 +320,10 @@ fn emission_chunk(st: &StreamState, i: usize) -> Bytes {
                 index: u32::try_from(*c).unwrap_or(u32::MAX),
                 id: Some(&call.id),
                 kind: Some("function"),
-                function: FunctionChunk { name: Some(&call.name), arguments: "" },
+                function: FunctionChunk {
+                    name: Some(&call.name),
+                    arguments: "",
+                },
             });
         }
         Some(Emission::CallArgs { call, start, end }) => {
@@ -258,13 +339,27 @@ fn emission_chunk(st: &StreamState, i: usize) -> Bytes {
         }
         None => delta.content = Some(""),
     }
-    chunk(st, Some(delta), None, None)
+    chunk(st, Some(delta), None, None, out);
 }
 
-/// One SSE event: `data: {chunk}\n\n`. `delta = None` sends `choices: []` (the usage chunk).
-fn chunk(st: &StreamState, delta: Option<Delta<'_>>, finish: Option<FinishReason>, usage: Option<Usage>) -> Bytes {
+/// Appends one SSE event, `data: {chunk}\n\n`. `delta = None` sends `choices: []` (the
+/// usage chunk).
+fn chunk(
+    st: &StreamState,
+    delta: Option<Delta<'_>>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    out: &mut Vec<u8>,
+) {
     let choices = delta
-        .map(|delta| vec![ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish }])
+        .map(|delta| {
+            vec![ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }]
+        })
         .unwrap_or_default();
     let chunk = Chunk {
         id: &st.answer.id,
@@ -275,9 +370,7 @@ fn chunk(st: &StreamState, delta: Option<Delta<'_>>, finish: Option<FinishReason
         choices,
         usage,
     };
-    let mut buf = Vec::with_capacity(192);
-    buf.extend_from_slice(b"data: ");
-    serde_json::to_writer(&mut buf, &chunk).expect("a chunk always serializes");
-    buf.extend_from_slice(b"\n\n");
-    Bytes::from(buf)
+    out.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut *out, &chunk).expect("a chunk always serializes");
+    out.extend_from_slice(b"\n\n");
 }

@@ -39,7 +39,15 @@ impl MockConfig {
             tools: s
                 .tools
                 .iter()
-                .map(|(name, t)| (name.clone(), ToolBehaviour { weight: t.weight.0, mock: t.mock.clone() }))
+                .map(|(name, t)| {
+                    (
+                        name.clone(),
+                        ToolBehaviour {
+                            weight: t.weight.0,
+                            mock: t.mock.clone(),
+                        },
+                    )
+                })
                 .collect(),
             models,
         }

@@ -45,7 +45,11 @@ pub(crate) struct FaultPlan {
 }
 
 impl FaultPlan {
-    pub(crate) fn new(seed: u64, rules: Vec<Fault>, tools: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        rules: Vec<Fault>,
+        tools: impl IntoIterator<Item = String>,
+    ) -> Self {
         Self {
             seed,
             rules,
@@ -107,12 +111,22 @@ mod tests {
 
     #[test]
     fn share_of_faults_follows_the_probability_and_repeats() {
-        let plan = || FaultPlan::new(9, vec![rule(FaultTarget::Chat, FaultKind::ServerError, 0.1)], []);
+        let plan = || {
+            FaultPlan::new(
+                9,
+                vec![rule(FaultTarget::Chat, FaultKind::ServerError, 0.1)],
+                [],
+            )
+        };
         let a = plan();
         let b = plan();
         let chat = Target::Chat { model: "m" };
-        let hits_a: Vec<bool> = (0..5000).map(|_| a.decide(chat, Duration::ZERO).is_some()).collect();
-        let hits_b: Vec<bool> = (0..5000).map(|_| b.decide(chat, Duration::ZERO).is_some()).collect();
+        let hits_a: Vec<bool> = (0..5000)
+            .map(|_| a.decide(chat, Duration::ZERO).is_some())
+            .collect();
+        let hits_b: Vec<bool> = (0..5000)
+            .map(|_| b.decide(chat, Duration::ZERO).is_some())
+            .collect();
         assert_eq!(hits_a, hits_b);
         let share = hits_a.iter().filter(|h| **h).count() as f64 / 5000.0;
         assert!((share - 0.1).abs() < 0.015, "{share}");
@@ -130,8 +144,17 @@ mod tests {
         assert!(plan.decide(search, Duration::from_secs(5)).is_none());
         assert!(plan.decide(search, Duration::from_secs(15)).is_some());
         assert!(plan.decide(search, Duration::from_secs(20)).is_none());
-        assert!(plan.decide(Target::Tool { name: "other" }, Duration::from_secs(15)).is_none());
-        assert!(plan.decide(Target::Chat { model: "gpt-a" }, Duration::ZERO).is_some());
-        assert!(plan.decide(Target::Chat { model: "gpt-b" }, Duration::ZERO).is_none());
+        assert!(
+            plan.decide(Target::Tool { name: "other" }, Duration::from_secs(15))
+                .is_none()
+        );
+        assert!(
+            plan.decide(Target::Chat { model: "gpt-a" }, Duration::ZERO)
+                .is_some()
+        );
+        assert!(
+            plan.decide(Target::Chat { model: "gpt-b" }, Duration::ZERO)
+                .is_none()
+        );
     }
 }

@@ -7,6 +7,10 @@
 //! then one drawn inter-token gap before each further token. The slot is held until the last
 //! token, so a full server queues new requests: fleet size shows in latency. Prefill makes
 //! prompt size, and so compression, show in latency too.
+//!
+//! Deadlines are absolute (the start plus the sum of the modelled delays), and tokio's timer
+//! fires on whole milliseconds, so a token comes out on the first millisecond tick at or after
+//! its modelled time: under 1 ms late, never drifting.
 
 use std::time::Duration;
 
@@ -25,11 +29,22 @@ pub struct Timing {
 
 impl Timing {
     /// Draws the timing of an answer of `emissions` tokens to a prompt of `prompt_tokens`.
-    pub(crate) fn draw(model: &Mock, rng: &mut SimRng, prompt_tokens: u32, emissions: usize) -> Self {
+    pub(crate) fn draw(
+        model: &Mock,
+        rng: &mut SimRng,
+        prompt_tokens: u32,
+        emissions: usize,
+    ) -> Self {
         let prefill = model.prefill_per_token.0.saturating_mul(prompt_tokens);
         let base = model.base_latency.sample(rng).0;
-        let gaps = (1..emissions).map(|_| model.inter_token.sample(rng).0).collect();
-        Self { prefill, base, gaps }
+        let gaps = (1..emissions)
+            .map(|_| model.inter_token.sample(rng).0)
+            .collect();
+        Self {
+            prefill,
+            base,
+            gaps,
+        }
     }
 
     /// Time to first token once a slot is held.

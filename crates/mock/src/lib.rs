@@ -40,3 +40,6 @@ pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
 pub use wire::FinishReason;
+
+#[cfg(test)]
+mod tests;

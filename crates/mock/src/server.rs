@@ -25,7 +25,11 @@ use crate::config::MockConfig;
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves a mock built from `config` on `listener` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, config: MockConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    config: MockConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     serve_with(listener, MockServer::new(config), shutdown).await
 }
 
@@ -57,13 +61,19 @@ pub async fn serve_with(
         // Nagle would hold back small SSE chunks and distort inter-token timings.
         let _ = stream.set_nodelay(true);
         let reset = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(ResettableStream { inner: stream, reset: reset.clone() });
+        let io = TokioIo::new(ResettableStream {
+            inner: stream,
+            reset: reset.clone(),
+        });
         let router = router.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let router = router.clone();
             let reset = reset.clone();
             async move {
-                let response = router.oneshot(req).await.unwrap_or_else(|never| match never {});
+                let response = router
+                    .oneshot(req)
+                    .await
+                    .unwrap_or_else(|never| match never {});
                 if response.extensions().get::<ResetConnection>().is_some() {
                     reset.store(true, Ordering::Relaxed);
                     return Err(InjectedReset);
@@ -71,7 +81,11 @@ pub async fn serve_with(
                 Ok(response)
             }
         });
-        let connection = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+        let connection = graceful.watch(
+            builder
+                .serve_connection_with_upgrades(io, service)
+                .into_owned(),
+        );
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -88,8 +102,12 @@ pub async fn serve_with(
 fn is_transient(err: &io::Error) -> bool {
     matches!(
         err.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
-    ) || err.raw_os_error().is_some_and(|code| code == 24 || code == 23) // EMFILE, ENFILE
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || err
+        .raw_os_error()
+        .is_some_and(|code| code == 24 || code == 23) // EMFILE, ENFILE
 }
 
 /// The error that makes hyper drop a connection.
@@ -121,13 +139,21 @@ impl Drop for ResettableStream {
 }
 
 impl AsyncRead for ResettableStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ResettableStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 

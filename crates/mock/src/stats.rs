@@ -35,7 +35,10 @@ struct Window {
 
 impl Window {
     fn new(span: Duration) -> Self {
-        Self { span, ..Self::default() }
+        Self {
+            span,
+            ..Self::default()
+        }
     }
 
     fn add(&mut self, now: Instant, tokens: u64) {
@@ -180,8 +183,17 @@ pub(crate) struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut inner = self.stats.lock();
-        let Inner { by_key, by_model, by_tool, .. } = &mut *inner;
-        for (map, name) in [(by_key, &self.key), (by_model, &self.model), (by_tool, &self.tool)] {
+        let Inner {
+            by_key,
+            by_model,
+            by_tool,
+            ..
+        } = &mut *inner;
+        for (map, name) in [
+            (by_key, &self.key),
+            (by_model, &self.model),
+            (by_tool, &self.tool),
+        ] {
             if let Some(series) = name.as_ref().and_then(|n| map.get_mut(n)) {
                 series.in_flight -= 1;
             }
@@ -191,12 +203,17 @@ impl Drop for InFlight {
 
 impl Stats {
     pub(crate) fn new(started: Instant) -> Self {
-        Self { started, inner: Arc::default() }
+        Self {
+            started,
+            inner: Arc::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while counting leaves counters that are still meaningful.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records a chat request on arrival, with the tokens it will use.
@@ -207,9 +224,22 @@ impl Stats {
         inner.chat_requests += 1;
         inner.prompt_tokens += u64::from(prompt);
         inner.completion_tokens += u64::from(completion);
-        inner.by_key.entry(key.to_owned()).or_default().arrive(now, tokens);
-        inner.by_model.entry(model.to_owned()).or_default().arrive(now, tokens);
-        InFlight { stats: self.clone(), key: Some(key.to_owned()), model: Some(model.to_owned()), tool: None }
+        inner
+            .by_key
+            .entry(key.to_owned())
+            .or_default()
+            .arrive(now, tokens);
+        inner
+            .by_model
+            .entry(model.to_owned())
+            .or_default()
+            .arrive(now, tokens);
+        InFlight {
+            stats: self.clone(),
+            key: Some(key.to_owned()),
+            model: Some(model.to_owned()),
+            tool: None,
+        }
     }
 
     /// Records a tool request on arrival.
@@ -217,9 +247,22 @@ impl Stats {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.tool_requests += 1;
-        inner.by_key.entry(key.to_owned()).or_default().arrive(now, 0);
-        inner.by_tool.entry(name.to_owned()).or_default().arrive(now, 0);
-        InFlight { stats: self.clone(), key: Some(key.to_owned()), model: None, tool: Some(name.to_owned()) }
+        inner
+            .by_key
+            .entry(key.to_owned())
+            .or_default()
+            .arrive(now, 0);
+        inner
+            .by_tool
+            .entry(name.to_owned())
+            .or_default()
+            .arrive(now, 0);
+        InFlight {
+            stats: self.clone(),
+            key: Some(key.to_owned()),
+            model: None,
+            tool: Some(name.to_owned()),
+        }
     }
 
     pub(crate) fn fault(&self, kind: FaultKind) {
@@ -229,14 +272,20 @@ impl Stats {
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let uptime = Instant::now().duration_since(self.started);
         let inner = self.lock();
-        let series = |m: &BTreeMap<String, Series>| m.iter().map(|(k, s)| (k.clone(), s.snapshot())).collect();
+        let series = |m: &BTreeMap<String, Series>| {
+            m.iter().map(|(k, s)| (k.clone(), s.snapshot())).collect()
+        };
         StatsSnapshot {
             uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
             chat_requests: inner.chat_requests,
             tool_requests: inner.tool_requests,
             prompt_tokens: inner.prompt_tokens,
             completion_tokens: inner.completion_tokens,
-            faults: inner.faults.iter().map(|(k, v)| (k.as_str().to_owned(), *v)).collect(),
+            faults: inner
+                .faults
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), *v))
+                .collect(),
             by_key: series(&inner.by_key),
             by_model: series(&inner.by_model),
             by_tool: series(&inner.by_tool),

@@ -13,8 +13,12 @@ const REPLY_PRIMING: u32 = 3;
 /// Tokens in `text` under `tokenizer`.
 pub(crate) fn count(tokenizer: Tokenizer, text: &str) -> u32 {
     let n = match tokenizer {
-        Tokenizer::O200k => tiktoken_rs::o200k_base_singleton().encode_ordinary(text).len(),
-        Tokenizer::Cl100k => tiktoken_rs::cl100k_base_singleton().encode_ordinary(text).len(),
+        Tokenizer::O200k => tiktoken_rs::o200k_base_singleton()
+            .encode_ordinary(text)
+            .len(),
+        Tokenizer::Cl100k => tiktoken_rs::cl100k_base_singleton()
+            .encode_ordinary(text)
+            .len(),
         Tokenizer::Chars => text.chars().count().div_ceil(4),
     };
     u32::try_from(n).unwrap_or(u32::MAX)

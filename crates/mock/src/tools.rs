@@ -2,21 +2,19 @@
 //! and arguments (so caching is meaningful); how long it takes and whether it fails are drawn
 //! per call (so retries of a transient failure can succeed).
 
-use std::io;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
 use serde::Serialize;
 use tokio::time::{Instant, sleep_until};
 
 use scenario::rng::{SimRng, stable_hash, stream as streams};
 use scenario::text;
 
-use crate::app::{Shared, apply_fault, error};
+use crate::app::{Shared, apply_fault, cut_body, error};
 use crate::faults::Target;
 
 /// The body of a successful tool call.
@@ -39,7 +37,10 @@ pub(crate) async fn handle(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             Some("unknown_tool"),
-            format!("unknown tool `{name}`: this mock serves {}", known.join(", ")),
+            format!(
+                "unknown tool `{name}`: this mock serves {}",
+                known.join(", ")
+            ),
         );
     };
     let _in_flight = s.stats.tool(&Shared::key(&headers), &name);
@@ -62,18 +63,23 @@ pub(crate) async fn handle(
             format!("tool `{name}` failed (simulated failure rate)"),
         );
     }
-    let mut per_args = SimRng::derive(s.config.seed, &[streams::MOCK_TOOL, name_hash, stable_hash(&body)]);
+    let mut per_args = SimRng::derive(
+        s.config.seed,
+        &[streams::MOCK_TOOL, name_hash, stable_hash(&body)],
+    );
     let tokens = tool.mock.response_tokens.sample(&mut per_args).0;
-    let result = ToolResult { tool: &name, output: text::words(&mut per_args, tokens), tokens };
+    let result = ToolResult {
+        tool: &name,
+        output: text::words(&mut per_args, tokens),
+        tokens,
+    };
     let bytes = Bytes::from(serde_json::to_vec(&result).expect("a tool result always serializes"));
-    let json = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
     if degrade.truncate {
-        let half = bytes.slice(..bytes.len() / 2);
-        let parts: [Result<Bytes, io::Error>; 2] = [
-            Ok(half),
-            Err(io::Error::new(io::ErrorKind::ConnectionAborted, "injected fault: response truncated")),
-        ];
-        return (json, Body::from_stream(stream::iter(parts))).into_response();
+        return (json, cut_body(&bytes)).into_response();
     }
     if degrade.malformed {
         return (json, bytes.slice(..bytes.len() / 2)).into_response();

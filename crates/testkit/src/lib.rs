@@ -53,13 +53,25 @@ impl Drop for MockHandle {
 
 /// Starts a mock with `config` on `127.0.0.1:0`.
 pub async fn spawn_mock(config: MockConfig) -> MockHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("a bound listener has an address");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     let server = MockServer::new(config);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
-    let task = tokio::spawn(mock::serve_with(listener, server.clone(), async move { stop.cancelled().await }));
-    MockHandle { addr, base_url: format!("http://{addr}/v1"), server, shutdown, task: Some(task) }
+    let task = tokio::spawn(mock::serve_with(listener, server.clone(), async move {
+        stop.cancelled().await
+    }));
+    MockHandle {
+        addr,
+        base_url: format!("http://{addr}/v1"),
+        server,
+        shutdown,
+        task: Some(task),
+    }
 }
 
 /// Starts the mock a scenario file (relative to `fixtures/scenarios/`) describes.

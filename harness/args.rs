@@ -1,0 +1,80 @@
+//! Command-line arguments. The doc comments are the help text.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Load-test AI-agent runtimes: thousands of simulated agents sharing pooled, rate-limited
+/// LLM and tool clients, with compression, per-agent memory and latency targets.
+///
+/// With no command, runs the built-in default scenario.
+#[derive(Debug, Parser)]
+#[command(name = "fleetbench", version, about, long_about)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a scenario (the built-in default when none is given).
+    Run(RunArgs),
+    /// Serve the OpenAI-compatible mock LLM and tool server, for agents in any language.
+    Serve(ServeArgs),
+    /// Check scenario files and report every problem with its line and column.
+    Validate(ValidateArgs),
+    /// Print the effective scenario, every default filled in.
+    PrintScenario(PrintScenarioArgs),
+}
+
+impl Default for Command {
+    fn default() -> Self {
+        Command::Run(RunArgs { scenario: None })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Scenario file (TOML); the built-in default when absent.
+    pub(crate) scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Scenario whose [mock], [tools] and providers configure the server; the built-in default
+    /// when absent.
+    #[arg(long)]
+    pub(crate) scenario: Option<PathBuf>,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    pub(crate) port: u16,
+    /// Address to bind. Loopback by default; bind another address only on a network you own.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: IpAddr,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    /// Scenario files to check.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PrintScenarioArgs {
+    /// Scenario file; the built-in default when absent.
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Args::command().debug_assert();
+    }
+}

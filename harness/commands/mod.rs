@@ -1,0 +1,6 @@
+//! One module per command.
+
+pub(crate) mod print_scenario;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod validate;

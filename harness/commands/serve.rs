@@ -1,0 +1,70 @@
+//! `fleetbench serve`: the mock on a TCP port until Ctrl-C, then a summary of what it saw.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mock::{MockConfig, MockServer};
+
+use crate::args::ServeArgs;
+use crate::scenario_source;
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let scenario = scenario_source::load(args.scenario.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let addr = SocketAddr::new(args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr}: pick another port with --port, or --port 0 for a free one")
+        })?;
+        let bound = listener.local_addr().context("cannot read the bound address")?;
+        let config = MockConfig::from_scenario(&scenario);
+        let tools: Vec<&str> = config.tools.keys().map(String::as_str).collect();
+        let tools = if tools.is_empty() { "none".to_owned() } else { tools.join(", ") };
+        // The server keeps serving if whoever reads stdout goes away.
+        let _ = writeln!(
+            std::io::stdout(),
+            "fleetbench mock serving on http://{bound}/v1 (scenario `{}`)\n  models: {}\n  tools:  {tools} (POST /tools/NAME)\n  stats:  http://{bound}/stats   (Ctrl-C to stop)",
+            scenario.name,
+            config.models.join(", "),
+        );
+        let server = MockServer::new(config);
+        let shutdown = stop_signal();
+        mock::serve_with(listener, server.clone(), shutdown).await.context("the mock server failed")?;
+        let stats = server.stats();
+        let _ = writeln!(
+            std::io::stdout(),
+            "served {} chat and {} tool requests, {} prompt and {} completion tokens, {} faults injected",
+            stats.chat_requests,
+            stats.tool_requests,
+            stats.prompt_tokens,
+            stats.completion_tokens,
+            stats.faults.values().sum::<u64>()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Ctrl-C, or SIGTERM (what container runtimes send) on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

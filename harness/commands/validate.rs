@@ -1,0 +1,32 @@
+//! `fleetbench validate FILE...`: every problem of every file, then exit 2 if any.
+
+use std::process::ExitCode;
+
+use crate::args::ValidateArgs;
+
+pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for file in &args.files {
+        match scenario::load(file) {
+            Ok(s) => println!(
+                "ok: {}: scenario `{}`, {} agents, {} provider(s), {} tool(s)",
+                file.display(),
+                s.name,
+                s.fleet.agents,
+                s.llm.providers.len(),
+                s.tools.len()
+            ),
+            Err(err) => {
+                failed += 1;
+                eprintln!("error: {:#}", anyhow::Error::new(err));
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} scenario file(s) are invalid",
+            args.files.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
