@@ -29,7 +29,8 @@ use crate::{chat, tokens, tools};
 const EPOCH: u64 = 1_767_225_600;
 
 /// Marks a response that must not be sent: the connection is reset instead. Over sockets
-/// [`crate::serve`] turns it into a TCP RST; an in-process client treats it as a reset.
+/// [`crate::serve`] turns it into a TCP RST (HTTP/1.1) or a stream reset (h2c); an in-process
+/// client treats it as a reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResetConnection;
 

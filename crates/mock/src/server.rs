@@ -1,5 +1,6 @@
 //! Serving the mock over TCP: our own accept loop (hyper-util, HTTP/1.1 and h2c), so that a
-//! `reset` fault can reset exactly the connection it hit with a TCP RST.
+//! `reset` fault can reset exactly the connection it hit with a TCP RST. Over h2c, hyper
+//! answers the failed request with `RST_STREAM` and keeps the connection for the others.
 
 use std::future::Future;
 use std::io;

@@ -171,7 +171,8 @@ pub(crate) struct Stats {
     inner: Arc<Mutex<Inner>>,
 }
 
-/// Marks a request in flight until dropped (when its response body ends or is dropped).
+/// Marks a request in flight until dropped: a stream until it ends or the client goes away,
+/// any other answer until it is ready to be written.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     stats: Stats,

@@ -269,3 +269,14 @@ proptest! {
         prop_assert_eq!(d.to_string().parse::<Dur>().unwrap(), d);
     }
 }
+
+#[test]
+fn token_limits_belong_to_llm_providers_only() {
+    let (p, text) = problem("[tools.search]\nlimits = { rpm = 100, tpm = 5000 }\n");
+    assert_eq!(p.key, "tools.search.limits.tpm");
+    assert_eq!(p.line, Some(2));
+    assert!(
+        text.contains("applies to LLM providers only") && text.contains("rpm"),
+        "{text}"
+    );
+}

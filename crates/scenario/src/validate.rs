@@ -86,7 +86,8 @@ impl Checker {
     }
 }
 
-/// Every cross-field issue of a scenario, in file order.
+/// Every cross-field issue of a scenario, section by section (fleet, session, llm, tools,
+/// mock, compression, targets).
 pub(crate) fn check(s: &Scenario) -> Vec<Issue> {
     let mut c = Checker::default();
     fleet(&mut c, s);
@@ -364,6 +365,12 @@ fn tools(c: &mut Checker, s: &Scenario) {
             }
         }
         limits(c, &p, &tool.limits);
+        if let Some(tpm) = tool.limits.tpm {
+            c.fail(
+                p.key("limits").key("tpm"),
+                format!("`tpm = {tpm}` applies to LLM providers only: a tool has no tokens; use `rpm` to limit a tool"),
+            );
+        }
         deadlines(c, &p, tool.timeout, tool.deadline);
         retry(c, &p.key("retry"), &tool.retry);
         breaker(c, &p.key("breaker"), &tool.breaker);
@@ -398,6 +405,7 @@ fn mock(c: &mut Checker, s: &Scenario) {
         .iter()
         .map(|pr| pr.model.as_str())
         .chain(m.models.iter().map(String::as_str))
+        .filter(|name| !name.is_empty())
         .collect();
     for (i, f) in m.faults.iter().enumerate() {
         let fp = p.key("faults").index(i);
@@ -498,7 +506,14 @@ fn compression(c: &mut Checker, s: &Scenario) {
     if let Some(name) = &cp.summarizer_provider
         && !s.llm.providers.iter().any(|pr| &pr.name == name)
     {
-        let names: Vec<&str> = s.llm.providers.iter().map(|pr| pr.name.as_str()).collect();
+        let names: BTreeSet<&str> = s
+            .llm
+            .providers
+            .iter()
+            .map(|pr| pr.name.as_str())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let names: Vec<&str> = names.into_iter().collect();
         c.fail(
             p.key("summarizer_provider"),
             format!(

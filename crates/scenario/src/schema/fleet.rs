@@ -87,7 +87,7 @@ impl Default for Fleet {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Session {
-    /// Turns (user message → final answer) per session.
+    /// Turns (user message → final answer) per session; a drawn 0 counts as 1.
     pub turns: Dist<Tokens>,
     /// Pause between the end of a turn and the next user message.
     pub think_time: DurationDist,

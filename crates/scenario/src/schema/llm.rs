@@ -134,7 +134,8 @@ pub struct ClientLimits {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
     /// Tokens per minute allowed, estimated before the call as prompt + max output and
-    /// corrected from `usage` after (absent = unlimited; LLM providers only).
+    /// corrected from `usage` after (absent = unlimited; LLM providers only: a tool with
+    /// `tpm` is rejected).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
     /// Requests in flight at once. Bounds sockets and the load we put on the server.
@@ -290,10 +291,7 @@ impl Default for Tool {
             limits: ClientLimits::default(),
             timeout: Dur::secs(30),
             deadline: Dur::secs(60),
-            retry: Retry {
-                max_attempts: 3,
-                ..Retry::default()
-            },
+            retry: Retry::default(),
             breaker: Breaker::default(),
             cache: None,
             mock: ToolMock::default(),

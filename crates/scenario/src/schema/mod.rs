@@ -1,5 +1,6 @@
 //! The scenario file format: one struct per section, each with the documented defaults.
-//! `docs/scenario.md` is the reference; `fleetbench print-scenario` shows every default.
+//! `docs/scenario.md` is the reference; `fleetbench print-scenario FILE` shows a file with
+//! every default filled in.
 
 pub mod compression;
 pub mod fleet;
@@ -63,7 +64,8 @@ pub struct Scenario {
 }
 
 impl Default for Scenario {
-    /// The scenario of an empty file: every section at its default, run for 30 s.
+    /// Every section at its default, run for 30 s. (The loader rejects an empty file rather
+    /// than run this: an empty file is more likely a mistake than a wish.)
     fn default() -> Self {
         let mut fleet = Fleet::default();
         fleet.fill_stop_condition();
