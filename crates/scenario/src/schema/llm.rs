@@ -98,6 +98,8 @@ pub struct Provider {
     /// in a file, a log or a report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Stream answers (SSE): needed to measure time to first token and inter-token gaps.
+    pub stream: bool,
     /// Rate limits and the connection pool.
     pub limits: ClientLimits,
     /// Limit of one attempt (for streams, until the last byte).
@@ -117,6 +119,7 @@ impl Default for Provider {
             base_url: Endpoint::Embedded,
             model: "mock-gpt".to_owned(),
             api_key_env: None,
+            stream: true,
             limits: ClientLimits::default(),
             timeout: Dur::secs(60),
             deadline: Dur::secs(120),

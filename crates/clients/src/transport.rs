@@ -1,0 +1,172 @@
+//! How requests travel: over HTTP with a pooled reqwest client (the live clock), or straight
+//! into the mock's router in-process with no sockets (the virtual clock: paused time treats a
+//! socket wait as idle, so only in-process calls keep virtual time exact). Both take and
+//! return reqwest types, so everything above them (async-openai, the policies) is one code
+//! path.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use axum::body::Body as AxumBody;
+use tower::ServiceExt;
+
+use metrics::ErrorKind;
+use mock::{MockServer, ResetConnection};
+
+/// Where requests go.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Real HTTP.
+    Http(reqwest::Client),
+    /// The mock's router, called in-process.
+    InProcess(MockServer),
+}
+
+/// A request that got no HTTP response.
+#[derive(Debug)]
+pub struct TransportError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// The underlying message, for logs.
+    pub detail: String,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+impl StdError for TransportError {}
+
+impl Transport {
+    /// A pooled HTTP transport. `max_in_flight` idle connections are kept per host so a
+    /// full pool reuses its connections instead of dialling new ones; `loopback` turns off
+    /// proxies (an environment proxy must not capture traffic to 127.0.0.1).
+    pub fn http(
+        max_in_flight: u32,
+        connect_timeout: Duration,
+        loopback: bool,
+    ) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(usize::try_from(max_in_flight).unwrap_or(usize::MAX))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(connect_timeout);
+        if loopback {
+            builder = builder.no_proxy();
+        }
+        builder.build().map(Transport::Http)
+    }
+
+    /// Sends one request.
+    pub async fn send(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, TransportError> {
+        match self {
+            Transport::Http(client) => {
+                client.execute(request).await.map_err(|err| TransportError {
+                    kind: classify_reqwest(&err),
+                    detail: error_chain(&err),
+                })
+            }
+            Transport::InProcess(server) => in_process(server, request).await,
+        }
+    }
+}
+
+async fn in_process(
+    server: &MockServer,
+    request: reqwest::Request,
+) -> Result<reqwest::Response, TransportError> {
+    let mut builder = axum::http::Request::builder()
+        .method(request.method().clone())
+        .uri(match request.url().query() {
+            Some(q) => format!("{}?{q}", request.url().path()),
+            None => request.url().path().to_owned(),
+        });
+    for (name, value) in request.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = request
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(bytes::Bytes::copy_from_slice)
+        .unwrap_or_default();
+    let http_request = builder
+        .body(AxumBody::from(body))
+        .map_err(|err| TransportError {
+            kind: ErrorKind::ClientError,
+            detail: format!("cannot build the in-process request: {err}"),
+        })?;
+    let response = server
+        .router()
+        .oneshot(http_request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    if response.extensions().get::<ResetConnection>().is_some() {
+        return Err(TransportError {
+            kind: ErrorKind::Reset,
+            detail: "connection reset by the mock".to_owned(),
+        });
+    }
+    let (parts, body) = response.into_parts();
+    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    Ok(reqwest::Response::from(axum::http::Response::from_parts(
+        parts, body,
+    )))
+}
+
+/// The kind of a reqwest failure, from the error and its source chain.
+pub(crate) fn classify_reqwest(err: &reqwest::Error) -> ErrorKind {
+    if err.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if err.is_connect() {
+        return ErrorKind::Connect;
+    }
+    if let Some(io_kind) = io_kind(err) {
+        return match io_kind {
+            io::ErrorKind::ConnectionRefused => ErrorKind::Connect,
+            io::ErrorKind::TimedOut => ErrorKind::Timeout,
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted
+                if err.is_body() || err.is_decode() =>
+            {
+                ErrorKind::Truncated
+            }
+            _ => ErrorKind::Reset,
+        };
+    }
+    if err.is_body() || err.is_decode() {
+        // The head arrived, then the body broke off.
+        return ErrorKind::Truncated;
+    }
+    // The connection closed before a complete response head (hyper's IncompleteMessage).
+    ErrorKind::Reset
+}
+
+fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
+    let mut source = err.source();
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// An error and its causes on one line.
+pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
