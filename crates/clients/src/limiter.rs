@@ -1,9 +1,11 @@
 //! Client-side rate limits: requests per minute and tokens per minute, GCRA (governor) on
 //! tokio's clock, never `until_ready` (it sleeps in wall time).
 //!
-//! Each limit admits one second's worth of burst (`limit / 60`, at least 1), so in any window
-//! of `t` seconds at most `limit × t / 60 + burst` pass: close to what a provider's
-//! per-minute quota allows without bunching a whole minute's quota at the start.
+//! A per-minute limit `L` allows a burst `b` of one second's worth (`⌈L / 60⌉`) and then paces
+//! at `L − b` per minute. GCRA admits at most `b + t × rate` in any window of `t`, so no
+//! 60-second window ever holds more than `L`: the provider's own per-minute count is never
+//! exceeded, yet a quiet client may still send a second's worth at once. (Pacing at `L` with
+//! a burst would let a minute hold `L + b`, and a provider would answer with 429s.)
 //!
 //! Tokens are charged before the call from an estimate (prompt + max output) and corrected
 //! from `usage` after: the difference is carried into the next acquisition, as a debt or a
@@ -37,7 +39,9 @@ impl Limit {
     fn per_minute(limit: u64) -> Self {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX).max(1);
         let burst = limit.div_ceil(60).max(1);
-        let quota = Quota::per_minute(NonZeroU32::new(limit).expect("limit is at least 1"))
+        let paced = (limit - burst).max(1);
+        let quota = Quota::with_period(Duration::from_secs(60) / paced)
+            .expect("a paced rate of at least 1 per minute has a positive period")
             .allow_burst(NonZeroU32::new(burst).expect("burst is at least 1"));
         Self {
             gcra: RateLimiter::direct_with_clock(quota, TokioClock),
@@ -140,24 +144,49 @@ mod tests {
         }
     }
 
+    /// Whole milliseconds (tokio's timer resolution rounds a sleep up to the next one).
+    fn ms(d: Duration) -> u128 {
+        d.as_millis()
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn requests_are_paced_to_the_limit_after_the_burst() {
-        let l = Limiter::new(&limits(Some(120), None)); // 2/s, burst 2
+    async fn requests_are_paced_so_no_minute_exceeds_the_limit() {
+        let l = Limiter::new(&limits(Some(120), None)); // burst 2, then 118 per minute
         let t0 = Instant::now();
         for _ in 0..6 {
             l.acquire(0).await;
         }
-        // 2 at once, then one every 500 ms.
-        assert_eq!(t0.elapsed(), Duration::from_millis(2000));
+        // 2 at once, then one every 60/118 s.
+        let want = Duration::from_secs(60) / 118 * 4;
+        assert!(
+            ms(t0.elapsed()).abs_diff(ms(want)) <= 1,
+            "{:?} vs {want:?}",
+            t0.elapsed()
+        );
+        // 120 more take a minute minus the burst: never more than 120 in 60 s.
+        let t1 = Instant::now();
+        for _ in 0..118 {
+            l.acquire(0).await;
+        }
+        assert!(
+            t1.elapsed() >= Duration::from_secs(59),
+            "{:?}",
+            t1.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn large_token_requests_pass_in_slices_at_the_average_rate() {
-        let l = Limiter::new(&limits(None, Some(6000))); // 100 tokens/s, burst 100
+        let l = Limiter::new(&limits(None, Some(6000))); // burst 100, then 5,900 per minute
         let t0 = Instant::now();
         l.acquire(1000).await;
-        // 100 at once, 900 more at 100/s.
-        assert_eq!(t0.elapsed(), Duration::from_secs(9));
+        // 100 at once, 900 more at 5,900 per minute.
+        let want = Duration::from_secs(60) / 5900 * 900;
+        assert!(
+            ms(t0.elapsed()).abs_diff(ms(want)) <= 1,
+            "{:?} vs {want:?}",
+            t0.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -166,8 +195,13 @@ mod tests {
         l.acquire(100).await;
         l.correct(100, 300); // 200 owed
         let t0 = Instant::now();
-        l.acquire(100).await; // 300 cells at 100/s
-        assert_eq!(t0.elapsed(), Duration::from_secs(3));
+        l.acquire(100).await; // 300 cells at 5,900 per minute
+        let want = Duration::from_secs(60) / 5900 * 300;
+        assert!(
+            ms(t0.elapsed()).abs_diff(ms(want)) <= 1,
+            "{:?} vs {want:?}",
+            t0.elapsed()
+        );
         l.correct(300, 0); // 300 prepaid
         let t0 = Instant::now();
         l.acquire(100).await;
