@@ -12,6 +12,10 @@ use crate::scenario_source;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let scenario = scenario_source::load(args.scenario.as_deref())?;
+    // Every connection is a file descriptor; the default soft limit is often 1,024.
+    if let Err(err) = clients::raise_fd_limit() {
+        tracing::warn!("cannot raise the open-file limit: {err}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let addr = SocketAddr::new(args.host, args.port);

@@ -134,7 +134,7 @@ async fn token_limits_hold_virtual() {
 #[tokio::test]
 async fn rate_limits_hold_under_2000_callers_live() {
     let s = scenario(
-        "[[llm.providers]]\nname = \"p\"\nmodel = \"m\"\ndeadline = \"60s\"\nlimits = { rpm = 30000, max_in_flight = 64 }\n",
+        "[[llm.providers]]\nname = \"p\"\nmodel = \"m\"\ndeadline = \"60s\"\nlimits = { rpm = 30000, tpm = 480000, max_in_flight = 64 }\n",
     );
     let mock = testkit::spawn_mock(MockConfig::from_scenario(&s)).await;
     let clients =
@@ -154,10 +154,13 @@ async fn rate_limits_hold_under_2000_callers_live() {
     // up to D × 491.7 (with 512 new connections opening at once on 2 cores D reached 100 ms
     // and the server counted 1,041). 64 pooled connections keep D small; allow 2 %.
     eprintln!(
-        "server saw at most {} requests in one second",
-        m.max_requests_1s
+        "server saw at most {} requests and {} tokens in one second",
+        m.max_requests_1s, m.max_tokens_1s
     );
     assert!(m.max_requests_1s <= 992 + 20, "{m:?}");
+    // Tokens: a burst of 8,000, then 472,000 per minute (7,867/s), give or take one call's
+    // estimate (70) and the same 2 %.
+    assert!(m.max_tokens_1s <= (8000 + 7867 + 70) * 102 / 100, "{m:?}");
 }
 
 #[tokio::test(start_paused = true)]
