@@ -134,6 +134,7 @@ where
             Ok(waited) => record.limiter_wait += waited,
             Err(_) => break Err(ErrorKind::Deadline),
         }
+        let probe = permit.is_probe();
         let sent = Instant::now();
         let attempt_end = (sent + target.timeout).min(deadline);
         let outcome = timeout_at(attempt_end, attempt(i)).await;
@@ -152,6 +153,7 @@ where
                     ttft: measured.ttft,
                     status: measured.status,
                     error: None,
+                    probe,
                 });
                 record.ttft = measured.ttft;
                 record.inter_token = measured.inter_token;
@@ -176,6 +178,7 @@ where
             ttft: failure.ttft,
             status: failure.status,
             error: Some(failure.kind),
+            probe,
         });
         if !failure.kind.is_retryable() {
             break Err(failure.kind);

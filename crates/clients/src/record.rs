@@ -20,6 +20,9 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// Why it failed; `None` when it succeeded.
     pub error: Option<ErrorKind>,
+    /// Whether it went through a half-open breaker as a probe (otherwise the breaker was
+    /// closed: an open one rejects before any attempt, counted in `breaker_rejections`).
+    pub probe: bool,
 }
 
 /// One logical call: what the caller waited for, with everything it took.

@@ -242,6 +242,7 @@ until = "10s"
     let (clients, server) = in_process(&s);
     let t0 = Instant::now();
     let mut log = Vec::new();
+    let mut probes: Vec<bool> = Vec::new();
     for i in 0..200u64 {
         let (record, result) = clients.llm.call(&request(&format!("q{i}")), i).await;
         log.push((
@@ -422,4 +423,56 @@ async fn live_http_reports_resets_and_timeouts() {
             .unwrap();
     assert_eq!(result.unwrap_err(), ErrorKind::Timeout);
     assert!(record.total < Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_capped() {
+    let s = scenario(
+        "[[mock.faults]]\nendpoint = \"chat\"\nkind = \"rate-limit\"\nprobability = 1.0\nuntil = \"1s\"\nretry_after = \"30s\"\n\
+         [[llm.providers]]\nname = \"p\"\nmodel = \"m\"\nretry = { max_attempts = 2, max_retry_after = \"5s\" }\n",
+    );
+    let (clients, _server) = in_process(&s);
+    let (record, result) = clients.llm.call(&request("x"), 1).await;
+    result.expect("the retry at 5 s is past the fault window");
+    assert_eq!(
+        record.backoff,
+        Duration::from_secs(5),
+        "Retry-After: 30 capped to max_retry_after"
+    );
+}
+
+fn two_providers(routing: &str) -> Scenario {
+    scenario(&format!(
+        "[llm]\nrouting = \"{routing}\"\n\
+         [[llm.providers]]\nname = \"a\"\nmodel = \"model-a\"\n\
+         [[llm.providers]]\nname = \"b\"\nmodel = \"model-b\"\n"
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn round_robin_alternates_and_least_in_flight_balances() {
+    let (clients, server) = in_process(&two_providers("round-robin"));
+    let mut served = Vec::new();
+    for i in 0..6 {
+        let (record, result) = clients.llm.call(&request("x"), i).await;
+        result.unwrap();
+        assert!(!record.failover);
+        served.push(record.target);
+    }
+    assert_eq!(served, ["a", "b", "a", "b", "a", "b"]);
+    assert_eq!(server.stats().by_model["model-a"].requests, 3);
+
+    // 100 concurrent calls: least-in-flight splits them evenly.
+    let (clients, server) = in_process(&two_providers("least-in-flight"));
+    let results = concurrent(&clients, 100).await;
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    let stats = server.stats();
+    assert_eq!(stats.by_model["model-a"].requests, 50);
+    assert_eq!(stats.by_model["model-b"].requests, 50);
+
+    // Priority sends everything to the first provider while it is healthy.
+    let (clients, server) = in_process(&two_providers("priority"));
+    concurrent(&clients, 20).await;
+    assert_eq!(server.stats().by_model["model-a"].requests, 20);
+    assert!(!server.stats().by_model.contains_key("model-b"));
 }

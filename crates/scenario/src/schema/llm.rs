@@ -173,7 +173,7 @@ pub struct Retry {
     pub max_backoff: Dur,
     /// Growth factor of the backoff per retry.
     pub multiplier: Rate,
-    /// Full jitter, seeded per agent.
+    /// Jitter: each backoff is multiplied by 1 + U[0, 1), seeded per agent and call.
     pub jitter: bool,
     /// A `Retry-After` longer than this is capped to it.
     pub max_retry_after: Dur,
