@@ -245,6 +245,7 @@ until = "10s"
     let mut probes: Vec<bool> = Vec::new();
     for i in 0..200u64 {
         let (record, result) = clients.llm.call(&request(&format!("q{i}")), i).await;
+        probes.extend(record.attempts.iter().map(|a| a.probe));
         log.push((
             t0.elapsed(),
             record.target.clone(),
@@ -291,6 +292,10 @@ until = "10s"
     assert!(
         stats.opened >= 1 && stats.closed >= 1 && stats.rejected > 40,
         "{stats:?}"
+    );
+    assert!(
+        probes.iter().any(|p| *p),
+        "the recovery went through a half-open probe"
     );
     // Rejected attempts never reached the server.
     let primary_requests = server.stats().by_model["model-a"].requests;
