@@ -25,26 +25,9 @@ use scenario::Scenario;
 use tower::ServiceExt;
 
 fn scenario(stream: bool) -> Scenario {
-    Scenario::from_toml(
-        &format!(
-            r#"
-[[llm.providers]]
-name = "mock"
-model = "mock-gpt"
-stream = {stream}
-limits = {{ max_in_flight = 512, max_queue = 100000 }}
-
-[mock]
-capacity = 100000
-prefill_per_token = "0s"
-base_latency = "0s"
-inter_token = "0s"
-output_tokens = 16
-"#
-        ),
-        "bench",
-    )
-    .unwrap()
+    let mut s = scenario::load(&testkit::scenario_fixture("zero-latency.toml")).unwrap();
+    s.llm.providers[0].stream = stream;
+    s
 }
 
 fn request() -> LlmRequest {

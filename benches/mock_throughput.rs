@@ -13,17 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mock::{MockConfig, MockServer};
-use scenario::Scenario;
 use tokio::net::TcpListener;
-
-const ZERO_LATENCY: &str = r#"
-[mock]
-capacity = 100000
-prefill_per_token = "0s"
-base_latency = "0s"
-inter_token = "0s"
-output_tokens = 16
-"#;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -97,7 +87,7 @@ fn main() {
     let concurrency = env_u64("BENCH_CONCURRENCY", 64);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let scenario = Scenario::from_toml(ZERO_LATENCY, "bench").unwrap();
+        let scenario = scenario::load(&testkit::scenario_fixture("zero-latency.toml")).unwrap();
         let server = MockServer::new(MockConfig::from_scenario(&scenario));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
