@@ -1,0 +1,130 @@
+//! The agent interface: what an agent gets (clients, scenario, its RNG, the stop signal) and
+//! what it reports (one [`TurnReport`] per turn). Teams plug their own agent logic in by
+//! implementing [`Agent`]; the built-in [`crate::ScriptedAgent`] behaves like a tool-using
+//! support agent.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
+use serde_json::{Map, Value, json};
+
+use clients::{CallRecord, Clients, ErrorKind};
+use scenario::{ArgType, Scenario, SimRng};
+
+use crate::stop::Stop;
+
+/// Everything an agent works with during a session.
+#[derive(Debug)]
+pub struct AgentContext<'a> {
+    /// The agent's id (its RNG derives from it and the run seed).
+    pub id: u64,
+    /// The scenario (session shape, tools, targets).
+    pub scenario: &'a Scenario,
+    /// The shared LLM and tool clients.
+    pub clients: &'a Clients,
+    /// The tool definitions offered to the LLM.
+    pub tools: &'a [ChatCompletionTools],
+    /// The agent's own seeded randomness.
+    pub rng: &'a mut SimRng,
+    /// The run's stop conditions: check before starting work, count turns.
+    pub stop: &'a Stop,
+    /// When this session was meant to start (open loop): the first turn's response is
+    /// measured from here, so a late start shows in the latency.
+    pub intended_start: Option<tokio::time::Instant>,
+}
+
+/// What one turn did: the user message to the final answer.
+#[derive(Clone, Debug, Default)]
+pub struct TurnReport {
+    /// The turn's response time (`agent_response`).
+    pub response: Duration,
+    /// Every LLM call, in order.
+    pub llm: Vec<CallRecord>,
+    /// Every tool call, in order.
+    pub tools: Vec<CallRecord>,
+    /// Assembling prompts from the conversation (`context_build`), summed over the turn.
+    pub context_build: Duration,
+    /// Compressing the conversation, summed over the turn.
+    pub compression: Duration,
+    /// Why the turn failed (an LLM call that failed for good); `None` when it succeeded.
+    pub error: Option<ErrorKind>,
+    /// Conversation size after the turn.
+    pub conversation_bytes: u64,
+    /// Conversation tokens after the turn.
+    pub conversation_tokens: u32,
+}
+
+/// An agent: runs sessions and reports its turns.
+pub trait Agent: Send {
+    /// Runs one session, calling `report` after every turn.
+    fn session(
+        &mut self,
+        ctx: AgentContext<'_>,
+        report: &mut (dyn FnMut(TurnReport) + Send),
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// The JSON schema of one argument type.
+fn arg_schema(arg: ArgType) -> Value {
+    match arg {
+        ArgType::String => json!({"type": "string"}),
+        ArgType::Integer => json!({"type": "integer"}),
+        ArgType::Number => json!({"type": "number"}),
+        ArgType::Boolean => json!({"type": "boolean"}),
+        ArgType::Path => json!({"type": "string", "format": "path", "description": "a file path"}),
+        ArgType::Url => json!({"type": "string", "format": "uri"}),
+        ArgType::Id => json!({"type": "string", "format": "id"}),
+    }
+}
+
+/// The function definitions of the session's tools, as the LLM sees them.
+pub fn tool_definitions(scenario: &Scenario) -> Vec<ChatCompletionTools> {
+    scenario
+        .session_tools()
+        .into_iter()
+        .map(|(name, tool)| {
+            let properties: Map<String, Value> = tool
+                .args
+                .iter()
+                .map(|(arg, ty)| (arg.clone(), arg_schema(*ty)))
+                .collect();
+            let required: Vec<&String> = tool.args.keys().collect();
+            ChatCompletionTools::Function(ChatCompletionTool {
+                function: FunctionObject {
+                    name: name.to_owned(),
+                    description: (!tool.description.is_empty()).then(|| tool.description.clone()),
+                    parameters: Some(
+                        json!({"type": "object", "properties": properties, "required": required}),
+                    ),
+                    strict: None,
+                },
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_definitions_carry_typed_arguments() {
+        let s = Scenario::from_toml(
+            "[tools.lookup_order]\ndescription = \"Fetch an order\"\nargs = { order_id = \"id\", verbose = \"boolean\" }\n",
+            "t",
+        )
+        .unwrap();
+        let defs = serde_json::to_value(tool_definitions(&s)).unwrap();
+        assert_eq!(defs[0]["type"], "function");
+        assert_eq!(defs[0]["function"]["name"], "lookup_order");
+        assert_eq!(
+            defs[0]["function"]["parameters"]["properties"]["verbose"]["type"],
+            "boolean"
+        );
+        assert_eq!(
+            defs[0]["function"]["parameters"]["required"],
+            json!(["order_id", "verbose"])
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! A minimal conversation: the messages an agent has exchanged, with their sizes. The
+//! conversation crate (issue 5) replaces it with token-exact counting and compression.
+
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestUserMessage, FunctionCall,
+};
+
+use clients::ToolCall;
+
+/// Estimated tokens of a text: four characters a token (the mock's `chars` tokenizer).
+pub fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// The messages of one session, ready to send.
+#[derive(Clone, Debug, Default)]
+pub struct Conversation {
+    messages: Vec<ChatCompletionRequestMessage>,
+    bytes: u64,
+    tokens: u32,
+}
+
+impl Conversation {
+    /// A conversation opened by a system prompt.
+    pub fn new(system: &str) -> Self {
+        let mut c = Self::default();
+        c.push(
+            ChatCompletionRequestSystemMessage::from(system).into(),
+            system.len(),
+            estimate_tokens(system) + 3,
+        );
+        c
+    }
+
+    fn push(&mut self, message: ChatCompletionRequestMessage, bytes: usize, tokens: u32) {
+        self.messages.push(message);
+        self.bytes += bytes as u64;
+        self.tokens = self.tokens.saturating_add(tokens);
+    }
+
+    /// Adds the user's message.
+    pub fn user(&mut self, text: &str) {
+        self.push(
+            ChatCompletionRequestUserMessage::from(text).into(),
+            text.len(),
+            estimate_tokens(text) + 3,
+        );
+    }
+
+    /// Adds the assistant's answer: text, or tool calls.
+    pub fn assistant(&mut self, text: &str, calls: &[ToolCall]) {
+        let tool_calls: Vec<ChatCompletionMessageToolCalls> = calls
+            .iter()
+            .map(|c| {
+                ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+                    id: c.id.clone(),
+                    function: FunctionCall {
+                        name: c.name.clone(),
+                        arguments: c.arguments.clone(),
+                    },
+                })
+            })
+            .collect();
+        let bytes = text.len()
+            + calls
+                .iter()
+                .map(|c| c.id.len() + c.name.len() + c.arguments.len())
+                .sum::<usize>();
+        let message = ChatCompletionRequestAssistantMessage {
+            content: (!text.is_empty()).then(|| text.into()),
+            tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+            ..ChatCompletionRequestAssistantMessage::default()
+        };
+        self.push(
+            message.into(),
+            bytes,
+            u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX) + 3,
+        );
+    }
+
+    /// Adds a tool's result to the call it answers.
+    pub fn tool_result(&mut self, call_id: &str, output: &str) {
+        let message = ChatCompletionRequestToolMessage {
+            content: output.into(),
+            tool_call_id: call_id.to_owned(),
+        };
+        self.push(
+            message.into(),
+            output.len() + call_id.len(),
+            estimate_tokens(output) + 3,
+        );
+    }
+
+    /// The messages to send.
+    pub fn messages(&self) -> &[ChatCompletionRequestMessage] {
+        &self.messages
+    }
+
+    /// Bytes of text held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Estimated prompt tokens.
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether there are no messages.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_accumulate_and_tool_pairs_serialize() {
+        let mut c = Conversation::new("You are a support agent.");
+        c.user("where is my order");
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "lookup_order".into(),
+            arguments: "{\"order_id\":\"ORD-1\"}".into(),
+        };
+        c.assistant("", std::slice::from_ref(&call));
+        c.tool_result("call_1", "shipped yesterday");
+        c.assistant("It shipped yesterday.", &[]);
+        assert_eq!(c.len(), 5);
+        assert!(c.bytes() > 60 && c.tokens() > 20);
+        let json = serde_json::to_value(c.messages()).unwrap();
+        assert_eq!(json[2]["tool_calls"][0]["function"]["name"], "lookup_order");
+        assert_eq!(json[3]["role"], "tool");
+        assert_eq!(json[3]["tool_call_id"], "call_1");
+    }
+}
