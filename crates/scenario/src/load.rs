@@ -59,6 +59,20 @@ impl Scenario {
         }
     }
 
+    /// Checks the rules across fields of a scenario changed in code or by command-line flags;
+    /// `origin` names where the values came from (the problems carry no file position).
+    pub fn check(&self, origin: &str) -> Result<(), ScenarioError> {
+        let problems: Vec<Problem> = validate::check(self)
+            .into_iter()
+            .map(|issue| Problem { key: issue.path.to_string(), line: None, column: None, message: issue.message })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioError::Invalid { origin: origin.to_owned(), problems })
+        }
+    }
+
     /// The effective scenario as TOML, every default filled in.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a scenario always serializes to TOML")

@@ -280,3 +280,12 @@ fn token_limits_belong_to_llm_providers_only() {
         "{text}"
     );
 }
+
+#[test]
+fn scenarios_changed_in_code_are_checked_too() {
+    let mut s = Scenario::default();
+    assert!(s.check("flags").is_ok());
+    s.fleet.agents = 0;
+    let err = s.check("command line (--agents)").unwrap_err().to_string();
+    assert_eq!(err, "command line (--agents): key `fleet.agents`: invalid value `0`: the number of agents must be at least 1");
+}
