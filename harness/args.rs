@@ -30,14 +30,46 @@ pub(crate) enum Command {
 
 impl Default for Command {
     fn default() -> Self {
-        Command::Run(RunArgs { scenario: None })
+        Command::Run(RunArgs::default())
     }
 }
 
-#[derive(Debug, clap::Args)]
+/// The clock of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Clock {
+    /// Real time and real HTTP.
+    Live,
+    /// Simulated time, the mock in-process: deterministic for a seed.
+    Virtual,
+}
+
+#[derive(Debug, Default, clap::Args)]
 pub(crate) struct RunArgs {
     /// Scenario file (TOML); the built-in default when absent.
     pub(crate) scenario: Option<PathBuf>,
+    /// Override the scenario's clock.
+    #[arg(long, value_enum)]
+    pub(crate) clock: Option<Clock>,
+    /// Override the number of agents (`fleet.agents`).
+    #[arg(long)]
+    pub(crate) agents: Option<u32>,
+    /// Override how long the run lasts (`fleet.duration`), like "30s" or "5m".
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) duration: Option<scenario::Dur>,
+    /// Override the run seed.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Send every LLM call to this OpenAI-compatible endpoint instead, like
+    /// "http://127.0.0.1:8000/v1" (the key still comes from each provider's api_key_env).
+    #[arg(long)]
+    pub(crate) base_url: Option<String>,
+    /// Use this model name for every LLM provider.
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+}
+
+fn parse_duration(s: &str) -> Result<scenario::Dur, String> {
+    s.parse()
 }
 
 #[derive(Debug, clap::Args)]

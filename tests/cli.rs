@@ -107,3 +107,42 @@ fn the_default_command_succeeds_on_the_embedded_scenario() {
         "{text}"
     );
 }
+
+#[test]
+fn run_flags_are_checked_and_name_the_flag() {
+    let assert = fleetbench().args(["run", "--agents", "0"]).assert().code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        err.contains("command line (--agents): key `fleet.agents`: invalid value `0`"),
+        "{err}"
+    );
+    let assert = fleetbench()
+        .args(["run", "--base-url", "localhost:8000"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        err.contains("--base-url") && err.contains("invalid base_url `localhost:8000`"),
+        "{err}"
+    );
+    let assert = fleetbench()
+        .args(["run", "--duration", "soon"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("--duration") && err.contains("soon"), "{err}");
+    fleetbench()
+        .args([
+            "run",
+            "--agents",
+            "10",
+            "--duration",
+            "5s",
+            "--clock",
+            "virtual",
+            "--seed",
+            "3",
+        ])
+        .assert()
+        .success();
+}

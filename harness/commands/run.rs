@@ -3,13 +3,15 @@
 
 use std::process::ExitCode;
 
-use scenario::{Arrival, Endpoint, Scenario};
+use anyhow::Context;
+use scenario::{Arrival, ClockMode, Endpoint, Scenario};
 
-use crate::args::RunArgs;
+use crate::args::{Clock, RunArgs};
 use crate::scenario_source;
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let scenario = scenario_source::load(args.scenario.as_deref())?;
+    let mut scenario = scenario_source::load(args.scenario.as_deref())?;
+    apply_overrides(&mut scenario, args)?;
     print!("{}", plan(&scenario));
     println!(
         "\nThe fleet runner is not built yet: this prints the plan only. `fleetbench serve` runs the mock."
@@ -91,4 +93,58 @@ fn plan(s: &Scenario) -> String {
         t.error_rate.0 * 100.0
     );
     out
+}
+
+/// Applies the command-line overrides and checks the result; errors name the flag.
+pub(crate) fn apply_overrides(s: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
+    let mut flags = Vec::new();
+    if let Some(clock) = args.clock {
+        s.clock = match clock {
+            Clock::Live => ClockMode::Live,
+            Clock::Virtual => ClockMode::Virtual,
+        };
+    }
+    if let Some(agents) = args.agents {
+        s.fleet.agents = agents;
+        flags.push("--agents");
+    }
+    if let Some(duration) = args.duration {
+        s.fleet.duration = Some(duration);
+        flags.push("--duration");
+        if s.fleet.ramp_up > duration {
+            let ramp = scenario::Dur(duration.0 / 3);
+            eprintln!(
+                "note: --duration {duration} is shorter than the scenario's ramp_up {}; ramping up over {ramp}",
+                s.fleet.ramp_up
+            );
+            s.fleet.ramp_up = ramp;
+        }
+    }
+    if let Some(seed) = args.seed {
+        s.seed = seed;
+    }
+    if let Some(url) = &args.base_url {
+        let endpoint = Endpoint::try_from(url.clone())
+            .map_err(anyhow::Error::msg)
+            .context("--base-url")?;
+        for provider in &mut s.llm.providers {
+            provider.base_url = endpoint.clone();
+        }
+    }
+    if let Some(model) = &args.model {
+        anyhow::ensure!(
+            !model.is_empty(),
+            "--model: the model name is empty; give a name like \"gpt-4o-mini\""
+        );
+        for provider in &mut s.llm.providers {
+            provider.model.clone_from(model);
+        }
+    }
+    let origin = if flags.is_empty() {
+        "command line".to_owned()
+    } else {
+        format!("command line ({})", flags.join(", "))
+    };
+    s.check(&origin)?;
+    Ok(())
 }
