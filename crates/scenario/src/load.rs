@@ -64,12 +64,20 @@ impl Scenario {
     pub fn check(&self, origin: &str) -> Result<(), ScenarioError> {
         let problems: Vec<Problem> = validate::check(self)
             .into_iter()
-            .map(|issue| Problem { key: issue.path.to_string(), line: None, column: None, message: issue.message })
+            .map(|issue| Problem {
+                key: issue.path.to_string(),
+                line: None,
+                column: None,
+                message: issue.message,
+            })
             .collect();
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ScenarioError::Invalid { origin: origin.to_owned(), problems })
+            Err(ScenarioError::Invalid {
+                origin: origin.to_owned(),
+                problems,
+            })
         }
     }
 

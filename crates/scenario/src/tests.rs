@@ -287,5 +287,8 @@ fn scenarios_changed_in_code_are_checked_too() {
     assert!(s.check("flags").is_ok());
     s.fleet.agents = 0;
     let err = s.check("command line (--agents)").unwrap_err().to_string();
-    assert_eq!(err, "command line (--agents): key `fleet.agents`: invalid value `0`: the number of agents must be at least 1");
+    assert_eq!(
+        err,
+        "command line (--agents): key `fleet.agents`: invalid value `0`: the number of agents must be at least 1"
+    );
 }
