@@ -1,11 +1,37 @@
-//! fleetbench metrics: what a run measures.
+//! fleetbench metrics: what a run measures, and how it is judged. Pure: no clock, no I/O.
 //!
 //! # Layout
 //! - [`ErrorKind`] (`error`): why a call failed, counted per kind.
+//! - `histogram`: [`LatencyHistogram`] (HdrHistogram, µs, exact merge, serialized whole) and
+//!   [`AgentLatency`] (a small per-agent sketch).
+//! - `counters`: [`Counters`], [`Errors`] per [`CallClass`] and kind.
+//! - `breakdown`: [`TurnParts`], [`Breakdown`] and the [`TailBreakdown`] of turns at or above p95.
+//! - `recorder`: [`Recorder`] (one worker's metrics) and [`Registry`] (one recorder per thread).
+//! - `agent`: [`AgentSummary`] and [`AgentReport`].
+//! - `targets`: [`Verdict`]s from the scenario's targets.
+//! - `snapshot`: [`RunSnapshot`], the run's result and `report.json`'s content.
 //!
-//! Latency histograms, per-agent summaries, run snapshots and target verdicts join this crate
-//! with the fleet runner.
+//! `docs/metrics.md` defines when each timer starts and stops.
 
+mod agent;
+mod breakdown;
+mod counters;
 mod error;
+mod histogram;
+mod recorder;
+mod snapshot;
+mod targets;
 
+pub use agent::{AgentReport, AgentSummary};
+pub use breakdown::{Breakdown, PARTS, TailBreakdown, TailPart, TurnParts};
+pub use counters::{CallClass, Counters, Errors};
 pub use error::ErrorKind;
+pub use histogram::{AgentLatency, LatencyHistogram};
+pub use recorder::{Recorder, Registry};
+pub use snapshot::{
+    AgentsSection, BreakerSummary, ProcessStats, RunSnapshot, SCHEMA_VERSION, SnapshotInput,
+};
+pub use targets::{Unit, Verdict, agent_met, error_rate, evaluate};
+
+/// The latency metrics, as the scenario names them.
+pub use scenario::LatencyMetric as MetricKind;

@@ -1,0 +1,201 @@
+//! Recording during a run. A [`Recorder`] holds histograms, counters, errors and the latency
+//! breakdown; a [`Registry`] gives each worker thread a recorder of its own (one uncontended
+//! mutex per worker, no lock shared between workers), and merges them into one on demand.
+//! Merging is exact, associative and commutative, so the result does not depend on which
+//! thread recorded what.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::breakdown::Breakdown;
+use crate::counters::{CallClass, Counters, Errors};
+use crate::histogram::LatencyHistogram;
+use crate::{ErrorKind, MetricKind};
+
+/// Everything one worker recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recorder {
+    /// One histogram per metric that saw a value.
+    pub latency: BTreeMap<MetricKind, LatencyHistogram>,
+    /// Plain counts.
+    pub counters: Counters,
+    /// Errors per class and kind.
+    pub errors: Errors,
+    /// Turn parts per response bucket.
+    pub breakdown: Breakdown,
+}
+
+impl Recorder {
+    /// Records one value of `kind`.
+    pub fn record(&mut self, kind: MetricKind, value: Duration) {
+        self.latency.entry(kind).or_default().record(value);
+    }
+
+    /// Counts the final error of a logical call or turn.
+    pub fn error(&mut self, class: CallClass, kind: ErrorKind) {
+        *self
+            .errors
+            .calls
+            .entry(class)
+            .or_default()
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// Counts one failed attempt.
+    pub fn attempt_error(&mut self, class: CallClass, kind: ErrorKind) {
+        *self
+            .errors
+            .attempts
+            .entry(class)
+            .or_default()
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (kind, h) in &other.latency {
+            self.latency.entry(*kind).or_default().merge(h);
+        }
+        self.counters.merge(&other.counters);
+        self.errors.merge(&other.errors);
+        self.breakdown.merge(&other.breakdown);
+    }
+
+    /// The histogram of `kind` (empty when nothing was recorded).
+    pub fn histogram(&self, kind: MetricKind) -> LatencyHistogram {
+        self.latency.get(&kind).cloned().unwrap_or_default()
+    }
+}
+
+/// Recorders, one per worker thread.
+#[derive(Debug)]
+pub struct Registry {
+    slots: Vec<Mutex<Recorder>>,
+}
+
+/// Slots in a registry. Threads beyond this share slots (still correct, merely contended).
+const SLOTS: usize = 64;
+
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's slot index, assigned on first use.
+    static THREAD_SLOT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+fn thread_slot() -> usize {
+    THREAD_SLOT.with(|slot| match slot.get() {
+        Some(i) => i,
+        None => {
+            let i = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % SLOTS;
+            slot.set(Some(i));
+            i
+        }
+    })
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            slots: (0..SLOTS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl Registry {
+    /// Runs `f` on this thread's recorder. Never hold it across an `.await` (it is a closure,
+    /// so it cannot be).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
+        let mut recorder = self.slots[thread_slot()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&mut recorder)
+    }
+
+    /// Everything recorded so far, merged.
+    pub fn snapshot(&self) -> Recorder {
+        let mut all = Recorder::default();
+        for slot in &self.slots {
+            all.merge(&slot.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn recorder(values: &[(u8, u32)]) -> Recorder {
+        let kinds = [
+            MetricKind::AgentResponse,
+            MetricKind::LlmCall,
+            MetricKind::ToolCall,
+        ];
+        let mut r = Recorder::default();
+        for (k, us) in values {
+            let kind = kinds[usize::from(*k) % kinds.len()];
+            r.record(kind, Duration::from_micros(u64::from(*us)));
+            r.counters.turns += 1;
+            r.counters.tokens_in += u64::from(*us % 100);
+            if us % 7 == 0 {
+                r.error(
+                    CallClass::Llm,
+                    ErrorKind::ALL[*us as usize % ErrorKind::ALL.len()],
+                );
+                r.attempt_error(CallClass::Tool, ErrorKind::Timeout);
+            }
+            r.breakdown.record_turn(
+                Duration::from_micros(u64::from(*us)),
+                &crate::TurnParts::default(),
+            );
+        }
+        r
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_associative_and_commutative(
+            a in prop::collection::vec((0u8..3, 1u32..5_000_000), 0..60),
+            b in prop::collection::vec((0u8..3, 1u32..5_000_000), 0..60),
+            c in prop::collection::vec((0u8..3, 1u32..5_000_000), 0..60),
+        ) {
+            let (ra, rb, rc) = (recorder(&a), recorder(&b), recorder(&c));
+            let mut ab_c = ra.clone(); ab_c.merge(&rb); ab_c.merge(&rc);
+            let mut bc = rb.clone(); bc.merge(&rc);
+            let mut a_bc = ra.clone(); a_bc.merge(&bc);
+            let mut c_a_b = rc.clone(); c_a_b.merge(&ra); c_a_b.merge(&rb);
+            let all: Vec<(u8, u32)> = a.iter().chain(&b).chain(&c).copied().collect();
+            prop_assert_eq!(&ab_c, &a_bc);
+            prop_assert_eq!(&ab_c, &c_a_b);
+            prop_assert_eq!(&ab_c, &recorder(&all));
+        }
+    }
+
+    #[test]
+    fn registry_merges_every_thread() {
+        let reg = Registry::default();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..1000u64 {
+                        reg.with(|r| {
+                            r.record(MetricKind::AgentResponse, Duration::from_millis(i));
+                            r.counters.turns += 1;
+                        });
+                    }
+                });
+            }
+        });
+        let all = reg.snapshot();
+        assert_eq!(all.counters.turns, 4000);
+        assert_eq!(all.histogram(MetricKind::AgentResponse).count(), 4000);
+        assert_eq!(all.histogram(MetricKind::Ttft).count(), 0);
+    }
+}

@@ -1,0 +1,304 @@
+//! A run's result: everything measured, the verdicts, and the process figures, as one value
+//! that reports are made from and that serializes to `report.json` (`docs/report.schema.json`).
+//!
+//! Every section is a function of the scenario, the seed and what happened, except `process`
+//! (machine-dependent, informational): a virtual-clock run repeated with the same seed gives
+//! the same snapshot apart from `process`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use scenario::Targets;
+
+use crate::MetricKind;
+use crate::agent::{AgentReport, AgentSummary};
+use crate::breakdown::TailBreakdown;
+use crate::counters::{Counters, Errors};
+use crate::histogram::LatencyHistogram;
+use crate::recorder::Recorder;
+use crate::targets::{Verdict, agent_met, error_rate, evaluate};
+
+/// The report format's version; bumped when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Figures of the process that ran the fleet: machine-dependent, informational.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessStats {
+    /// Peak resident set size, bytes (`VmHWM`).
+    pub peak_rss_bytes: u64,
+    /// User plus system CPU time, ms.
+    pub cpu_time_ms: u64,
+    /// Open file descriptors at the end.
+    pub open_files: u64,
+    /// Agents (or open-loop sessions) alive at once, at most.
+    pub agents_alive_peak: u64,
+    /// Wall-clock time of the run, ms.
+    pub wall_time_ms: u64,
+}
+
+/// One circuit breaker at the end of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSummary {
+    /// `llm:<provider>` or `tool:<name>`.
+    pub target: String,
+    /// Its state at the end: `closed`, `open` or `half_open`.
+    pub state: String,
+    /// Transitions into open.
+    pub opened: u64,
+    /// Transitions from open into half-open.
+    pub half_opened: u64,
+    /// Transitions from half-open into closed.
+    pub closed: u64,
+    /// Calls it rejected.
+    pub rejected: u64,
+}
+
+/// Per-agent figures, summarized and listed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsSection {
+    /// Agents (open loop: sessions) that existed.
+    pub count: u64,
+    /// Of those, agents that finished at least one turn.
+    pub with_turns: u64,
+    /// Agents with turns that met every per-agent target, over agents with turns.
+    pub meeting_all_targets: f64,
+    /// The median over agents of each agent's own response p95, ms.
+    pub response_p95_median_ms: f64,
+    /// The worst agent's response p95, ms.
+    pub response_p95_max_ms: f64,
+    /// The largest peak memory of any agent, bytes.
+    pub peak_memory_max_bytes: u64,
+    /// Every agent, by id.
+    pub list: Vec<AgentReport>,
+}
+
+/// Everything a run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSnapshot {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The fleetbench version that ran.
+    pub fleetbench_version: String,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The run seed.
+    pub seed: u64,
+    /// `live` or `virtual`.
+    pub clock: String,
+    /// Why the run stopped: `duration`, `sessions`, `turns` or `interrupted`.
+    pub stop: String,
+    /// Fleet time from the start to the stop, ms (simulated time under the virtual clock).
+    pub simulated_ms: u64,
+    /// Whether every target passed.
+    pub passed: bool,
+    /// One verdict per target.
+    pub targets: Vec<Verdict>,
+    /// Turns per second that succeeded within the response target.
+    pub goodput_turns_per_s: f64,
+    /// Failed logical calls over logical calls (`null` with no calls).
+    pub error_rate: Option<f64>,
+    /// Counts.
+    pub counters: Counters,
+    /// Errors per class and kind.
+    pub errors: Errors,
+    /// One histogram per metric that saw a value.
+    pub latency: BTreeMap<MetricKind, LatencyHistogram>,
+    /// Where the time of turns at or above p95 went.
+    pub breakdown: TailBreakdown,
+    /// Circuit breakers.
+    pub breakers: Vec<BreakerSummary>,
+    /// Per-agent figures.
+    pub agents: AgentsSection,
+    /// Machine-dependent figures.
+    pub process: ProcessStats,
+}
+
+/// What [`RunSnapshot::build`] needs.
+#[derive(Debug)]
+pub struct SnapshotInput<'a> {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The run seed.
+    pub seed: u64,
+    /// `live` or `virtual`.
+    pub clock: String,
+    /// Why the run stopped.
+    pub stop: String,
+    /// Fleet time from the start to the stop.
+    pub simulated: Duration,
+    /// Everything recorded, merged.
+    pub recorder: Recorder,
+    /// Every agent's totals.
+    pub agents: Vec<AgentSummary>,
+    /// The targets to judge by.
+    pub targets: &'a Targets,
+    /// Breakers at the end.
+    pub breakers: Vec<BreakerSummary>,
+    /// Process figures (its `agents_alive_peak` is judged by `min_concurrent_agents`).
+    pub process: ProcessStats,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
+impl RunSnapshot {
+    /// Evaluates the targets and assembles the snapshot.
+    pub fn build(input: SnapshotInput<'_>) -> Self {
+        let SnapshotInput {
+            scenario,
+            seed,
+            clock,
+            stop,
+            simulated,
+            recorder,
+            mut agents,
+            targets,
+            breakers,
+            process,
+        } = input;
+        agents.sort_by_key(|a| a.id);
+        let verdicts = evaluate(targets, &recorder, &agents, process.agents_alive_peak);
+        let response = recorder.histogram(MetricKind::AgentResponse);
+        let breakdown = recorder.breakdown.tail(response.quantile(0.95));
+        let list: Vec<AgentReport> = agents
+            .iter()
+            .map(|a| AgentReport::new(a, agent_met(targets, a)))
+            .collect();
+        let with_turns: Vec<&AgentReport> = list.iter().filter(|a| a.turns > 0).collect();
+        let mut p95s: Vec<f64> = with_turns.iter().map(|a| a.response_p95_ms).collect();
+        p95s.sort_by(f64::total_cmp);
+        let met = with_turns.iter().filter(|a| a.met_all_targets).count();
+        let agents_section = AgentsSection {
+            count: list.len() as u64,
+            with_turns: with_turns.len() as u64,
+            meeting_all_targets: if with_turns.is_empty() {
+                0.0
+            } else {
+                met as f64 / with_turns.len() as f64
+            },
+            response_p95_median_ms: p95s
+                .get(p95s.len().saturating_sub(1) / 2)
+                .copied()
+                .unwrap_or(0.0),
+            response_p95_max_ms: p95s.last().copied().unwrap_or(0.0),
+            peak_memory_max_bytes: list.iter().map(|a| a.peak_memory_bytes).max().unwrap_or(0),
+            list,
+        };
+        let secs = simulated.as_secs_f64();
+        RunSnapshot {
+            schema_version: SCHEMA_VERSION,
+            fleetbench_version: env!("CARGO_PKG_VERSION").to_owned(),
+            scenario,
+            seed,
+            clock,
+            stop,
+            simulated_ms: u64::try_from(simulated.as_millis()).unwrap_or(u64::MAX),
+            passed: verdicts.iter().all(|v| v.passed),
+            targets: verdicts,
+            goodput_turns_per_s: if secs > 0.0 {
+                (recorder.counters.turns_on_target as f64 / secs * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+            error_rate: error_rate(&recorder),
+            counters: recorder.counters,
+            errors: recorder.errors,
+            latency: recorder.latency,
+            breakdown,
+            breakers,
+            agents: agents_section,
+            process,
+        }
+    }
+
+    /// The p95 of `agent_response`, ms (0 when no turn finished).
+    pub fn response_p95_ms(&self) -> f64 {
+        self.latency
+            .get(&MetricKind::AgentResponse)
+            .map_or(0.0, |h| ms(h.quantile(0.95)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CallClass, ErrorKind};
+
+    fn input(targets: &Targets) -> SnapshotInput<'_> {
+        let mut r = Recorder::default();
+        for i in 0..100u64 {
+            r.record(MetricKind::AgentResponse, Duration::from_millis(100 + i));
+            r.record(MetricKind::ContextBuild, Duration::from_micros(30));
+        }
+        r.counters.turns = 100;
+        r.counters.turns_on_target = 100;
+        r.counters.llm_calls = 100;
+        r.error(CallClass::Tool, ErrorKind::Timeout);
+        r.counters.tool_calls = 2000;
+        let mut agent = AgentSummary {
+            id: 7,
+            turns: 3,
+            ..AgentSummary::default()
+        };
+        agent.response.record(Duration::from_millis(120));
+        SnapshotInput {
+            scenario: "t".to_owned(),
+            seed: 1,
+            clock: "virtual".to_owned(),
+            stop: "duration".to_owned(),
+            simulated: Duration::from_secs(10),
+            recorder: r,
+            agents: vec![
+                agent,
+                AgentSummary {
+                    id: 3,
+                    ..AgentSummary::default()
+                },
+            ],
+            targets,
+            breakers: Vec::new(),
+            process: ProcessStats {
+                agents_alive_peak: 1000,
+                ..ProcessStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn builds_and_round_trips() {
+        let targets = Targets::default();
+        let s = RunSnapshot::build(input(&targets));
+        assert!(s.passed, "{:#?}", s.targets);
+        assert_eq!(s.goodput_turns_per_s, 10.0);
+        assert_eq!(s.agents.count, 2);
+        assert_eq!(s.agents.with_turns, 1);
+        assert_eq!(s.agents.meeting_all_targets, 1.0);
+        assert_eq!(s.agents.list[0].id, 3);
+        assert!(s.error_rate.unwrap() > 0.0);
+        let json = serde_json::to_string_pretty(&s).unwrap();
+        let back: RunSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["latency"]["agent_response"]["p95_ms"].as_f64().unwrap() >= 194.0);
+        assert_eq!(v["errors"]["calls"]["tool"]["timeout"], 1);
+    }
+
+    #[test]
+    fn a_failed_target_fails_the_run() {
+        let mut targets = Targets::default();
+        targets.agent_response_p95 = scenario::Dur::millis(150);
+        let s = RunSnapshot::build(input(&targets));
+        assert!(!s.passed);
+        assert_eq!(
+            s.agents.meeting_all_targets, 1.0,
+            "the agent's own p95 is 120 ms"
+        );
+    }
+}

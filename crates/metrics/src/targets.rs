@@ -1,0 +1,247 @@
+//! Targets evaluated into verdicts: each target's measured value, its limit and pass/fail,
+//! plus the per-agent test behind "agents meeting every target".
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use scenario::Targets;
+
+use crate::MetricKind;
+use crate::agent::AgentSummary;
+use crate::counters::CallClass;
+use crate::recorder::Recorder;
+
+/// The unit of a verdict's numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Milliseconds.
+    Ms,
+    /// A count of agents.
+    Agents,
+    /// Bytes.
+    Bytes,
+    /// A fraction in [0, 1].
+    Ratio,
+}
+
+/// One target's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    /// The target's key in `[targets]` (`agent_response_p95`, …; extra targets read
+    /// `<metric>_p<percentile>`).
+    pub target: String,
+    /// What was measured, in `unit`; `None` when there was nothing to measure.
+    pub measured: Option<f64>,
+    /// The comparison: `<` (measured must stay below the limit) or `>=`.
+    pub op: String,
+    /// The limit, in `unit`.
+    pub limit: f64,
+    /// The unit of `measured` and `limit`.
+    pub unit: Unit,
+    /// Whether the target was met.
+    pub passed: bool,
+    /// Why, when the numbers alone do not say (nothing measured, no failures).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
+fn below(target: &str, measured: Option<f64>, limit: f64, unit: Unit, empty: EmptyIs) -> Verdict {
+    let (passed, note) = match (measured, empty) {
+        (Some(m), _) => (m < limit, None),
+        (None, EmptyIs::Pass(why)) => (true, Some(why.to_owned())),
+        (None, EmptyIs::Fail(why)) => (false, Some(why.to_owned())),
+    };
+    Verdict {
+        target: target.to_owned(),
+        measured,
+        op: "<".to_owned(),
+        limit,
+        unit,
+        passed,
+        note,
+    }
+}
+
+/// What a target with nothing measured means.
+#[derive(Clone, Copy)]
+enum EmptyIs {
+    Pass(&'static str),
+    Fail(&'static str),
+}
+
+fn latency(r: &Recorder, kind: MetricKind, q: f64) -> Option<f64> {
+    r.latency
+        .get(&kind)
+        .filter(|h| h.count() > 0)
+        .map(|h| ms(h.quantile(q)))
+}
+
+/// Failed logical LLM and tool calls over all logical LLM and tool calls (`docs/metrics.md`).
+pub fn error_rate(r: &Recorder) -> Option<f64> {
+    let calls = r.counters.llm_calls + r.counters.tool_calls;
+    let failed = r.errors.calls_failed(CallClass::Llm) + r.errors.calls_failed(CallClass::Tool);
+    (calls > 0).then(|| failed as f64 / calls as f64)
+}
+
+/// Evaluates every target.
+pub fn evaluate(
+    t: &Targets,
+    r: &Recorder,
+    agents: &[AgentSummary],
+    agents_alive_peak: u64,
+) -> Vec<Verdict> {
+    let mut v = vec![
+        below(
+            "agent_response_p95",
+            latency(r, MetricKind::AgentResponse, 0.95),
+            ms(t.agent_response_p95.0),
+            Unit::Ms,
+            EmptyIs::Fail("no turn finished"),
+        ),
+        below(
+            "tool_call_p90",
+            latency(r, MetricKind::ToolCall, 0.90),
+            ms(t.tool_call_p90.0),
+            Unit::Ms,
+            EmptyIs::Pass("no tool calls"),
+        ),
+        below(
+            "context_build_p99",
+            latency(r, MetricKind::ContextBuild, 0.99),
+            ms(t.context_build_p99.0),
+            Unit::Ms,
+            EmptyIs::Fail("no prompt was built"),
+        ),
+    ];
+    let peak = agents_alive_peak as f64;
+    let limit = f64::from(t.min_concurrent_agents);
+    v.push(Verdict {
+        target: "min_concurrent_agents".to_owned(),
+        measured: Some(peak),
+        op: ">=".to_owned(),
+        limit,
+        unit: Unit::Agents,
+        passed: peak >= limit,
+        note: None,
+    });
+    let memory = agents
+        .iter()
+        .map(|a| a.peak_memory_bytes)
+        .max()
+        .map(|b| b as f64);
+    v.push(below(
+        "agent_memory",
+        memory,
+        t.agent_memory.0 as f64,
+        Unit::Bytes,
+        EmptyIs::Pass("no agent ran"),
+    ));
+    let rate = error_rate(r);
+    let mut errors = below(
+        "error_rate",
+        rate,
+        t.error_rate.0,
+        Unit::Ratio,
+        EmptyIs::Fail("no call was made"),
+    );
+    // A limit of 0 means "no failures at all": a rate of 0 meets it.
+    if rate == Some(0.0) {
+        errors.passed = true;
+    }
+    v.push(errors);
+    for extra in &t.extra {
+        let name = format!("{}_p{}", extra.metric, extra.percentile);
+        v.push(below(
+            &name,
+            latency(r, extra.metric, extra.percentile / 100.0),
+            ms(extra.max.0),
+            Unit::Ms,
+            EmptyIs::Pass("nothing recorded for this metric"),
+        ));
+    }
+    v
+}
+
+/// Whether one agent met the targets that apply to a single agent: its own response p95,
+/// its peak memory, and its share of failed turns (an agent with no turn did not).
+pub fn agent_met(t: &Targets, a: &AgentSummary) -> bool {
+    a.turns > 0
+        && a.response.quantile(0.95) < t.agent_response_p95.0
+        && a.peak_memory_bytes < t.agent_memory.0
+        && (a.errors == 0 || (a.errors as f64 / a.turns as f64) < t.error_rate.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn recorder(response_ms: &[u64], llm_calls: u64, failed: u64) -> Recorder {
+        let mut r = Recorder::default();
+        for ms in response_ms {
+            r.record(MetricKind::AgentResponse, Duration::from_millis(*ms));
+            r.record(MetricKind::ContextBuild, Duration::from_micros(50));
+        }
+        r.counters.llm_calls = llm_calls;
+        for _ in 0..failed {
+            r.error(CallClass::Llm, ErrorKind::ServerError);
+        }
+        r
+    }
+
+    fn by_name<'a>(v: &'a [Verdict], name: &str) -> &'a Verdict {
+        v.iter().find(|x| x.target == name).unwrap()
+    }
+
+    #[test]
+    fn default_targets_pass_and_fail_on_the_numbers() {
+        let t = Targets::default();
+        let good = evaluate(&t, &recorder(&[100; 100], 10_000, 5), &[], 1000);
+        assert!(good.iter().all(|v| v.passed), "{good:#?}");
+        assert_eq!(by_name(&good, "error_rate").measured, Some(0.0005));
+        assert_eq!(
+            by_name(&good, "tool_call_p90").note.as_deref(),
+            Some("no tool calls")
+        );
+
+        let mut slow: Vec<u64> = vec![100; 90];
+        slow.extend([3000; 10]);
+        let bad = evaluate(&t, &recorder(&slow, 100, 1), &[], 999);
+        assert!(!by_name(&bad, "agent_response_p95").passed);
+        assert!(!by_name(&bad, "error_rate").passed);
+        assert!(!by_name(&bad, "min_concurrent_agents").passed);
+        assert!(by_name(&bad, "context_build_p99").passed);
+    }
+
+    #[test]
+    fn nothing_measured_fails_the_headline() {
+        let v = evaluate(&Targets::default(), &Recorder::default(), &[], 5000);
+        assert!(!by_name(&v, "agent_response_p95").passed);
+        assert_eq!(by_name(&v, "agent_response_p95").measured, None);
+        assert!(!by_name(&v, "error_rate").passed);
+    }
+
+    #[test]
+    fn per_agent_targets() {
+        let t = Targets::default();
+        let mut a = AgentSummary {
+            id: 1,
+            turns: 10,
+            ..AgentSummary::default()
+        };
+        for _ in 0..10 {
+            a.response.record(Duration::from_millis(500));
+        }
+        assert!(agent_met(&t, &a));
+        a.errors = 1;
+        assert!(!agent_met(&t, &a));
+        assert!(!agent_met(&t, &AgentSummary::default()));
+    }
+}
