@@ -292,8 +292,10 @@ mod tests {
 
     #[test]
     fn a_failed_target_fails_the_run() {
-        let mut targets = Targets::default();
-        targets.agent_response_p95 = scenario::Dur::millis(150);
+        let targets = Targets {
+            agent_response_p95: scenario::Dur::millis(150),
+            ..Targets::default()
+        };
         let s = RunSnapshot::build(input(&targets));
         assert!(!s.passed);
         assert_eq!(
