@@ -22,6 +22,18 @@ pub enum StopReason {
     Interrupted,
 }
 
+impl StopReason {
+    /// The snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Duration => "duration",
+            StopReason::Sessions => "sessions",
+            StopReason::Turns => "turns",
+            StopReason::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// The stop conditions of a run, shared by every agent.
 #[derive(Debug)]
 pub struct Stop {

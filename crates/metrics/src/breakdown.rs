@@ -19,8 +19,11 @@ pub struct TurnParts {
     pub pool_wait: Duration,
     /// LLM time to first token (queueing and prefill at the server).
     pub ttft: Duration,
-    /// LLM generation after the first token (and non-streamed response time).
+    /// LLM generation after the first token (and non-streamed response time) of the
+    /// successful attempts.
     pub generation: Duration,
+    /// Attempts that failed (stalls until the timeout, errors, cut streams): time lost.
+    pub failed_attempts: Duration,
     /// Tool rounds (wall time).
     pub tools: Duration,
     /// Sleeping between retries.
@@ -32,11 +35,12 @@ pub struct TurnParts {
 }
 
 /// The part names, in report order.
-pub const PARTS: [&str; 8] = [
+pub const PARTS: [&str; 9] = [
     "limiter_wait",
     "pool_wait",
     "ttft",
     "generation",
+    "failed_attempts",
     "tools",
     "backoff",
     "compression",
@@ -44,12 +48,13 @@ pub const PARTS: [&str; 8] = [
 ];
 
 impl TurnParts {
-    fn as_array(&self) -> [Duration; 8] {
+    fn as_array(&self) -> [Duration; 9] {
         [
             self.limiter_wait,
             self.pool_wait,
             self.ttft,
             self.generation,
+            self.failed_attempts,
             self.tools,
             self.backoff,
             self.compression,
@@ -62,7 +67,7 @@ impl TurnParts {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Breakdown {
     /// bucket → (turns, response sum µs, part sums µs).
-    buckets: BTreeMap<u16, (u64, u128, [u128; 8])>,
+    buckets: BTreeMap<u16, (u64, u128, [u128; 9])>,
 }
 
 const GROWTH: f64 = 1.05;

@@ -38,15 +38,22 @@ pub struct Counters {
     pub turns: u64,
     /// Turns that failed (an LLM call failed for good).
     pub turns_failed: u64,
+    /// Turns still running when the grace period ended (aborted; also counted as a `turn`
+    /// error of kind `cancelled`).
+    pub turns_cancelled: u64,
     /// Turns that succeeded within the `agent_response_p95` limit (goodput's numerator).
     pub turns_on_target: u64,
     /// Logical LLM calls.
     pub llm_calls: u64,
-    /// LLM attempts (HTTP requests sent, or refused before sending).
+    /// Logical LLM calls that succeeded.
+    pub llm_succeeded: u64,
+    /// LLM attempts (requests handed to the transport).
     pub llm_attempts: u64,
     /// Logical tool calls.
     pub tool_calls: u64,
-    /// Tool attempts.
+    /// Logical tool calls that succeeded.
+    pub tool_succeeded: u64,
+    /// Tool attempts (requests handed to the transport; a cache hit makes none).
     pub tool_attempts: u64,
     /// Tool calls with an attempt that timed out.
     pub tool_timeouts: u64,
@@ -80,10 +87,13 @@ impl Counters {
         let Counters {
             turns,
             turns_failed,
+            turns_cancelled,
             turns_on_target,
             llm_calls,
+            llm_succeeded,
             llm_attempts,
             tool_calls,
+            tool_succeeded,
             tool_attempts,
             tool_timeouts,
             retries,
@@ -100,7 +110,10 @@ impl Counters {
         } = o;
         self.turns += turns;
         self.turns_failed += turns_failed;
+        self.turns_cancelled += turns_cancelled;
         self.turns_on_target += turns_on_target;
+        self.llm_succeeded += llm_succeeded;
+        self.tool_succeeded += tool_succeeded;
         self.llm_calls += llm_calls;
         self.llm_attempts += llm_attempts;
         self.tool_calls += tool_calls;

@@ -32,7 +32,8 @@ impl Arrival {
 #[serde(default, deny_unknown_fields)]
 pub struct Fleet {
     /// Closed loop: the number of agents. Open loop: the number of agent slots, i.e. sessions
-    /// that may be in progress at once; a start that finds none free is counted as dropped.
+    /// that may be in progress at once; a start that finds none free waits for one (a late
+    /// start); beyond `agents` waiting starts, a start is dropped.
     pub agents: u32,
     /// Closed loop: agents start evenly spread over this duration.
     pub ramp_up: Dur,

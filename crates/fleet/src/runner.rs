@@ -1,0 +1,489 @@
+//! Running a fleet: agents (closed loop, ramped) or sessions on a schedule (open loop) share
+//! the clients until a stop condition, then get a grace period; every turn is recorded, and
+//! the run ends in a [`RunSnapshot`].
+//!
+//! Live clock: a multi-thread runtime and real HTTP (the embedded mock on 127.0.0.1:0).
+//! Virtual clock: a current-thread runtime with paused time and the mock in-process, so a
+//! seed gives the same run every time and an hour of fleet time takes seconds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use clients::{Clients, Embedded, ErrorKind};
+use metrics::{
+    AgentSummary, BreakerSummary, CallClass, MetricKind, ProcessStats, Registry, RunSnapshot,
+    SnapshotInput,
+};
+use mock::{MockConfig, MockServer};
+use scenario::{ClockMode, Endpoint, Scenario, SimRng};
+
+use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
+use crate::process;
+use crate::record;
+use crate::schedule::{OpenSchedule, ramp_offset};
+use crate::stop::{Stop, StopReason};
+
+/// What the run prints while it goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// Time since the start (simulated under the virtual clock).
+    pub elapsed: Duration,
+    /// Agents (or open-loop sessions) running now.
+    pub alive: u64,
+    /// Turns completed.
+    pub turns: u64,
+    /// Turns failed.
+    pub failed_turns: u64,
+    /// p95 of `agent_response` so far.
+    pub p95: Duration,
+}
+
+/// A callback that receives progress.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Cancel to stop the run early (Ctrl-C); it still reports what it has.
+    pub interrupt: CancellationToken,
+    /// Called every `progress_every`.
+    pub progress: Option<ProgressFn>,
+    /// How often progress is reported.
+    pub progress_every: Duration,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("progress_every", &self.progress_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            interrupt: CancellationToken::new(),
+            progress: None,
+            progress_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Everything measured.
+    pub snapshot: RunSnapshot,
+    /// Why it stopped.
+    pub stop: StopReason,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The async runtime could not be created.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The embedded mock could not listen on 127.0.0.1.
+    #[error("cannot start the embedded mock on 127.0.0.1")]
+    Mock(#[source] std::io::Error),
+    /// The clients could not be built.
+    #[error(transparent)]
+    Clients(#[from] clients::BuildError),
+}
+
+/// Runs `scenario` with agents made by `make_agent` (called with each agent's id).
+pub fn run<A, F>(
+    scenario: &Scenario,
+    make_agent: F,
+    options: RunOptions,
+) -> Result<RunOutcome, RunError>
+where
+    A: Agent + 'static,
+    F: Fn(u64) -> A + Send + Sync + 'static,
+{
+    let scenario = Arc::new(scenario.clone());
+    match scenario.clock {
+        ClockMode::Live => {
+            let _ = clients::raise_fd_limit();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(RunError::Runtime)?;
+            runtime.block_on(live(scenario, Arc::new(make_agent), options))
+        }
+        ClockMode::Virtual => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .map_err(RunError::Runtime)?;
+            runtime.block_on(async {
+                let server = MockServer::new(MockConfig::from_scenario(&scenario));
+                let clients = Clients::build(&scenario, &Embedded::InProcess(server))?;
+                Ok(fleet(scenario, Arc::new(clients), Arc::new(make_agent), options).await)
+            })
+        }
+    }
+}
+
+fn uses_embedded(s: &Scenario) -> bool {
+    s.llm
+        .providers
+        .iter()
+        .any(|p| p.base_url == Endpoint::Embedded)
+        || s.tools.values().any(|t| t.endpoint == Endpoint::Embedded)
+}
+
+async fn live<A, F>(
+    scenario: Arc<Scenario>,
+    make_agent: Arc<F>,
+    options: RunOptions,
+) -> Result<RunOutcome, RunError>
+where
+    A: Agent + 'static,
+    F: Fn(u64) -> A + Send + Sync + 'static,
+{
+    let stop_mock = CancellationToken::new();
+    let (embedded, serving) = if uses_embedded(&scenario) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(RunError::Mock)?;
+        let addr = listener.local_addr().map_err(RunError::Mock)?;
+        let server = MockServer::new(MockConfig::from_scenario(&scenario));
+        let token = stop_mock.clone();
+        let serving = tokio::spawn(mock::serve_with(listener, server, async move {
+            token.cancelled().await
+        }));
+        (Embedded::Http(format!("http://{addr}")), Some(serving))
+    } else {
+        // No endpoint is embedded: the placeholder is never used.
+        (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
+    };
+    let clients = Arc::new(Clients::build(&scenario, &embedded)?);
+    let outcome = fleet(scenario, clients, make_agent, options).await;
+    stop_mock.cancel();
+    if let Some(serving) = serving {
+        let _ = serving.await;
+    }
+    Ok(outcome)
+}
+
+/// State every agent task shares.
+struct Shared {
+    scenario: Arc<Scenario>,
+    clients: Arc<Clients>,
+    tools: Vec<async_openai::types::chat::ChatCompletionTools>,
+    stop: Stop,
+    registry: Registry,
+    alive: AtomicU64,
+    alive_peak: AtomicU64,
+}
+
+impl Shared {
+    fn enter(&self) {
+        let now = self.alive.fetch_add(1, Ordering::Relaxed) + 1;
+        self.alive_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn leave(&self) {
+        self.alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An agent's running totals, readable after the agent is gone or cancelled.
+type Summary = Arc<Mutex<AgentSummary>>;
+
+async fn fleet<A, F>(
+    scenario: Arc<Scenario>,
+    clients: Arc<Clients>,
+    make_agent: Arc<F>,
+    options: RunOptions,
+) -> RunOutcome
+where
+    A: Agent + 'static,
+    F: Fn(u64) -> A + Send + Sync + 'static,
+{
+    let wall = std::time::Instant::now();
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        tools: tool_definitions(&scenario),
+        stop: Stop::new(&scenario.fleet, start, options.interrupt.clone()),
+        registry: Registry::default(),
+        alive: AtomicU64::new(0),
+        alive_peak: AtomicU64::new(0),
+        clients,
+        scenario: scenario.clone(),
+    });
+    let summaries: Arc<Mutex<Vec<Summary>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    let progress = options.progress.clone().map(|f| {
+        tokio::spawn(report_progress(
+            shared.clone(),
+            f,
+            options.progress_every,
+            start,
+        ))
+    });
+
+    match OpenSchedule::new(&scenario.fleet, scenario.seed) {
+        None => {
+            for i in 0..scenario.fleet.agents {
+                let at = start + ramp_offset(i, scenario.fleet.agents, scenario.fleet.ramp_up.0);
+                let summary = new_summary(&summaries, u64::from(i));
+                let agent = make_agent(u64::from(i));
+                tasks.spawn(closed_agent(shared.clone(), agent, summary, at));
+            }
+            shared.stop.stopped().await;
+        }
+        Some(schedule) => {
+            let scheduler = open_loop(
+                shared.clone(),
+                make_agent,
+                summaries.clone(),
+                schedule,
+                start,
+                &mut tasks,
+            );
+            tokio::select! {
+                () = scheduler => shared.stop.stopped().await,
+                () = shared.stop.stopped() => {}
+            }
+        }
+    }
+    let stopped = Instant::now();
+    // Calls in flight get the grace period; what is still running after it is cancelled.
+    let grace = tokio::time::timeout(shared.stop.grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if grace.is_err() {
+        let cancelled = tasks.len() as u64;
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        shared.registry.with(|r| {
+            r.counters.turns_cancelled += cancelled;
+            for _ in 0..cancelled {
+                r.error(CallClass::Turn, ErrorKind::Cancelled);
+            }
+        });
+    }
+    if let Some(p) = progress {
+        p.abort();
+    }
+    let agents: Vec<AgentSummary> = summaries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+        .collect();
+    let process = ProcessStats {
+        agents_alive_peak: shared.alive_peak.load(Ordering::Relaxed),
+        wall_time_ms: u64::try_from(wall.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ..process::stats()
+    };
+    let stop = shared.stop.reason().unwrap_or(StopReason::Duration);
+    let snapshot = RunSnapshot::build(SnapshotInput {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        clock: match scenario.clock {
+            ClockMode::Live => "live".to_owned(),
+            ClockMode::Virtual => "virtual".to_owned(),
+        },
+        simulated: stopped - start,
+        stop: stop.as_str().to_owned(),
+        recorder: shared.registry.snapshot(),
+        agents,
+        targets: &scenario.targets,
+        breakers: breakers(&shared.clients),
+        process,
+    });
+    RunOutcome { snapshot, stop }
+}
+
+fn new_summary(all: &Mutex<Vec<Summary>>, id: u64) -> Summary {
+    let summary = Arc::new(Mutex::new(AgentSummary {
+        id,
+        ..AgentSummary::default()
+    }));
+    all.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(summary.clone());
+    summary
+}
+
+/// Records one turn into the metrics and the agent's own summary.
+fn on_turn(shared: &Shared, summary: &Summary, turn: &TurnReport) {
+    let on_target = shared.scenario.targets.agent_response_p95.0;
+    shared.registry.with(|r| record::turn(r, turn, on_target));
+    let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
+    s.turns += 1;
+    s.errors += u64::from(turn.error.is_some());
+    s.response.record(turn.response);
+    s.conversation_bytes = s.conversation_bytes.max(turn.conversation_bytes);
+    s.conversation_tokens = s
+        .conversation_tokens
+        .max(u64::from(turn.conversation_tokens));
+    // Structural size for now; the allocator-based figure comes with the heap crate.
+    s.peak_memory_bytes = s.peak_memory_bytes.max(turn.conversation_bytes);
+}
+
+async fn session<A: Agent>(
+    shared: &Shared,
+    agent: &mut A,
+    summary: &Summary,
+    id: u64,
+    rng: &mut SimRng,
+    intended: Option<Instant>,
+) {
+    shared.registry.with(|r| r.counters.sessions_started += 1);
+    let ctx = AgentContext {
+        id,
+        scenario: &shared.scenario,
+        clients: &shared.clients,
+        tools: &shared.tools,
+        rng,
+        stop: &shared.stop,
+        intended_start: intended,
+    };
+    agent
+        .session(ctx, &mut |turn| on_turn(shared, summary, &turn))
+        .await;
+    shared.registry.with(|r| r.counters.sessions_completed += 1);
+}
+
+/// A closed-loop agent: starts on the ramp, then runs sessions back to back until the stop.
+async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, summary: Summary, at: Instant) {
+    tokio::select! {
+        () = sleep_until(at) => {}
+        () = shared.stop.token().cancelled() => return,
+    }
+    shared.enter();
+    let id = summary.lock().unwrap_or_else(PoisonError::into_inner).id;
+    let mut rng = SimRng::for_agent(shared.scenario.seed, id);
+    while shared.stop.try_start_session() {
+        session(&shared, &mut agent, &summary, id, &mut rng, None).await;
+        let pause = shared.scenario.session.between_sessions.sample(&mut rng).0;
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = shared.stop.token().cancelled() => break,
+        }
+    }
+    shared.leave();
+}
+
+/// Open loop: sessions start on the schedule, each in one of `fleet.agents` slots. A start
+/// that finds no free slot waits for one and counts as late; its `schedule_delay` and its
+/// first turn's response include the wait. Beyond `fleet.agents` waiting starts, a start is
+/// dropped and counted.
+async fn open_loop<A, F>(
+    shared: Arc<Shared>,
+    make_agent: Arc<F>,
+    summaries: Arc<Mutex<Vec<Summary>>>,
+    schedule: OpenSchedule,
+    start: Instant,
+    tasks: &mut JoinSet<()>,
+) where
+    A: Agent + 'static,
+    F: Fn(u64) -> A + Send + Sync + 'static,
+{
+    let slots = usize::try_from(shared.scenario.fleet.agents).unwrap_or(usize::MAX);
+    let free = Arc::new(Semaphore::new(slots));
+    let waiting = Arc::new(AtomicU64::new(0));
+    for (n, offset) in (0u64..).zip(schedule) {
+        let intended = start + offset;
+        tokio::select! {
+            () = sleep_until(intended) => {}
+            () = shared.stop.token().cancelled() => return,
+        }
+        if !shared.stop.try_start_session() {
+            return;
+        }
+        let permit = match free.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if waiting.load(Ordering::Relaxed) >= slots as u64 => {
+                shared.registry.with(|r| r.counters.dropped_starts += 1);
+                continue;
+            }
+            Err(_) => None,
+        };
+        let (shared, free, waiting) = (shared.clone(), free.clone(), waiting.clone());
+        let summary = new_summary(&summaries, n);
+        let mut agent = make_agent(n);
+        tasks.spawn(async move {
+            let _permit = match permit {
+                Some(p) => p,
+                None => {
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    let p = free
+                        .acquire_owned()
+                        .await
+                        .expect("the slot semaphore is never closed");
+                    waiting.fetch_sub(1, Ordering::Relaxed);
+                    shared.registry.with(|r| r.counters.late_starts += 1);
+                    p
+                }
+            };
+            shared
+                .registry
+                .with(|r| r.record(MetricKind::ScheduleDelay, intended.elapsed()));
+            shared.enter();
+            let mut rng = SimRng::for_agent(shared.scenario.seed, n);
+            session(&shared, &mut agent, &summary, n, &mut rng, Some(intended)).await;
+            shared.leave();
+        });
+    }
+}
+
+async fn report_progress(shared: Arc<Shared>, report: ProgressFn, every: Duration, start: Instant) {
+    let mut next = start + every;
+    loop {
+        sleep_until(next).await;
+        next += every;
+        let snapshot = shared.registry.snapshot();
+        let p95 = snapshot
+            .latency
+            .get(&MetricKind::AgentResponse)
+            .map(|h| h.quantile(0.95))
+            .unwrap_or_default();
+        report(&Progress {
+            elapsed: start.elapsed(),
+            alive: shared.alive.load(Ordering::Relaxed),
+            turns: snapshot.counters.turns,
+            failed_turns: snapshot.counters.turns_failed,
+            p95,
+        });
+    }
+}
+
+/// Every breaker's state and transitions at the end of the run.
+fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
+    let llm = clients.llm.breakers().into_iter().map(|b| ("llm", b));
+    let tools = clients.tools.breakers().into_iter().map(|b| ("tool", b));
+    llm.chain(tools)
+        .map(|(class, (name, state, stats))| BreakerSummary {
+            target: format!("{class}:{name}"),
+            state: match state {
+                clients::BreakerState::Closed => "closed",
+                clients::BreakerState::Open => "open",
+                clients::BreakerState::HalfOpen => "half_open",
+            }
+            .to_owned(),
+            opened: stats.opened,
+            half_opened: stats.half_opened,
+            closed: stats.closed,
+            rejected: stats.rejected,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -1,0 +1,229 @@
+//! Whole-fleet runs under the virtual clock: deterministic, seconds of wall time.
+
+use std::time::Duration;
+
+use metrics::{CallClass, ErrorKind, MetricKind, RunSnapshot};
+use scenario::{Arrival, ClockMode, Dist, Dur, Rate, Scenario, Tokens};
+
+use crate::{RunOptions, ScriptedAgent, StopReason, run};
+
+fn fixture(name: &str) -> Scenario {
+    let path = format!(
+        "{}/../../fixtures/scenarios/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    scenario::load(std::path::Path::new(&path)).unwrap()
+}
+
+fn virtual_run(mut s: Scenario) -> RunSnapshot {
+    s.clock = ClockMode::Virtual;
+    s.check("test").unwrap();
+    let outcome = run(&s, |_| ScriptedAgent, RunOptions::default()).unwrap();
+    outcome.snapshot
+}
+
+/// The report without its machine-dependent section.
+fn comparable(s: &RunSnapshot) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap();
+    v.as_object_mut().unwrap().remove("process");
+    v
+}
+
+#[test]
+fn a_virtual_run_is_deterministic_for_a_seed() {
+    let a = virtual_run(fixture("smoke"));
+    let b = virtual_run(fixture("smoke"));
+    assert!(a.counters.turns > 20, "{:?}", a.counters);
+    assert_eq!(a.stop, "duration");
+    assert_eq!(a.simulated_ms, 5000);
+    assert_eq!(comparable(&a), comparable(&b));
+    let mut other = fixture("smoke");
+    other.seed += 1;
+    let c = virtual_run(other);
+    assert_ne!(comparable(&a)["latency"], comparable(&c)["latency"]);
+    assert_ne!(a.counters, c.counters);
+}
+
+#[test]
+fn the_smoke_run_meets_its_targets_and_fills_every_section() {
+    let s = virtual_run(fixture("smoke"));
+    assert!(s.passed, "{:#?}", s.targets);
+    for kind in [
+        MetricKind::AgentResponse,
+        MetricKind::LlmCall,
+        MetricKind::LlmAttempt,
+        MetricKind::Ttft,
+        MetricKind::InterToken,
+        MetricKind::ToolCall,
+        MetricKind::ContextBuild,
+        MetricKind::LimiterWait,
+        MetricKind::PoolWait,
+    ] {
+        assert!(
+            s.latency.get(&kind).is_some_and(|h| h.count() > 0),
+            "{kind} is empty"
+        );
+    }
+    assert_eq!(s.agents.count, 20);
+    assert_eq!(s.process.agents_alive_peak, 20);
+    assert!(
+        s.agents
+            .list
+            .iter()
+            .all(|a| a.turns > 0 && a.conversation_bytes > 0)
+    );
+    assert_eq!(s.agents.meeting_all_targets, 1.0);
+    assert!(s.goodput_turns_per_s > 0.0);
+    assert_eq!(
+        s.counters.llm_attempts, s.counters.llm_calls,
+        "no faults, no retries"
+    );
+    assert!(
+        s.breakdown.turns > 0 && s.breakdown.bottleneck.is_some(),
+        "{:?}",
+        s.breakdown
+    );
+    assert_eq!(
+        s.breakers.len(),
+        3,
+        "one provider and two tools: {:?}",
+        s.breakers
+    );
+}
+
+#[test]
+fn a_fault_run_completes_and_accounts_for_every_call() {
+    let s = virtual_run(fixture("faults"));
+    let c = &s.counters;
+    assert_eq!(s.stop, "duration");
+    let failed = |class| s.errors.calls_failed(class);
+    let attempt_errors = |class: CallClass| {
+        s.errors
+            .attempts
+            .get(&class)
+            .map_or(0, |m| m.values().sum::<u64>())
+    };
+    // Every logical call has a latency, and is a success or one final error.
+    assert_eq!(s.latency[&MetricKind::LlmCall].count(), c.llm_calls);
+    assert_eq!(s.latency[&MetricKind::ToolCall].count(), c.tool_calls);
+    assert!(failed(CallClass::Llm) > 0 && failed(CallClass::Llm) < c.llm_calls);
+    assert!(failed(CallClass::Tool) > 0 && failed(CallClass::Tool) < c.tool_calls);
+    // Logical calls: successes plus final errors by kind, counted independently.
+    assert_eq!(c.llm_calls, c.llm_succeeded + failed(CallClass::Llm));
+    assert_eq!(c.tool_calls, c.tool_succeeded + failed(CallClass::Tool));
+    // Attempts: each is the one success of its call or an attempt error (a cache hit makes
+    // no attempt, a breaker rejection neither).
+    assert_eq!(
+        c.llm_attempts,
+        c.llm_succeeded + attempt_errors(CallClass::Llm)
+    );
+    assert_eq!(
+        c.tool_attempts,
+        c.tool_succeeded - c.cache_hits + attempt_errors(CallClass::Tool)
+    );
+    // Turns fail when an LLM call fails for good, or are cancelled at the end.
+    let turn_errors: u64 = s
+        .errors
+        .calls
+        .get(&CallClass::Turn)
+        .map_or(0, |m| m.values().sum());
+    assert_eq!(c.turns_failed + c.turns_cancelled, turn_errors);
+    let llm_attempt_errors = &s.errors.attempts[&CallClass::Llm];
+    for kind in [
+        ErrorKind::RateLimited,
+        ErrorKind::ServerError,
+        ErrorKind::Timeout,
+        ErrorKind::Truncated,
+    ] {
+        assert!(
+            llm_attempt_errors.get(&kind).copied().unwrap_or(0) > 0,
+            "no {kind:?} in {llm_attempt_errors:?}"
+        );
+    }
+    assert!(c.tool_timeouts > 0, "slow_report times out");
+    assert!(c.retries > 0);
+    // The 5xx burst opens the breaker.
+    let llm_breaker = s.breakers.iter().find(|b| b.target == "llm:mock").unwrap();
+    assert!(llm_breaker.opened > 0, "{llm_breaker:?}");
+    // Where the slow turns' time went.
+    let parts = &s.breakdown.parts;
+    assert!(parts["backoff"].mean_ms > 0.0, "{:?}", s.breakdown);
+    assert!(parts["failed_attempts"].mean_ms > 0.0, "{:?}", s.breakdown);
+    assert!(s.breakdown.bottleneck.is_some());
+    let total: u64 = s.errors.calls.values().flat_map(|m| m.values()).sum();
+    assert!(total > 0);
+}
+
+#[test]
+fn open_loop_latency_includes_the_queueing() {
+    // Two slots, ten session starts a second, sessions of one turn that take ~1 s: starts queue
+    // for a slot. The wait is in schedule_delay and in the first turn's response.
+    let mut s = fixture("smoke");
+    s.fleet.agents = 2;
+    s.fleet.arrival = Arrival::Constant;
+    s.fleet.rate = Some(Rate(10.0));
+    s.fleet.ramp_up = Dur::secs(0);
+    s.fleet.duration = Some(Dur::secs(20));
+    s.session.turns = Dist::Constant(Tokens(1));
+    s.session.think_time = Dist::Constant(Dur::secs(0));
+    s.mock.base_latency = Dist::Constant(Dur::secs(1));
+    s.targets.min_concurrent_agents = 1;
+    let snap = virtual_run(s);
+    let delay = &snap.latency[&MetricKind::ScheduleDelay];
+    let response = &snap.latency[&MetricKind::AgentResponse];
+    let llm = &snap.latency[&MetricKind::LlmCall];
+    assert!(snap.counters.late_starts > 10, "{:?}", snap.counters);
+    assert!(
+        snap.counters.dropped_starts > 0,
+        "the backlog is bounded: {:?}",
+        snap.counters
+    );
+    // The server answers in about a second plus tools, but agents waited much longer.
+    assert!(llm.quantile(0.95) < Duration::from_secs(3), "{llm:?}");
+    assert!(
+        delay.quantile(0.95) > Duration::from_millis(500),
+        "{delay:?}"
+    );
+    assert!(
+        response.quantile(0.95) >= delay.quantile(0.95),
+        "{response:?} vs {delay:?}"
+    );
+    assert!(response.max() >= delay.max());
+    assert!(!snap.passed || response.quantile(0.95) < Duration::from_secs(2));
+}
+
+#[test]
+fn an_interrupt_stops_the_run_and_keeps_what_it_measured() {
+    let mut s = fixture("smoke");
+    s.clock = ClockMode::Virtual;
+    s.fleet.duration = Some(Dur::secs(3600));
+    let options = RunOptions::default();
+    let token = options.interrupt.clone();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = count.clone();
+    let options = RunOptions {
+        progress: Some(std::sync::Arc::new(move |p: &crate::Progress| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if p.elapsed >= Duration::from_secs(10) {
+                token.cancel();
+            }
+        })),
+        ..options
+    };
+    let outcome = run(&s, |_| ScriptedAgent, options).unwrap();
+    assert_eq!(outcome.stop, StopReason::Interrupted);
+    assert_eq!(outcome.snapshot.stop, "interrupted");
+    assert!(outcome.snapshot.simulated_ms >= 10_000 && outcome.snapshot.simulated_ms < 12_000);
+    assert!(outcome.snapshot.counters.turns > 0);
+    assert!(count.load(std::sync::atomic::Ordering::Relaxed) >= 10);
+}
+
+#[test]
+fn a_max_turns_stop_counts_exactly() {
+    let mut s = fixture("smoke");
+    s.fleet.duration = None;
+    s.fleet.max_turns = Some(50);
+    let snap = virtual_run(s);
+    assert_eq!(snap.stop, "turns");
+    assert!(snap.counters.turns >= 50, "{:?}", snap.counters);
+}
