@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::AgentLatency;
+use crate::ms;
 
 /// One agent's running totals (in open loop, one session slot's).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,10 +49,6 @@ pub struct AgentReport {
     pub peak_memory_bytes: u64,
     /// Whether this agent met every per-agent target (response p95, memory, error rate).
     pub met_all_targets: bool,
-}
-
-fn ms(d: std::time::Duration) -> f64 {
-    d.as_micros() as f64 / 1000.0
 }
 
 impl AgentReport {

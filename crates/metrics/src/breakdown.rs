@@ -48,7 +48,7 @@ pub const PARTS: [&str; 9] = [
 ];
 
 impl TurnParts {
-    fn as_array(&self) -> [Duration; 9] {
+    fn as_array(&self) -> [Duration; PARTS.len()] {
         [
             self.limiter_wait,
             self.pool_wait,
@@ -67,7 +67,7 @@ impl TurnParts {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Breakdown {
     /// bucket → (turns, response sum µs, part sums µs).
-    buckets: BTreeMap<u16, (u64, u128, [u128; 9])>,
+    buckets: BTreeMap<u16, (u64, u128, [u128; PARTS.len()])>,
 }
 
 const GROWTH: f64 = 1.05;
@@ -107,7 +107,7 @@ impl Breakdown {
     /// The mean parts of the turns whose response is in `threshold`'s bucket or above.
     pub fn tail(&self, threshold: Duration) -> TailBreakdown {
         let from = bucket(threshold);
-        let (mut turns, mut resp, mut sums) = (0u64, 0u128, [0u128; 8]);
+        let (mut turns, mut resp, mut sums) = (0u64, 0u128, [0u128; PARTS.len()]);
         for (_, (n, r, parts)) in self.buckets.range(from..) {
             turns += n;
             resp += r;
@@ -224,6 +224,29 @@ mod tests {
         assert!(t.threshold_ms <= 2000.0 && t.threshold_ms > 1900.0);
         let all = b.tail(Duration::ZERO);
         assert_eq!(all.turns, 100);
+        assert_eq!(all.parts.len(), PARTS.len());
+    }
+
+    #[test]
+    fn every_part_is_reported() {
+        let mut b = Breakdown::default();
+        let one = Duration::from_millis(1);
+        let p = TurnParts {
+            limiter_wait: one,
+            pool_wait: one,
+            ttft: one,
+            generation: one,
+            failed_attempts: one,
+            tools: one,
+            backoff: one,
+            compression: one,
+            context_build: one,
+        };
+        b.record_turn(ms(9), &p);
+        let t = b.tail(ms(1));
+        for name in PARTS {
+            assert_eq!(t.parts[name].mean_ms, 1.0, "{name}");
+        }
     }
 
     #[test]

@@ -57,13 +57,13 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl LatencyHistogram {
-    /// Records one value. Zero counts as 1 µs (the lowest bucket); above an hour, clamped.
+    /// Records one value (whole microseconds; a wait of zero is 0). Above an hour, clamped.
     pub fn record(&mut self, value: Duration) {
         let us = micros(value);
         if us > MAX_US {
             self.outliers += 1;
         }
-        self.hist.saturating_record(us.clamp(1, MAX_US));
+        self.hist.saturating_record(us.min(MAX_US));
     }
 
     /// Values recorded.
@@ -107,8 +107,7 @@ impl LatencyHistogram {
 
     /// Values at or below `limit`.
     pub fn count_at_most(&self, limit: Duration) -> u64 {
-        let us = micros(limit).clamp(1, MAX_US);
-        self.hist.count_between(1, us)
+        self.hist.count_between(0, micros(limit).min(MAX_US))
     }
 
     /// Adds `other` into `self`: exact, associative and commutative.
@@ -142,11 +141,6 @@ impl LatencyHistogram {
         h.outliers = outliers;
         Ok(h)
     }
-
-    fn ms(d: Duration) -> f64 {
-        // Microsecond resolution, printed in milliseconds with three decimals.
-        micros(d) as f64 / 1000.0
-    }
 }
 
 /// What a histogram looks like in a report.
@@ -171,13 +165,13 @@ impl Serialize for LatencyHistogram {
             count: self.count(),
             // The mean to the microsecond, in milliseconds.
             mean_ms: self.hist.mean().round() / 1000.0,
-            min_ms: Self::ms(self.min()),
-            p50_ms: Self::ms(self.quantile(0.5)),
-            p90_ms: Self::ms(self.quantile(0.9)),
-            p95_ms: Self::ms(self.quantile(0.95)),
-            p99_ms: Self::ms(self.quantile(0.99)),
-            p999_ms: Self::ms(self.quantile(0.999)),
-            max_ms: Self::ms(self.max()),
+            min_ms: crate::ms(self.min()),
+            p50_ms: crate::ms(self.quantile(0.5)),
+            p90_ms: crate::ms(self.quantile(0.9)),
+            p95_ms: crate::ms(self.quantile(0.95)),
+            p99_ms: crate::ms(self.quantile(0.99)),
+            p999_ms: crate::ms(self.quantile(0.999)),
+            max_ms: crate::ms(self.max()),
             outliers: self.outliers,
             hdr: self.encode(),
         }

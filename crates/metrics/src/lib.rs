@@ -33,5 +33,10 @@ pub use snapshot::{
 };
 pub use targets::{Unit, Verdict, agent_met, error_rate, evaluate};
 
+/// A duration in milliseconds at microsecond resolution, as reports print them.
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
 /// The latency metrics, as the scenario names them.
 pub use scenario::LatencyMetric as MetricKind;

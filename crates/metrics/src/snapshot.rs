@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use scenario::Targets;
 
-use crate::MetricKind;
 use crate::agent::{AgentReport, AgentSummary};
 use crate::breakdown::TailBreakdown;
 use crate::counters::{Counters, Errors};
 use crate::histogram::LatencyHistogram;
 use crate::recorder::Recorder;
 use crate::targets::{Verdict, agent_met, error_rate, evaluate};
+use crate::{MetricKind, ms};
 
 /// The report format's version; bumped when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -142,10 +142,6 @@ pub struct SnapshotInput<'a> {
     pub breakers: Vec<BreakerSummary>,
     /// Process figures (its `agents_alive_peak` is judged by `min_concurrent_agents`).
     pub process: ProcessStats,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_micros() as f64 / 1000.0
 }
 
 impl RunSnapshot {

@@ -1,16 +1,14 @@
 //! Targets evaluated into verdicts: each target's measured value, its limit and pass/fail,
 //! plus the per-agent test behind "agents meeting every target".
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use scenario::Targets;
 
-use crate::MetricKind;
 use crate::agent::AgentSummary;
 use crate::counters::CallClass;
 use crate::recorder::Recorder;
+use crate::{MetricKind, ms};
 
 /// The unit of a verdict's numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,10 +44,6 @@ pub struct Verdict {
     /// Why, when the numbers alone do not say (nothing measured, no failures).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_micros() as f64 / 1000.0
 }
 
 fn below(target: &str, measured: Option<f64>, limit: f64, unit: Unit, empty: EmptyIs) -> Verdict {
@@ -182,6 +176,7 @@ pub fn agent_met(t: &Targets, a: &AgentSummary) -> bool {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+    use std::time::Duration;
 
     fn recorder(response_ms: &[u64], llm_calls: u64, failed: u64) -> Recorder {
         let mut r = Recorder::default();

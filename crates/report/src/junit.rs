@@ -1,0 +1,123 @@
+//! The targets as JUnit XML, for CI test reports: one test suite per run, one test case per
+//! target, a `<failure>` for each target missed.
+
+use metrics::{RunSnapshot, Unit, Verdict};
+
+use crate::units;
+
+/// `s`'s verdicts as a JUnit XML document.
+pub fn junit(s: &RunSnapshot) -> String {
+    let tests = s.targets.len();
+    let failures = s.targets.iter().filter(|v| !v.passed).count();
+    let time = format!("{:.3}", s.simulated_ms as f64 / 1000.0);
+    let counts = format!("tests=\"{tests}\" failures=\"{failures}\" errors=\"0\"");
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"fleetbench\" {counts} time=\"{time}\">\n"
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"{}\" {counts} skipped=\"0\" time=\"{time}\">\n",
+        escape(&format!("fleetbench: {}", s.scenario))
+    ));
+    out.push_str("    <properties>\n");
+    let properties = [
+        ("fleetbench_version", s.fleetbench_version.clone()),
+        ("scenario", s.scenario.clone()),
+        ("seed", s.seed.to_string()),
+        ("clock", s.clock.clone()),
+        ("stop", s.stop.clone()),
+        ("simulated_ms", s.simulated_ms.to_string()),
+        ("goodput_turns_per_s", s.goodput_turns_per_s.to_string()),
+    ];
+    for (name, value) in properties {
+        out.push_str(&format!(
+            "      <property name=\"{name}\" value=\"{}\"/>\n",
+            escape(&value)
+        ));
+    }
+    out.push_str("    </properties>\n");
+    for v in &s.targets {
+        out.push_str(&testcase(v));
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// One target as a test case: a `<failure>` when missed, else the measurement in
+/// `<system-out>`.
+fn testcase(v: &Verdict) -> String {
+    let mut out = format!(
+        "    <testcase classname=\"fleetbench.targets\" name=\"{}\" time=\"0\">\n",
+        escape(&v.target)
+    );
+    let mut summary = format!("measured {}, limit {}", units::measured(v), units::limit(v));
+    if let Some(note) = &v.note {
+        summary.push_str(&format!(" ({note})"));
+    }
+    if v.passed {
+        out.push_str(&format!(
+            "      <system-out>{}</system-out>\n",
+            escape(&summary)
+        ));
+    } else {
+        let measured = v
+            .measured
+            .map_or_else(|| "nothing".to_owned(), |m| exact(m, v.unit));
+        let detail = format!(
+            "{}: measured {measured}, must be {} {}",
+            v.target,
+            v.op,
+            exact(v.limit, v.unit)
+        );
+        out.push_str(&format!(
+            "      <failure message=\"{}\" type=\"target_missed\">{}</failure>\n",
+            escape(&summary),
+            escape(&detail)
+        ));
+    }
+    out.push_str("    </testcase>\n");
+    out
+}
+
+/// A number unrounded, with its unit (a ratio stays a plain fraction).
+fn exact(x: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Ms => format!("{x} ms"),
+        Unit::Agents => format!("{x} agents"),
+        Unit::Bytes => format!("{x} bytes"),
+        Unit::Ratio => x.to_string(),
+    }
+}
+
+/// `s` as XML text or attribute value: the five special characters as entities, and the
+/// control characters XML 1.0 forbids replaced by U+FFFD.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if u32::from(c) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {
+                out.push('\u{FFFD}');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_the_five_entities_and_control_characters() {
+        assert_eq!(escape(r#"<&>"'"#), "&lt;&amp;&gt;&quot;&apos;");
+        assert_eq!(escape("a\u{1}b\tc"), "a\u{FFFD}b\tc");
+        assert_eq!(escape("plain p95 < 2 s"), "plain p95 &lt; 2 s");
+    }
+}

@@ -1,0 +1,34 @@
+//! fleetbench reports: a run's [`RunSnapshot`] as `report.json`, a terminal summary, Markdown
+//! for a CI job summary and JUnit XML for CI test reports. Pure rendering plus [`write()`]; the
+//! numbers themselves come from the `metrics` crate.
+//!
+//! # Layout
+//! - `format`: [`Format`], the file formats by name (`json`, `md`, `junit`) and file name.
+//! - `json`: [`json()`], the content of `report.json` (`docs/report.schema.json`).
+//! - `terminal`: [`terminal()`], the plain-text summary printed after a run.
+//! - `markdown`: [`markdown()`], GitHub-flavoured Markdown tables.
+//! - `junit`: [`junit()`], one JUnit test case per target.
+//! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
+//! - `sections`: what the terminal and Markdown reports say, shared between them.
+//! - `table`: fixed-width and Markdown tables.
+//! - `units`: human formatting of durations, sizes and percentages.
+
+mod format;
+mod json;
+mod junit;
+mod markdown;
+mod sections;
+mod table;
+mod terminal;
+mod units;
+mod write;
+
+pub use format::{Format, ParseFormatError};
+pub use json::json;
+pub use junit::junit;
+pub use markdown::markdown;
+pub use terminal::terminal;
+pub use write::{ReportError, render, write};
+
+#[doc(no_inline)]
+pub use metrics::RunSnapshot;

@@ -1,0 +1,93 @@
+//! The report as GitHub-flavoured Markdown, for a CI job summary: the verdict first, then the
+//! same tables as the terminal summary, plus the worst agents.
+
+use metrics::RunSnapshot;
+
+use crate::sections::{self, WORST_AGENTS};
+use crate::table::{Align, Table, cell};
+
+/// `s` as Markdown: verdict, run, targets, latency, counters, errors, slowest turns, agents
+/// (with the ten worst by response p95), breakers, goodput and process.
+pub fn markdown(s: &RunSnapshot) -> String {
+    let mut out = format!("## fleetbench: {}\n\n", cell(&s.scenario));
+    let mark = if sections::passed(s) { "✅" } else { "❌" };
+    out.push_str(&format!("{mark} **{}**\n\n", cell(&sections::verdict(s))));
+
+    let mut run = Table::new(&[
+        ("scenario", Align::Left),
+        ("clock", Align::Left),
+        ("seed", Align::Right),
+        ("simulated", Align::Right),
+        ("stop", Align::Left),
+        ("agents alive (peak)", Align::Right),
+        ("fleetbench", Align::Left),
+    ]);
+    run.row(vec![
+        s.scenario.clone(),
+        s.clock.clone(),
+        s.seed.to_string(),
+        crate::units::clock(s.simulated_ms),
+        s.stop.clone(),
+        crate::units::count(s.process.agents_alive_peak),
+        s.fleetbench_version.clone(),
+    ]);
+    out.push_str(&run.markdown());
+
+    section(&mut out, "Targets");
+    out.push_str(&sections::targets(s).markdown());
+
+    section(&mut out, "Latency");
+    let latency = sections::latency(s);
+    if latency.is_empty() {
+        out.push_str("Nothing was recorded.\n");
+    } else {
+        out.push_str(&latency.markdown());
+    }
+
+    section(&mut out, "Counters");
+    out.push_str(&sections::counters(s).markdown());
+
+    section(&mut out, "Errors");
+    let errors = sections::errors(s);
+    if errors.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        out.push_str(&errors.markdown());
+    }
+
+    section(&mut out, "Slowest turns");
+    out.push_str(&format!("{}\n", cell(&sections::tail_headline(s))));
+    let parts = sections::tail_parts(s);
+    if !parts.is_empty() {
+        out.push('\n');
+        out.push_str(&parts.markdown());
+    }
+
+    section(&mut out, "Agents");
+    out.push_str(&format!("{}\n", cell(&sections::agents(s))));
+    let worst = sections::worst_agents(s, WORST_AGENTS);
+    if !worst.is_empty() {
+        out.push_str(&format!(
+            "\nThe worst agents by response p95 (at most {WORST_AGENTS}):\n\n"
+        ));
+        out.push_str(&worst.markdown());
+    }
+
+    let breakers = sections::breakers(s);
+    if !breakers.is_empty() {
+        section(&mut out, "Circuit breakers");
+        out.push_str(&breakers.markdown());
+    }
+
+    section(&mut out, "Throughput");
+    out.push_str(&format!(
+        "{}\n\n{}\n",
+        cell(&sections::goodput(s)),
+        cell(&sections::process(s))
+    ));
+    out
+}
+
+fn section(out: &mut String, title: &str) {
+    out.push_str(&format!("\n### {title}\n\n"));
+}

@@ -1,0 +1,368 @@
+//! What the human-readable reports say, as lines and [`Table`]s; `terminal` and `markdown`
+//! lay the same content out for their medium.
+
+use std::collections::BTreeMap;
+
+use metrics::{CallClass, ErrorKind, PARTS, RunSnapshot};
+
+use crate::table::{Align, Table};
+use crate::units::{self, count};
+
+/// How many of the worst agents the Markdown report lists.
+pub(crate) const WORST_AGENTS: usize = 10;
+
+/// `scenario smoke, virtual clock, seed 42, …`: what ran and how it stopped.
+pub(crate) fn header(s: &RunSnapshot) -> String {
+    format!(
+        "scenario {}, {} clock, seed {}, {} simulated, stop: {}, {} agents alive at peak",
+        s.scenario,
+        s.clock,
+        s.seed,
+        units::clock(s.simulated_ms),
+        s.stop,
+        count(s.process.agents_alive_peak)
+    )
+}
+
+/// One row per target: measured, limit, PASS/FAIL and the note.
+pub(crate) fn targets(s: &RunSnapshot) -> Table {
+    let mut t = Table::new(&[
+        ("target", Align::Left),
+        ("measured", Align::Right),
+        ("limit", Align::Right),
+        ("result", Align::Left),
+        ("note", Align::Left),
+    ]);
+    for v in &s.targets {
+        t.row(vec![
+            v.target.clone(),
+            units::measured(v),
+            units::limit(v),
+            if v.passed { "PASS" } else { "FAIL" }.to_owned(),
+            v.note.clone().unwrap_or_default(),
+        ]);
+    }
+    t
+}
+
+/// One row per latency metric that saw a value, in the metrics' declared order.
+pub(crate) fn latency(s: &RunSnapshot) -> Table {
+    let mut t = Table::new(&[
+        ("metric", Align::Left),
+        ("count", Align::Right),
+        ("p50", Align::Right),
+        ("p90", Align::Right),
+        ("p95", Align::Right),
+        ("p99", Align::Right),
+        ("max", Align::Right),
+    ]);
+    // `latency` is a BTreeMap keyed by the metric enum, so this is the enum's order:
+    // agent_response, llm_call, llm_attempt, ttft, inter_token, tool_call, ….
+    for (metric, h) in s.latency.iter().filter(|(_, h)| h.count() > 0) {
+        let mut row = vec![metric.as_str().to_owned(), count(h.count())];
+        row.extend(
+            [0.5, 0.9, 0.95, 0.99]
+                .into_iter()
+                .map(|q| units::duration(h.quantile(q))),
+        );
+        row.push(units::duration(h.max()));
+        t.row(row);
+    }
+    t
+}
+
+/// Counts: name, value, detail.
+pub(crate) fn counters(s: &RunSnapshot) -> Table {
+    let c = &s.counters;
+    let mut t = Table::new(&[
+        ("counter", Align::Left),
+        ("value", Align::Right),
+        ("detail", Align::Left),
+    ]);
+    let lookups = c.cache_hits + c.cache_misses;
+    let hit_rate = if lookups == 0 {
+        "-".to_owned()
+    } else {
+        units::percent(c.cache_hits as f64 / lookups as f64)
+    };
+    let rows: [(&str, String, String); 12] = [
+        (
+            "turns",
+            count(c.turns),
+            format!(
+                "{} failed, {} cancelled, {} on target",
+                count(c.turns_failed),
+                count(c.turns_cancelled),
+                count(c.turns_on_target)
+            ),
+        ),
+        (
+            "llm calls",
+            count(c.llm_calls),
+            format!(
+                "{} succeeded, {} attempts",
+                count(c.llm_succeeded),
+                count(c.llm_attempts)
+            ),
+        ),
+        (
+            "tool calls",
+            count(c.tool_calls),
+            format!(
+                "{} succeeded, {} attempts, {} timed out",
+                count(c.tool_succeeded),
+                count(c.tool_attempts),
+                count(c.tool_timeouts)
+            ),
+        ),
+        (
+            "retries",
+            count(c.retries),
+            "attempts after the first".to_owned(),
+        ),
+        ("tokens in", count(c.tokens_in), String::new()),
+        ("tokens out", count(c.tokens_out), String::new()),
+        (
+            "tool cache hit rate",
+            hit_rate,
+            format!(
+                "{} hits, {} misses",
+                count(c.cache_hits),
+                count(c.cache_misses)
+            ),
+        ),
+        ("failovers", count(c.failovers), String::new()),
+        (
+            "breaker rejections",
+            count(c.breaker_rejections),
+            String::new(),
+        ),
+        (
+            "sessions",
+            count(c.sessions_started),
+            format!("{} completed", count(c.sessions_completed)),
+        ),
+        (
+            "late starts",
+            count(c.late_starts),
+            "open loop: no agent slot free in time".to_owned(),
+        ),
+        (
+            "dropped starts",
+            count(c.dropped_starts),
+            "open loop: too many already waiting".to_owned(),
+        ),
+    ];
+    for (name, value, detail) in rows {
+        t.row(vec![name.to_owned(), value, detail]);
+    }
+    t
+}
+
+/// Errors by class and kind: final errors of logical calls and failed attempts. Empty when
+/// nothing failed.
+pub(crate) fn errors(s: &RunSnapshot) -> Table {
+    let mut t = Table::new(&[
+        ("class", Align::Left),
+        ("kind", Align::Left),
+        ("calls", Align::Right),
+        ("attempts", Align::Right),
+    ]);
+    for class in [CallClass::Llm, CallClass::Tool, CallClass::Turn] {
+        for kind in ErrorKind::ALL {
+            let calls = errors_of(&s.errors.calls, class, kind);
+            let attempts = errors_of(&s.errors.attempts, class, kind);
+            if calls > 0 || attempts > 0 {
+                t.row(vec![
+                    class.as_str().to_owned(),
+                    kind.as_str().to_owned(),
+                    count(calls),
+                    count(attempts),
+                ]);
+            }
+        }
+    }
+    t
+}
+
+/// Errors of `class` and `kind` in `map`.
+fn errors_of(
+    map: &BTreeMap<CallClass, BTreeMap<ErrorKind, u64>>,
+    class: CallClass,
+    kind: ErrorKind,
+) -> u64 {
+    map.get(&class)
+        .and_then(|kinds| kinds.get(&kind))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// `slowest 5% of turns (>= 1.9 s, …): bottleneck pool_wait 62 %`.
+pub(crate) fn tail_headline(s: &RunSnapshot) -> String {
+    let b = &s.breakdown;
+    if b.turns == 0 {
+        return "slowest 5% of turns: no turn finished".to_owned();
+    }
+    let bottleneck = match &b.bottleneck {
+        Some(name) => {
+            let share = b.parts.get(name).map_or(0.0, |p| p.share);
+            format!("bottleneck {name} {}", units::percent(share))
+        }
+        None => "no part took measurable time".to_owned(),
+    };
+    format!(
+        "slowest 5% of turns (>= {}, {} turns, mean {}): {bottleneck}",
+        units::ms(b.threshold_ms),
+        count(b.turns),
+        units::ms(b.mean_response_ms)
+    )
+}
+
+/// The parts of the slowest turns that took time, in the breakdown's order.
+pub(crate) fn tail_parts(s: &RunSnapshot) -> Table {
+    let mut t = Table::new(&[
+        ("part", Align::Left),
+        ("mean", Align::Right),
+        ("share", Align::Right),
+    ]);
+    let known = PARTS.iter().copied();
+    let others = s
+        .breakdown
+        .parts
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !PARTS.contains(k));
+    for name in known.chain(others) {
+        if let Some(p) = s.breakdown.parts.get(name).filter(|p| p.mean_ms > 0.0) {
+            t.row(vec![
+                name.to_owned(),
+                units::ms(p.mean_ms),
+                units::percent(p.share),
+            ]);
+        }
+    }
+    t
+}
+
+/// `2,000 agents, 1,990 with turns: 97.5 % meeting all targets; …`.
+pub(crate) fn agents(s: &RunSnapshot) -> String {
+    let a = &s.agents;
+    format!(
+        "{} agents, {} with turns: {} meeting all targets; response p95 median {}, worst {}; \
+         max peak memory {}",
+        count(a.count),
+        count(a.with_turns),
+        units::percent(a.meeting_all_targets),
+        units::ms(a.response_p95_median_ms),
+        units::ms(a.response_p95_max_ms),
+        units::bytes(a.peak_memory_max_bytes as f64)
+    )
+}
+
+/// The agents with turns with the highest response p95 (ties by id), at most `n`.
+pub(crate) fn worst_agents(s: &RunSnapshot, n: usize) -> Table {
+    let mut t = Table::new(&[
+        ("agent", Align::Right),
+        ("turns", Align::Right),
+        ("errors", Align::Right),
+        ("p50", Align::Right),
+        ("p95", Align::Right),
+        ("max", Align::Right),
+        ("peak memory", Align::Right),
+        ("conversation", Align::Right),
+        ("met targets", Align::Left),
+    ]);
+    let mut list: Vec<_> = s.agents.list.iter().filter(|a| a.turns > 0).collect();
+    list.sort_by(|a, b| {
+        b.response_p95_ms
+            .total_cmp(&a.response_p95_ms)
+            .then(a.id.cmp(&b.id))
+    });
+    for a in list.into_iter().take(n) {
+        t.row(vec![
+            a.id.to_string(),
+            count(a.turns),
+            count(a.errors),
+            units::ms(a.response_p50_ms),
+            units::ms(a.response_p95_ms),
+            units::ms(a.response_max_ms),
+            units::bytes(a.peak_memory_bytes as f64),
+            format!("{} tokens", count(a.conversation_tokens)),
+            if a.met_all_targets { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    t
+}
+
+/// Circuit breakers at the end of the run.
+pub(crate) fn breakers(s: &RunSnapshot) -> Table {
+    let mut t = Table::new(&[
+        ("breaker", Align::Left),
+        ("state", Align::Left),
+        ("opened", Align::Right),
+        ("half-opened", Align::Right),
+        ("closed", Align::Right),
+        ("rejected", Align::Right),
+    ]);
+    for b in &s.breakers {
+        t.row(vec![
+            b.target.clone(),
+            b.state.clone(),
+            count(b.opened),
+            count(b.half_opened),
+            count(b.closed),
+            count(b.rejected),
+        ]);
+    }
+    t
+}
+
+/// `goodput 16.5 turns/s within the response target, error rate 0.05 %`.
+pub(crate) fn goodput(s: &RunSnapshot) -> String {
+    let rate = s
+        .error_rate
+        .map_or_else(|| "- (no calls)".to_owned(), units::percent);
+    format!(
+        "goodput {} turns/s within the response target, error rate {rate}",
+        s.goodput_turns_per_s
+    )
+}
+
+/// The process's figures (machine-dependent).
+pub(crate) fn process(s: &RunSnapshot) -> String {
+    let p = &s.process;
+    format!(
+        "process: peak RSS {}, CPU {}, wall {}, {} open files at the end",
+        units::bytes(p.peak_rss_bytes as f64),
+        units::ms(p.cpu_time_ms as f64),
+        units::clock(p.wall_time_ms),
+        count(p.open_files)
+    )
+}
+
+/// Whether the run passed.
+pub(crate) fn passed(s: &RunSnapshot) -> bool {
+    s.passed && s.targets.iter().all(|v| v.passed)
+}
+
+/// `PASS: all 6 targets met` or `FAIL: 2 of 6 targets missed: a, b`.
+pub(crate) fn verdict(s: &RunSnapshot) -> String {
+    let total = s.targets.len();
+    let missed: Vec<&str> = s
+        .targets
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| v.target.as_str())
+        .collect();
+    if passed(s) {
+        format!("PASS: all {total} targets met")
+    } else if missed.is_empty() {
+        format!("FAIL: the run is marked failed although all {total} targets were met")
+    } else {
+        format!(
+            "FAIL: {} of {total} targets missed: {}",
+            missed.len(),
+            missed.join(", ")
+        )
+    }
+}

@@ -1,0 +1,59 @@
+//! The plain-text summary printed at the end of a run: fixed-width columns, no colours, the
+//! verdict on the last line.
+
+use metrics::RunSnapshot;
+
+use crate::sections;
+
+/// A compact plain-text summary of `s` for a terminal, ending with the verdict line.
+pub fn terminal(s: &RunSnapshot) -> String {
+    let mut out = format!(
+        "fleetbench {}: {}\n\n",
+        s.fleetbench_version,
+        sections::header(s)
+    );
+    out.push_str(&sections::targets(s).plain("", true));
+
+    let latency = sections::latency(s);
+    if !latency.is_empty() {
+        out.push('\n');
+        out.push_str(&latency.plain("", true));
+    }
+
+    out.push_str("\ncounters\n");
+    out.push_str(&sections::counters(s).plain("  ", false));
+
+    let errors = sections::errors(s);
+    if errors.is_empty() {
+        out.push_str("\nerrors: none\n");
+    } else {
+        out.push_str("\nerrors\n");
+        out.push_str(&errors.plain("  ", true));
+    }
+
+    out.push('\n');
+    out.push_str(&sections::tail_headline(s));
+    out.push('\n');
+    let parts = sections::tail_parts(s);
+    if !parts.is_empty() {
+        out.push_str(&parts.plain("  ", true));
+    }
+
+    out.push('\n');
+    out.push_str(&sections::agents(s));
+    out.push('\n');
+    let breakers = sections::breakers(s);
+    if !breakers.is_empty() {
+        out.push('\n');
+        out.push_str(&breakers.plain("", true));
+    }
+
+    out.push('\n');
+    out.push_str(&sections::goodput(s));
+    out.push('\n');
+    out.push_str(&sections::process(s));
+    out.push_str("\n\n");
+    out.push_str(&sections::verdict(s));
+    out.push('\n');
+    out
+}
