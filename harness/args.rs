@@ -66,6 +66,16 @@ pub(crate) struct RunArgs {
     /// Use this model name for every LLM provider.
     #[arg(long)]
     pub(crate) model: Option<String>,
+    /// Write the reports into this directory (created if missing): report.json always, plus
+    /// the formats of --format.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Further report formats for --out: json, md, junit (repeat or separate with commas).
+    #[arg(long, value_name = "FORMAT", value_delimiter = ',', requires = "out")]
+    pub(crate) format: Vec<report::Format>,
+    /// Print the plan of the run and exit without running it.
+    #[arg(long)]
+    pub(crate) plan: bool,
 }
 
 fn parse_duration(s: &str) -> Result<scenario::Dur, String> {

@@ -99,8 +99,15 @@ fn print_scenario_output_is_a_valid_scenario_with_defaults_filled() {
 }
 
 #[test]
-fn the_default_command_succeeds_on_the_embedded_scenario() {
-    let out = fleetbench().assert().success().get_output().stdout.clone();
+fn the_default_scenario_plans_a_large_fleet() {
+    // `fleetbench` alone runs this plan (30 s, 2,000 agents): the e2e tests run small fleets.
+    let out = fleetbench()
+        .args(["run", "--plan"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.contains("scenario `default`") && text.contains("2000 agents"),
@@ -131,7 +138,8 @@ fn run_flags_are_checked_and_name_the_flag() {
         .code(2);
     let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(err.contains("--duration") && err.contains("soon"), "{err}");
-    fleetbench()
+    // Ten agents cannot meet the default's 1,000-agent target: the run completes and exits 1.
+    let assert = fleetbench()
         .args([
             "run",
             "--agents",
@@ -144,5 +152,14 @@ fn run_flags_are_checked_and_name_the_flag() {
             "3",
         ])
         .assert()
-        .success();
+        .code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("FAIL") && l.contains("min_concurrent_agents")),
+        "{out}"
+    );
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("ramping up over 1s 666ms"), "{err}");
 }

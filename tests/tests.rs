@@ -4,5 +4,7 @@
 mod cli;
 /// Helpers shared by the modules.
 mod common;
+/// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
+mod run;
 /// `serve`: the standalone mock answers real HTTP.
 mod serve;

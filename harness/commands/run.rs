@@ -1,10 +1,17 @@
-//! `fleetbench run [SCENARIO]`. The fleet runner is the next piece of work (issue 4); until it
-//! lands, `run` validates the scenario and prints the plan of the run it describes.
+//! `fleetbench run [SCENARIO]`: runs the fleet, shows progress, prints the summary, writes
+//! the reports, and exits 0 when every target passed, 1 when one failed, 2 on bad input.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use fleet::{Progress, RunOptions, ScriptedAgent};
+use metrics::RunSnapshot;
 use scenario::{Arrival, ClockMode, Endpoint, Scenario};
+use tokio_util::sync::CancellationToken;
 
 use crate::args::{Clock, RunArgs};
 use crate::scenario_source;
@@ -12,11 +19,180 @@ use crate::scenario_source;
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut scenario = scenario_source::load(args.scenario.as_deref())?;
     apply_overrides(&mut scenario, args)?;
-    print!("{}", plan(&scenario));
-    println!(
-        "\nThe fleet runner is not built yet: this prints the plan only. `fleetbench serve` runs the mock."
-    );
-    Ok(ExitCode::SUCCESS)
+    if args.plan {
+        print!("{}", plan(&scenario));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A bad --out fails now, not after the run.
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "--out {}: cannot create the directory; give a writable path",
+                dir.display()
+            )
+        })?;
+    }
+    eprint!("{}", plan(&scenario));
+    let interrupt = CancellationToken::new();
+    watch_ctrl_c(interrupt.clone());
+    let progress = ProgressView::new(&scenario);
+    let options = RunOptions {
+        interrupt,
+        progress_every: progress.every,
+        progress: Some(progress.callback()),
+    };
+    let outcome =
+        fleet::run(&scenario, |_| ScriptedAgent, options).context("the run could not start")?;
+    progress.finish();
+    let snapshot = outcome.snapshot;
+    print!("{}", report::terminal(&snapshot));
+    if let Some(dir) = &args.out {
+        write_reports(dir, &snapshot, &args.format)?;
+    }
+    Ok(if snapshot.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Writes the reports; if that fails, the JSON goes to the temporary directory so the run's
+/// results are not lost, and the error says where.
+fn write_reports(
+    dir: &Path,
+    snapshot: &RunSnapshot,
+    formats: &[report::Format],
+) -> anyhow::Result<()> {
+    match report::write(dir, snapshot, formats) {
+        Ok(paths) => {
+            for path in paths {
+                eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let rescue: PathBuf =
+                std::env::temp_dir().join(format!("fleetbench-report-{}.json", std::process::id()));
+            let saved = std::fs::write(&rescue, report::json(snapshot)).is_ok();
+            let err = anyhow::Error::new(err);
+            Err(if saved {
+                err.context(format!(
+                    "--out: the report was saved to {} instead",
+                    rescue.display()
+                ))
+            } else {
+                err.context(
+                    "--out: the report could not be saved; the summary above is all that is left",
+                )
+            })
+        }
+    }
+}
+
+/// The first Ctrl-C stops the run gracefully (calls in flight get the grace period, the
+/// report is written); a second one quits at once.
+#[allow(
+    clippy::exit,
+    reason = "a second Ctrl-C means: quit now, without a report"
+)]
+fn watch_ctrl_c(interrupt: CancellationToken) {
+    let spawned = std::thread::Builder::new().name("ctrl-c".to_owned()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing calls in flight, then reporting (Ctrl-C again quits at once)");
+                interrupt.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
+    if let Err(err) = spawned {
+        tracing::warn!("Ctrl-C will not stop the run gracefully: {err}");
+    }
+}
+
+/// Progress: a bar on a terminal, a plain line now and then otherwise (or with `CI=true`).
+struct ProgressView {
+    bar: Option<indicatif::ProgressBar>,
+    every: Duration,
+    planned: Option<Duration>,
+}
+
+impl ProgressView {
+    fn new(s: &Scenario) -> Self {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let tty = std::io::stderr().is_terminal() && !ci;
+        let planned = s.fleet.duration.map(|d| d.0);
+        let every = match (s.clock, tty) {
+            // Simulated time runs fast: report every tenth of the run or every minute of it.
+            (ClockMode::Virtual, _) => planned.map_or(Duration::from_secs(60), |d| {
+                (d / 10).max(Duration::from_secs(1))
+            }),
+            (ClockMode::Live, true) => Duration::from_millis(500),
+            (ClockMode::Live, false) => planned.map_or(Duration::from_secs(5), |d| {
+                (d / 10).clamp(Duration::from_secs(1), Duration::from_secs(10))
+            }),
+        };
+        let bar = tty.then(|| {
+            let bar = indicatif::ProgressBar::new(planned.map_or(0, |d| d.as_secs()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s  {msg}",
+                )
+                .expect("the template is valid"),
+            );
+            bar
+        });
+        Self {
+            bar,
+            every,
+            planned,
+        }
+    }
+
+    fn callback(&self) -> fleet::ProgressFn {
+        let bar = self.bar.clone();
+        let planned = self.planned;
+        Arc::new(move |p: &Progress| {
+            let line = format!(
+                "agents {} · turns {} · p95 {} · failed turns {}",
+                p.alive,
+                p.turns,
+                human_ms(p.p95),
+                p.failed_turns
+            );
+            match &bar {
+                Some(bar) => {
+                    bar.set_position(p.elapsed.as_secs());
+                    bar.set_message(line);
+                }
+                None => {
+                    let of = planned
+                        .map(|d| format!("/{}s", d.as_secs()))
+                        .unwrap_or_default();
+                    eprintln!("[{}s{of}] {line}", p.elapsed.as_secs());
+                }
+            }
+        })
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn human_ms(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.2} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 /// A short description of what a scenario will do.
@@ -112,7 +288,8 @@ pub(crate) fn apply_overrides(s: &mut Scenario, args: &RunArgs) -> anyhow::Resul
         s.fleet.duration = Some(duration);
         flags.push("--duration");
         if s.fleet.ramp_up > duration {
-            let ramp = scenario::Dur(duration.0 / 3);
+            let third = u64::try_from(duration.0.as_millis() / 3).unwrap_or(u64::MAX);
+            let ramp = scenario::Dur::millis(third);
             eprintln!(
                 "note: --duration {duration} is shorter than the scenario's ramp_up {}; ramping up over {ramp}",
                 s.fleet.ramp_up

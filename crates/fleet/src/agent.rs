@@ -53,6 +53,8 @@ pub struct TurnReport {
     pub conversation_bytes: u64,
     /// Conversation tokens after the turn.
     pub conversation_tokens: u32,
+    /// The agent's state in memory after the turn, bytes (structural size for now).
+    pub memory_bytes: u64,
 }
 
 /// An agent: runs sessions and reports its turns.

@@ -21,6 +21,8 @@ pub struct Conversation {
     messages: Vec<ChatCompletionRequestMessage>,
     bytes: u64,
     tokens: u32,
+    /// Heap bytes the messages own beyond their slots in `messages`: text, ids, tool-call lists.
+    heap: u64,
 }
 
 impl Conversation {
@@ -36,6 +38,16 @@ impl Conversation {
     }
 
     fn push(&mut self, message: ChatCompletionRequestMessage, bytes: usize, tokens: u32) {
+        self.heap += bytes as u64
+            + match &message {
+                ChatCompletionRequestMessage::Assistant(a) => {
+                    a.tool_calls.as_ref().map_or(0, |calls| {
+                        (calls.capacity() * std::mem::size_of::<ChatCompletionMessageToolCalls>())
+                            as u64
+                    })
+                }
+                _ => 0,
+            };
         self.messages.push(message);
         self.bytes += bytes as u64;
         self.tokens = self.tokens.saturating_add(tokens);
@@ -104,6 +116,17 @@ impl Conversation {
         self.bytes
     }
 
+    /// Structural size in memory: the conversation, its message slots and what they own. The
+    /// async-openai message types do not implement `GetSize`, so this is counted by hand; the
+    /// conversation crate (issue 5) measures its own types with get-size2, and the allocator
+    /// figure (issue 6) replaces both.
+    pub fn memory_bytes(&self) -> u64 {
+        (std::mem::size_of::<Self>()
+            + self.messages.capacity() * std::mem::size_of::<ChatCompletionRequestMessage>())
+            as u64
+            + self.heap
+    }
+
     /// Estimated prompt tokens.
     pub fn tokens(&self) -> u32 {
         self.tokens
@@ -138,6 +161,10 @@ mod tests {
         c.assistant("It shipped yesterday.", &[]);
         assert_eq!(c.len(), 5);
         assert!(c.bytes() > 60 && c.tokens() > 20);
+        assert!(
+            c.memory_bytes()
+                > c.bytes() + 4 * std::mem::size_of::<ChatCompletionRequestMessage>() as u64
+        );
         let json = serde_json::to_value(c.messages()).unwrap();
         assert_eq!(json[2]["tool_calls"][0]["function"]["name"], "lookup_order");
         assert_eq!(json[3]["role"], "tool");

@@ -332,7 +332,7 @@ fn on_turn(shared: &Shared, summary: &Summary, turn: &TurnReport) {
         .conversation_tokens
         .max(u64::from(turn.conversation_tokens));
     // Structural size for now; the allocator-based figure comes with the heap crate.
-    s.peak_memory_bytes = s.peak_memory_bytes.max(turn.conversation_bytes);
+    s.peak_memory_bytes = s.peak_memory_bytes.max(turn.memory_bytes);
 }
 
 async fn session<A: Agent>(

@@ -102,6 +102,7 @@ impl Agent for ScriptedAgent {
             }
             turn_report.response = started.elapsed();
             turn_report.conversation_bytes = conversation.bytes();
+            turn_report.memory_bytes = conversation.memory_bytes();
             turn_report.conversation_tokens = conversation.tokens();
             report(turn_report);
             stop.turn_done();
