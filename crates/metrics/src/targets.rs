@@ -91,29 +91,35 @@ pub fn evaluate(
     agents: &[AgentSummary],
     agents_alive_peak: u64,
 ) -> Vec<Verdict> {
-    let mut v = vec![
-        below(
+    let latency_targets = [
+        (
             "agent_response_p95",
-            latency(r, MetricKind::AgentResponse, 0.95),
-            ms(t.agent_response_p95.0),
-            Unit::Ms,
+            MetricKind::AgentResponse,
+            0.95,
+            t.agent_response_p95,
             EmptyIs::Fail("no turn finished"),
         ),
-        below(
+        (
             "tool_call_p90",
-            latency(r, MetricKind::ToolCall, 0.90),
-            ms(t.tool_call_p90.0),
-            Unit::Ms,
+            MetricKind::ToolCall,
+            0.90,
+            t.tool_call_p90,
             EmptyIs::Pass("no tool calls"),
         ),
-        below(
+        (
             "context_build_p99",
-            latency(r, MetricKind::ContextBuild, 0.99),
-            ms(t.context_build_p99.0),
-            Unit::Ms,
+            MetricKind::ContextBuild,
+            0.99,
+            t.context_build_p99,
             EmptyIs::Fail("no prompt was built"),
         ),
     ];
+    let mut v: Vec<Verdict> = latency_targets
+        .into_iter()
+        .map(|(name, kind, q, limit, empty)| {
+            below(name, latency(r, kind, q), ms(limit.0), Unit::Ms, empty)
+        })
+        .collect();
     let peak = agents_alive_peak as f64;
     let limit = f64::from(t.min_concurrent_agents);
     v.push(Verdict {

@@ -1,0 +1,122 @@
+//! Whole-fleet figures, measured by running the `fleetbench` binary on the embedded default
+//! scenario and reading its `report.json` (each run in its own process, so peak RSS is that
+//! run's):
+//!
+//! 1. Virtual clock: simulated turns per wall-clock second, and how long an hour of simulated
+//!    time for `BENCH_VIRTUAL_AGENTS` agents (default 10,000) takes, extrapolated from a
+//!    `BENCH_VIRTUAL_SIM`-long run (default 120 s of simulated time).
+//! 2. Live clock, growing fleets (`BENCH_AGENTS`, default "2000,4000,6000,8000,12000") for
+//!    `BENCH_SECS` each (default 30): agent response p95 next to the same fleet under the
+//!    virtual clock (the latency model's own answer, no harness overhead), error rate, CPU,
+//!    peak RSS, and memory per agent. A fleet is **held** when its live p95 is within 10 % of
+//!    the virtual p95 and its error rate below 0.1 %: beyond that, the harness (or the two
+//!    cores) is part of what is measured.
+//!
+//! `cargo bench --bench fleet`
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Runs `fleetbench run` with `args` and returns its report and the wall time.
+fn run(args: &[&str], out: &Path) -> (Value, f64) {
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("fleetbench runs");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(status.code().is_some_and(|c| c == 0 || c == 1), "fleetbench failed: {status}");
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json is written");
+    (serde_json::from_str(&text).expect("the report is JSON"), wall)
+}
+
+fn p95_ms(r: &Value) -> f64 {
+    r["latency"]["agent_response"]["p95_ms"].as_f64().unwrap_or(0.0)
+}
+
+fn virtual_speed(dir: &Path) {
+    let agents = env_or("BENCH_VIRTUAL_AGENTS", "10000");
+    let sim = env_or("BENCH_VIRTUAL_SIM", "120s");
+    let (r, wall) = run(&["--clock", "virtual", "--agents", &agents, "--duration", &sim], &dir.join("virtual"));
+    let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
+    let simulated = r["simulated_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+    println!("virtual clock, {agents} agents, {simulated:.0} s simulated:");
+    println!(
+        "  {turns} turns in {wall:.1} s wall: {:.0} turns/s, {:.1} simulated s per wall s; an hour would take {:.0} s",
+        turns as f64 / wall,
+        simulated / wall,
+        wall * 3600.0 / simulated
+    );
+    println!(
+        "  peak RSS {:.0} MB, agent response p95 {:.0} ms, error rate {}",
+        r["process"]["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        p95_ms(&r),
+        r["error_rate"]
+    );
+}
+
+fn live_fleets(dir: &Path) {
+    let secs = env_or("BENCH_SECS", "30");
+    let duration = format!("{secs}s");
+    println!("\nlive clock, {duration} each (ramp-up a third of it):");
+    println!(
+        "{:>7} {:>9} {:>11} {:>10} {:>9} {:>8} {:>9} {:>10} {:>6}",
+        "agents", "turns", "p95 live", "p95 virt", "errors", "CPU %", "RSS MB", "KB/agent", "held"
+    );
+    let mut last: Option<(f64, f64)> = None;
+    for agents in env_or("BENCH_AGENTS", "2000,4000,6000,8000,12000").split(',') {
+        let args = ["--agents", agents, "--duration", &duration];
+        let (live, _) = run(&args, &dir.join(format!("live-{agents}")));
+        let (virt, _) = run(&[&args[..], &["--clock", "virtual"]].concat(), &dir.join(format!("virt-{agents}")));
+        let n: f64 = agents.parse().unwrap();
+        let rss = live["process"]["peak_rss_bytes"].as_f64().unwrap_or(0.0);
+        let cpu = live["process"]["cpu_time_ms"].as_f64().unwrap_or(0.0);
+        let wall = live["process"]["wall_time_ms"].as_f64().unwrap_or(1.0);
+        let errors = live["error_rate"].as_f64().unwrap_or(0.0);
+        let held = p95_ms(&live) <= p95_ms(&virt) * 1.1 && errors < 0.001;
+        // Memory per agent: the marginal RSS between consecutive fleet sizes, which leaves out
+        // the process's fixed cost (runtime, tokenizer tables, the mock).
+        let per_agent = last.map_or(rss / n, |(n0, rss0)| (rss - rss0) / (n - n0));
+        last = Some((n, rss));
+        println!(
+            "{:>7} {:>9} {:>8.0} ms {:>7.0} ms {:>8.3}% {:>8.0} {:>9.0} {:>10.1} {:>6}",
+            agents,
+            live["counters"]["turns"],
+            p95_ms(&live),
+            p95_ms(&virt),
+            errors * 100.0,
+            cpu / wall * 100.0,
+            rss / 1e6,
+            per_agent / 1e3,
+            if held { "yes" } else { "no" }
+        );
+    }
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let only = env_or("BENCH_ONLY", "all");
+    if only == "all" || only == "virtual" {
+        virtual_speed(&dir);
+    }
+    if only == "all" || only == "live" {
+        live_fleets(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
