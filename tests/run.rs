@@ -160,3 +160,49 @@ fn a_virtual_run_is_reproducible_and_snapshotted() {
     pinned["fleetbench_version"] = Value::from("[version]");
     insta::assert_json_snapshot!("virtual_smoke_seed_7", pinned);
 }
+
+#[test]
+fn ctrl_c_stops_a_live_run_gracefully_and_keeps_the_report() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args(["--duration", "30s", "--out"])
+        .arg(&out)
+        .env("CI", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first progress line: the run is under way.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.starts_with('[') {
+        line.clear();
+    }
+    assert!(
+        line.starts_with('['),
+        "no progress line before the end of stderr"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(
+        rest.contains("interrupted: finishing calls in flight"),
+        "{rest}"
+    );
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(report["stop"], "interrupted");
+    assert!(report["simulated_ms"].as_u64().unwrap() < 30_000);
+    assert!(report["counters"]["turns"].as_u64().unwrap() > 0);
+}

@@ -44,7 +44,7 @@ pub(crate) struct Target {
 }
 
 /// What a successful attempt measured.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Measured {
     pub(crate) status: Option<u16>,
     pub(crate) ttft: Option<Duration>,
@@ -54,7 +54,7 @@ pub(crate) struct Measured {
 }
 
 /// Why an attempt failed.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub(crate) kind: ErrorKind,
     pub(crate) status: Option<u16>,

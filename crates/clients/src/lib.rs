@@ -10,6 +10,8 @@
 //! # Layout
 //! - `build`: [`Clients`] from a scenario, [`Embedded`] for the built-in mock.
 //! - `llm`: [`LlmClient`] over async-openai, our transport injected (no hidden retries).
+//! - `direct`: LLM attempts against the in-process mock without the wire (same results, no
+//!   per-token cost).
 //! - `tool`: [`ToolClient`] with the response cache.
 //! - `drive`: one logical call through the policies.
 //! - [`breaker`], [`limiter`], [`pool`], [`budget`], [`backoff`], [`cache`]: the policies,
@@ -24,6 +26,7 @@ pub mod budget;
 mod build;
 pub mod cache;
 pub mod clock;
+mod direct;
 mod drive;
 pub mod limiter;
 mod llm;

@@ -20,6 +20,7 @@ use metrics::ErrorKind;
 use scenario::{Retry, Routing};
 
 use crate::backoff::parse_retry_after;
+use crate::direct::DirectMock;
 use crate::drive::{Failure, Measured, Policy, Target, drive};
 use crate::record::CallRecord;
 use crate::transport::{Transport, TransportError, classify_reqwest};
@@ -115,6 +116,9 @@ pub(crate) struct Provider {
     pub(crate) client: Client<OpenAIConfig>,
     pub(crate) model: String,
     pub(crate) stream: bool,
+    /// The embedded mock without the wire, when the transport is in-process: the same
+    /// results without a per-token cost (see `direct`).
+    pub(crate) direct: Option<DirectMock>,
 }
 
 impl Provider {
@@ -131,6 +135,10 @@ impl Provider {
         if let Some(key) = api_key {
             config = config.with_api_key(key);
         }
+        let direct = match &transport {
+            Transport::InProcess(mock) => Some(DirectMock::new(mock.clone(), &config)),
+            Transport::Http(_) => None,
+        };
         let service = tower::service_fn(move |factory: HttpRequestFactory| {
             let transport = transport.clone();
             async move {
@@ -152,6 +160,7 @@ impl Provider {
             client: Client::with_config(config).with_http_service(service),
             model,
             stream,
+            direct,
         }
     }
 }
@@ -212,8 +221,7 @@ impl LlmClient {
             &policy,
             |i| {
                 let provider = &self.providers[i];
-                let body = build(provider, request);
-                attempt(provider, body, request.prompt_tokens)
+                attempt(provider, request)
             },
         )
         .await;
@@ -249,26 +257,37 @@ impl LlmClient {
     }
 }
 
-fn build(provider: &Provider, request: &LlmRequest) -> CreateChatCompletionRequest {
+/// The request async-openai sends for one attempt (`direct::body` writes the same JSON).
+pub(crate) fn build(provider: &Provider, request: &LlmRequest) -> CreateChatCompletionRequest {
     CreateChatCompletionRequest {
         model: provider.model.clone(),
         messages: request.messages.clone(),
         tools: (!request.tools.is_empty()).then(|| request.tools.clone()),
         max_completion_tokens: Some(request.max_tokens),
         stream: Some(provider.stream),
-        stream_options: provider.stream.then_some(ChatCompletionStreamOptions {
-            include_usage: Some(true),
-            include_obfuscation: None,
-        }),
+        stream_options: stream_options(provider.stream),
         ..CreateChatCompletionRequest::default()
     }
 }
 
-async fn attempt(
+/// A stream asks for its usage chunk: `tokens_in` and `tokens_out` come from it.
+pub(crate) fn stream_options(stream: bool) -> Option<ChatCompletionStreamOptions> {
+    stream.then_some(ChatCompletionStreamOptions {
+        include_usage: Some(true),
+        include_obfuscation: None,
+    })
+}
+
+/// One attempt: in-process straight to the mock, or async-openai over the transport.
+pub(crate) async fn attempt(
     provider: &Provider,
-    body: CreateChatCompletionRequest,
-    prompt_estimate: u32,
+    request: &LlmRequest,
 ) -> Result<(LlmResponse, Measured), Failure> {
+    if let Some(direct) = &provider.direct {
+        return direct.attempt(provider, request).await;
+    }
+    let body = build(provider, request);
+    let prompt_estimate = request.prompt_tokens;
     if provider.stream {
         streamed(provider, body, prompt_estimate).await
     } else {

@@ -2,7 +2,8 @@
 //! into the mock's router in-process with no sockets (the virtual clock: paused time treats a
 //! socket wait as idle, so only in-process calls keep virtual time exact). Both take and
 //! return reqwest types, so everything above them (async-openai, the policies) is one code
-//! path.
+//! path; in-process LLM calls skip even the router (`direct`: the same results without the
+//! per-token cost of SSE).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -20,7 +21,8 @@ use mock::{MockServer, ResetConnection};
 pub enum Transport {
     /// Real HTTP.
     Http(reqwest::Client),
-    /// The mock's router, called in-process.
+    /// The mock, called in-process: its router for tools, [`MockServer::chat_direct`] for
+    /// LLM calls.
     InProcess(MockServer),
 }
 

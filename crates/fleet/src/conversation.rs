@@ -111,6 +111,19 @@ impl Conversation {
         &self.messages
     }
 
+    /// Lends the messages to a request, to be handed back with [`Conversation::give_back`]
+    /// once it is answered: an agent sends its whole conversation on every call, and copying
+    /// it each time cost more than the call itself under the virtual clock.
+    pub fn lend(&mut self) -> Vec<ChatCompletionRequestMessage> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// Takes back the messages lent by [`Conversation::lend`].
+    pub fn give_back(&mut self, messages: Vec<ChatCompletionRequestMessage>) {
+        debug_assert!(self.messages.is_empty(), "messages were added while lent");
+        self.messages = messages;
+    }
+
     /// Bytes of text held.
     pub fn bytes(&self) -> u64 {
         self.bytes

@@ -38,6 +38,7 @@ impl Agent for ScriptedAgent {
         let turns = session.turns.sample(rng).0.max(1);
         let system_tokens = session.system_prompt_tokens.sample(rng).0;
         let mut conversation = Conversation::new(&text::words(rng, system_tokens));
+        let mut offered = tools.to_vec();
         let mut first_turn_start = intended_start;
         for turn in 0..turns {
             if stop.is_stopped() {
@@ -49,14 +50,17 @@ impl Agent for ScriptedAgent {
             let mut turn_report = TurnReport::default();
             for step in 0..session.max_steps.max(1) {
                 let building = Instant::now();
+                // The conversation and the tools are lent to the request, not copied.
                 let request = LlmRequest {
-                    messages: conversation.messages().to_vec(),
-                    tools: tools.to_vec(),
+                    messages: conversation.lend(),
+                    tools: std::mem::take(&mut offered),
                     max_tokens: session.max_output_tokens,
                     prompt_tokens: conversation.tokens(),
                 };
                 turn_report.context_build += building.elapsed();
                 let (record, result) = clients.llm.call(&request, rng.next_u64()).await;
+                conversation.give_back(request.messages);
+                offered = request.tools;
                 turn_report.llm.push(record);
                 let answer = match result {
                     Ok(answer) => answer,

@@ -109,7 +109,7 @@ impl Answer {
         u32::try_from(self.emission_count()).unwrap_or(u32::MAX)
     }
 
-    fn emission_count(&self) -> usize {
+    pub(crate) fn emission_count(&self) -> usize {
         // Arguments are ASCII JSON from `args`, so every piece is ARGUMENT_PIECE bytes but
         // the last; `emissions()` agrees (a test checks).
         self.words.len()

@@ -1,5 +1,6 @@
 //! The mock as an axum [`Router`]: usable over sockets ([`crate::serve`]) or in-process with
-//! `tower::ServiceExt::oneshot` and no sockets at all (the virtual clock's transport).
+//! `tower::ServiceExt::oneshot` and no sockets at all (the virtual clock's transport); and
+//! how a request is rejected or degraded by a fault, for the router and the direct path.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +71,10 @@ impl Shared {
 /// A running mock: its router and its counters. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct MockServer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    /// Built once: in-process callers route every request, and building costs more than a
+    /// clone.
+    router: Router,
 }
 
 impl MockServer {
@@ -86,28 +90,28 @@ impl MockServer {
             config.tools.keys().cloned(),
         );
         let started = Instant::now();
-        Self {
-            shared: Arc::new(Shared {
-                slots: Arc::new(Semaphore::new(capacity)),
-                faults,
-                stats: Stats::new(started),
-                started,
-                shutdown: CancellationToken::new(),
-                config,
-            }),
-        }
-    }
-
-    /// The routes: `POST /v1/chat/completions`, `GET /v1/models`, `POST /tools/{name}`,
-    /// `GET /stats`.
-    pub fn router(&self) -> Router {
-        Router::new()
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(capacity)),
+            faults,
+            stats: Stats::new(started),
+            started,
+            shutdown: CancellationToken::new(),
+            config,
+        });
+        let router = Router::new()
             .route("/v1/chat/completions", post(chat::handle))
             .route("/v1/models", get(models))
             .route("/tools/{name}", post(tools::handle))
             .route("/stats", get(stats))
             .fallback(not_found)
-            .with_state(self.shared.clone())
+            .with_state(shared.clone());
+        Self { shared, router }
+    }
+
+    /// The routes: `POST /v1/chat/completions`, `GET /v1/models`, `POST /tools/{name}`,
+    /// `GET /stats`.
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     /// What the mock has observed so far.
@@ -152,19 +156,93 @@ async fn not_found() -> Response {
 /// A response in OpenAI's error shape.
 pub(crate) fn error(
     status: StatusCode,
-    kind: &str,
-    code: Option<&str>,
+    kind: &'static str,
+    code: Option<&'static str>,
     message: String,
 ) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            message,
+    ErrorReply::new(status, kind, code, message).into_response()
+}
+
+/// Why a request gets no answer: an error status, or a reset connection. The HTTP handlers
+/// turn it into a response; [`MockServer::chat_direct`] hands it over as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// An error status with OpenAI's error body.
+    Status(ErrorReply),
+    /// The connection is reset before a response head: the `reset` fault, or a `stall` that
+    /// lasted until `stall_limit` or the mock's shutdown.
+    Reset,
+}
+
+/// An error response: its status, `Retry-After`, and OpenAI's error body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// 400 (a bad request), 429, 500 or 503 (faults), 404 (an unknown route or tool).
+    pub status: StatusCode,
+    /// `Retry-After` (whole seconds, as the header says it), on a 429.
+    pub retry_after: Option<Duration>,
+    /// `error.type`.
+    pub kind: &'static str,
+    /// `error.code`.
+    pub code: Option<&'static str>,
+    /// `error.message`.
+    pub message: String,
+}
+
+impl ErrorReply {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&'static str>,
+        message: String,
+    ) -> Self {
+        Self {
+            status,
+            retry_after: None,
             kind,
-            param: None,
             code,
-        },
-    };
-    (status, Json(body)).into_response()
+            message,
+        }
+    }
+}
+
+impl IntoResponse for ErrorReply {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: self.message,
+                kind: self.kind,
+                param: None,
+                code: self.code,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, after.as_secs().into());
+        }
+        response
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Status(reply) => reply.into_response(),
+            Rejection::Reset => reset(),
+        }
+    }
+}
+
+/// A `400` for a request the mock cannot read.
+pub(crate) fn bad_request(message: String) -> Rejection {
+    Rejection::Status(ErrorReply::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        None,
+        message,
+    ))
 }
 
 /// A body that sends the first half of `full` and then fails, so the connection is aborted
@@ -200,65 +278,82 @@ pub(crate) fn reset() -> Response {
     response
 }
 
+/// How a response ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ending {
+    /// Whole: the JSON body, or the stream up to `finish_reason`, usage and `[DONE]`.
+    #[default]
+    Complete,
+    /// Cut short, the connection aborted (a `truncate` fault): half a body, or a stream cut
+    /// before its middle token.
+    Truncated,
+    /// Not valid JSON (a `malformed` fault): half a body, or a stream whose middle chunk is
+    /// broken.
+    Malformed,
+}
+
 /// How a request that is answered goes wrong, if it does.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Degrade {
-    /// Cut the response halfway and abort the connection.
-    pub(crate) truncate: bool,
-    /// Send a body (or one chunk) that is not valid JSON.
-    pub(crate) malformed: bool,
+    /// How the response ends: complete, cut halfway (the connection aborted), or with a body
+    /// (or one chunk) that is not valid JSON.
+    pub(crate) ending: Ending,
     /// Extra delay before the first token.
     pub(crate) slow_first: Duration,
 }
 
-/// Applies a fault: either a response that replaces the answer, or how the answer degrades.
-pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Degrade, Response> {
+/// Applies a fault: either a rejection that replaces the answer, or how the answer degrades.
+pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Degrade, Rejection> {
     let Some(fault) = fault else {
         return Ok(Degrade::default());
     };
     s.stats.fault(fault.kind);
+    let status = |status, code, message: &str| {
+        Err(Rejection::Status(ErrorReply::new(
+            status,
+            "server_error",
+            code,
+            message.to_owned(),
+        )))
+    };
     match fault.kind {
         FaultKind::RateLimit => {
             let after = fault.retry_after().0;
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "requests",
-                Some("rate_limit_exceeded"),
-                format!("Rate limit reached (injected fault). Please try again in {secs}s."),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, secs.into());
-            Err(response)
+            Err(Rejection::Status(ErrorReply {
+                retry_after: Some(Duration::from_secs(secs)),
+                ..ErrorReply::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "requests",
+                    Some("rate_limit_exceeded"),
+                    format!("Rate limit reached (injected fault). Please try again in {secs}s."),
+                )
+            }))
         }
-        FaultKind::ServerError => Err(error(
+        FaultKind::ServerError => status(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
             None,
-            "The server had an error while processing your request (injected fault).".to_owned(),
-        )),
-        FaultKind::Unavailable => Err(error(
+            "The server had an error while processing your request (injected fault).",
+        ),
+        FaultKind::Unavailable => status(
             StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
             Some("service_unavailable"),
-            "The engine is currently overloaded, please try again later (injected fault)."
-                .to_owned(),
-        )),
-        FaultKind::Reset => Err(reset()),
+            "The engine is currently overloaded, please try again later (injected fault).",
+        ),
+        FaultKind::Reset => Err(Rejection::Reset),
         FaultKind::Stall => {
             tokio::select! {
                 () = tokio::time::sleep(s.config.llm.stall_limit.0) => {}
                 () = s.shutdown.cancelled() => {}
             }
-            Err(reset())
+            Err(Rejection::Reset)
         }
         FaultKind::Truncate => Ok(Degrade {
-            truncate: true,
+            ending: Ending::Truncated,
             ..Degrade::default()
         }),
         FaultKind::Malformed => Ok(Degrade {
-            malformed: true,
+            ending: Ending::Malformed,
             ..Degrade::default()
         }),
         FaultKind::SlowFirstToken => Ok(Degrade {

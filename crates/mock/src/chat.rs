@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -16,7 +16,7 @@ use tokio::time::{Instant, sleep_until};
 use scenario::rng::stable_hash;
 
 use crate::answer::{Answer, Emission};
-use crate::app::{Degrade, Shared, apply_fault, cut, cut_body, error};
+use crate::app::{Degrade, Ending, Rejection, Shared, apply_fault, bad_request, cut, cut_body};
 use crate::faults::Target;
 use crate::stats::InFlight;
 use crate::wire::{
@@ -31,29 +31,40 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req: ChatRequest = match serde_json::from_slice(&body) {
-        Ok(req) => req,
-        Err(err) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                None,
-                format!("invalid chat completion request: {err}"),
-            );
-        }
+    let admitted = match admit(&s, &body, &Shared::key(&headers)).await {
+        Ok(admitted) => admitted,
+        Err(rejection) => return rejection.into_response(),
     };
-    if req.messages.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            "`messages` is empty: send at least one message".to_owned(),
-        );
+    if admitted.answer.stream {
+        stream_response(s, admitted)
+    } else {
+        json_response(s, admitted).await
     }
-    let answer = Answer::plan_parsed(&s.config, &req, stable_hash(&body));
-    let key = Shared::key(&headers);
+}
+
+/// A request that gets an answer: its plan, how the answer degrades, and its mark in
+/// `/stats`, held for the life of the answer.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    pub(crate) answer: Answer,
+    pub(crate) degrade: Degrade,
+    pub(crate) in_flight: InFlight,
+}
+
+/// Everything before generation, the same for HTTP and the direct path: read and validate
+/// the body, plan the answer (from the body's bytes, so a request gets the same answer either
+/// way), count it in `/stats` under the key's fingerprint, decide and apply its fault.
+pub(crate) async fn admit(s: &Shared, body: &[u8], key: &str) -> Result<Admitted, Rejection> {
+    let req: ChatRequest = serde_json::from_slice(body)
+        .map_err(|err| bad_request(format!("invalid chat completion request: {err}")))?;
+    if req.messages.is_empty() {
+        return Err(bad_request(
+            "`messages` is empty: send at least one message".to_owned(),
+        ));
+    }
+    let answer = Answer::plan_parsed(&s.config, &req, stable_hash(body));
     let in_flight = s.stats.chat(
-        &key,
+        key,
         &answer.model,
         answer.prompt_tokens,
         answer.completion_tokens(),
@@ -61,15 +72,40 @@ pub(crate) async fn handle(
     let fault = s
         .faults
         .decide(Target::Chat { model: &req.model }, s.elapsed());
-    let degrade = match apply_fault(&s, fault).await {
-        Ok(d) => d,
-        Err(response) => return response,
-    };
-    if answer.stream {
-        stream_response(s, answer, degrade, in_flight)
-    } else {
-        json_response(s, answer, degrade, in_flight).await
-    }
+    let degrade = apply_fault(s, fault).await?;
+    Ok(Admitted {
+        answer,
+        degrade,
+        in_flight,
+    })
+}
+
+/// Generates a non-streamed answer: holds a generation slot (queueing for one, FIFO) from the
+/// first token to the last, then frees it and the request's in-flight mark, as the body is
+/// ready to be written.
+pub(crate) async fn generate_whole(s: &Shared, admitted: Admitted) -> (Answer, Ending) {
+    let Admitted {
+        answer,
+        degrade,
+        in_flight,
+    } = admitted;
+    let slot = acquire(s).await;
+    sleep_until(Instant::now() + degrade.slow_first + answer.timing.total()).await;
+    drop(slot);
+    drop(in_flight);
+    (answer, degrade.ending)
+}
+
+/// When the first token of a stream is due, once a slot is held: prefill, the base latency
+/// and any slow-first-token delay from now.
+pub(crate) fn first_due(answer: &Answer, degrade: Degrade) -> Instant {
+    Instant::now() + degrade.slow_first + answer.timing.ttft()
+}
+
+/// The token a `truncate` fault cuts the stream before, or a `malformed` fault replaces: the
+/// middle one (the first when there is at most one).
+pub(crate) fn fault_index(emissions: usize) -> usize {
+    emissions / 2
 }
 
 fn usage(answer: &Answer) -> Usage {
@@ -81,16 +117,8 @@ fn usage(answer: &Answer) -> Usage {
     }
 }
 
-async fn json_response(
-    s: Arc<Shared>,
-    answer: Answer,
-    degrade: Degrade,
-    in_flight: InFlight,
-) -> Response {
-    let slot = acquire(&s).await;
-    sleep_until(Instant::now() + degrade.slow_first + answer.timing.total()).await;
-    drop(slot);
-    drop(in_flight);
+async fn json_response(s: Arc<Shared>, admitted: Admitted) -> Response {
+    let (answer, ending) = generate_whole(&s, admitted).await;
     let text = answer.text();
     let tool_calls: Vec<ToolCallOut<'_>> = answer
         .tool_calls
@@ -126,25 +154,25 @@ async fn json_response(
     };
     let bytes = serde_json::to_vec(&completion).expect("a completion always serializes");
     let json = HeaderValue::from_static("application/json");
-    if degrade.truncate {
-        return (
+    match ending {
+        Ending::Complete => ([(header::CONTENT_TYPE, json)], bytes).into_response(),
+        Ending::Truncated => (
             [(header::CONTENT_TYPE, json)],
             cut_body(&Bytes::from(bytes)),
         )
-            .into_response();
+            .into_response(),
+        Ending::Malformed => {
+            let cut = bytes.len() / 2;
+            (
+                [(header::CONTENT_TYPE, json)],
+                Bytes::from(bytes).slice(..cut),
+            )
+                .into_response()
+        }
     }
-    if degrade.malformed {
-        let cut = bytes.len() / 2;
-        return (
-            [(header::CONTENT_TYPE, json)],
-            Bytes::from(bytes).slice(..cut),
-        )
-            .into_response();
-    }
-    ([(header::CONTENT_TYPE, json)], bytes).into_response()
 }
 
-async fn acquire(s: &Shared) -> OwnedSemaphorePermit {
+pub(crate) async fn acquire(s: &Shared) -> OwnedSemaphorePermit {
     s.slots
         .clone()
         .acquire_owned()
@@ -184,12 +212,12 @@ struct StreamState {
     _in_flight: InFlight,
 }
 
-fn stream_response(
-    s: Arc<Shared>,
-    answer: Answer,
-    degrade: Degrade,
-    in_flight: InFlight,
-) -> Response {
+fn stream_response(s: Arc<Shared>, admitted: Admitted) -> Response {
+    let Admitted {
+        answer,
+        degrade,
+        in_flight,
+    } = admitted;
     let emissions = answer.emissions();
     let state = StreamState {
         shared: s,
@@ -218,7 +246,7 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
         match st.phase {
             Phase::Queue => {
                 st.slot = Some(acquire(&st.shared).await);
-                st.due = Instant::now() + st.degrade.slow_first + st.answer.timing.ttft();
+                st.due = first_due(&st.answer, st.degrade);
                 st.phase = Phase::Emit;
             }
             Phase::Emit => {
@@ -230,8 +258,8 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
                 let mut frame = Vec::with_capacity(256);
                 loop {
                     let i = st.next;
-                    let at_fault = i == st.emissions.len() / 2;
-                    if st.degrade.truncate && at_fault {
+                    let at_fault = i == fault_index(st.emissions.len());
+                    if st.degrade.ending == Ending::Truncated && at_fault {
                         st.phase = Phase::End;
                         if frame.is_empty() {
                             return Some((Err(cut().await), st));
@@ -240,7 +268,7 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
                         st.phase = Phase::Truncated;
                         break;
                     }
-                    if st.degrade.malformed && at_fault {
+                    if st.degrade.ending == Ending::Malformed && at_fault {
                         frame.extend_from_slice(MALFORMED);
                     } else {
                         emission_chunk(&st, i, &mut frame);

@@ -4,12 +4,14 @@
 //! `usage`), `GET /v1/models`, `POST /tools/{name}` and `GET /stats`, with a latency model
 //! (server capacity, prefill per prompt token, base latency, inter-token gaps) and seeded
 //! faults, all taken from a scenario. The same [`MockServer::router`] serves real sockets
-//! through [`serve`] and in-process calls (`tower::ServiceExt::oneshot`) with no sockets,
-//! which is what the virtual clock uses. It depends on `scenario` only.
+//! through [`serve`] and in-process calls (`tower::ServiceExt::oneshot`) with no sockets;
+//! the virtual clock's chat calls skip even the router: [`MockServer::chat_direct`] gives the
+//! same answer, faults and timing without SSE framing. It depends on `scenario` only.
 //!
 //! # Layout
 //! - `app`: [`MockServer`], the router, shared state, error shape, fault responses.
 //! - `chat`: the chat-completions handler and its SSE stream.
+//! - `direct`: chat answers in-process without the wire ([`ChatDelivery`]).
 //! - `tools`: the tool server.
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
 //!   arguments from a JSON schema.
@@ -25,6 +27,7 @@ mod app;
 mod args;
 mod chat;
 mod config;
+mod direct;
 mod faults;
 mod latency;
 mod server;
@@ -34,8 +37,9 @@ mod tools;
 mod wire;
 
 pub use answer::{Answer, PlannedCall};
-pub use app::{MockServer, ResetConnection};
+pub use app::{Ending, ErrorReply, MockServer, Rejection, ResetConnection};
 pub use config::{MockConfig, ToolBehaviour};
+pub use direct::ChatDelivery;
 pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};

@@ -17,7 +17,7 @@ use scenario::Scenario;
 
 use crate::{Answer, MockConfig, MockServer, ResetConnection};
 
-const FAST: &str = r#"
+pub(crate) const FAST: &str = r#"
 [mock]
 capacity = 8
 prefill_per_token = "10us"
@@ -26,17 +26,17 @@ inter_token = "2ms"
 output_tokens = 12
 "#;
 
-fn config(toml: &str) -> MockConfig {
+pub(crate) fn config(toml: &str) -> MockConfig {
     MockConfig::from_scenario(&Scenario::from_toml(toml, "test").unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn with_fault(kind: &str, extra: &str) -> MockConfig {
+pub(crate) fn with_fault(kind: &str, extra: &str) -> MockConfig {
     config(&format!(
         "{FAST}\n[[mock.faults]]\nendpoint = \"all\"\nkind = \"{kind}\"\nprobability = 1.0\n{extra}\n[tools.search]\n"
     ))
 }
 
-fn chat_body(stream: bool) -> Vec<u8> {
+pub(crate) fn chat_body(stream: bool) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "model": "mock-gpt",
         "messages": [
@@ -65,7 +65,7 @@ fn tool_body() -> Vec<u8> {
     .unwrap()
 }
 
-async fn post(router: &Router, path: &str, body: Vec<u8>) -> Response {
+pub(crate) async fn post(router: &Router, path: &str, body: Vec<u8>) -> Response {
     let req = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, "Bearer sk-test-key")
@@ -82,12 +82,12 @@ async fn get(router: &Router, path: &str) -> Response {
         .unwrap()
 }
 
-async fn json_of(resp: Response) -> Value {
+pub(crate) async fn json_of(resp: Response) -> Value {
     serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
 /// The SSE events of a streamed body, with the (paused-clock) time each arrived.
-async fn events(resp: Response, t0: Instant) -> Vec<(Duration, String)> {
+pub(crate) async fn events(resp: Response, t0: Instant) -> Vec<(Duration, String)> {
     let mut body = resp.into_body();
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {

@@ -3,14 +3,19 @@
 //!
 //! An agent resends its whole conversation on every call, so the same texts are counted again
 //! and again; counting each anew makes the mock's cost grow with the square of a conversation's
-//! length. Counts of longer texts are memoized beside the tokenizer singleton (exact: a hit
-//! must match the text's hash and length), in a map cleared when it grows past a bound.
+//! length. Two shortcuts keep counting cheap, both exact:
+//! - Counts are memoized beside the tokenizer singleton (a hit must match the text's hash and
+//!   length), in a map cleared when it grows past a bound: a text resent costs one hash.
+//! - A new text made only of the generator's words (`scenario::text::WORDS`) joined by single
+//!   spaces, which is what agents, tools and the mock's answers write, is one token a word in
+//!   both encodings (the scenario crate tests it), so its words are looked up, not encoded;
+//!   only other texts (tool-call arguments, tool definitions, error texts) are encoded.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::LazyLock;
 
 use dashmap::DashMap;
-use scenario::Tokenizer;
+use scenario::{Tokenizer, text};
 
 use crate::wire::ChatRequest;
 
@@ -19,8 +24,6 @@ const PER_MESSAGE: u32 = 3;
 /// Tokens that prime the assistant's reply.
 const REPLY_PRIMING: u32 = 3;
 
-/// Texts shorter than this are counted directly: hashing them costs about as much.
-const MEMO_MIN_LEN: usize = 256;
 /// Entries kept before the memo is cleared (~32 bytes each).
 const MEMO_MAX_ENTRIES: usize = 1 << 20;
 
@@ -31,9 +34,75 @@ static MEMO: LazyLock<DashMap<(u8, u64), (usize, u32)>> = LazyLock::new(DashMap:
 static HASHER: std::hash::BuildHasherDefault<std::hash::DefaultHasher> =
     std::hash::BuildHasherDefault::new();
 
+/// Slots of [`VOCABULARY`]: a power of two, four times the words, so a lookup probes about
+/// one slot.
+const VOCABULARY_SLOTS: usize = 1024;
+
+/// The generator's words as integers ([`pack`]) in an open-addressing table (0 is empty): a
+/// lookup costs a multiply and a compare or two, where a binary search cost most of counting.
+static VOCABULARY: LazyLock<Vec<u64>> = LazyLock::new(|| {
+    let mut table = vec![0; VOCABULARY_SLOTS];
+    for key in text::WORDS.iter().filter_map(|w| pack(w.as_bytes())) {
+        let mut slot = slot_of(key);
+        while table[slot] != 0 && table[slot] != key {
+            slot = (slot + 1) % VOCABULARY_SLOTS;
+        }
+        table[slot] = key;
+    }
+    table
+});
+
+fn slot_of(key: u64) -> usize {
+    // Fibonacci hashing: the top bits of the product index the table.
+    let bits = VOCABULARY_SLOTS.trailing_zeros();
+    usize::try_from(key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)).unwrap_or(0)
+}
+
+fn in_vocabulary(key: u64) -> bool {
+    let table = &*VOCABULARY;
+    let mut slot = slot_of(key);
+    loop {
+        match table[slot] {
+            0 => return false,
+            k if k == key => return true,
+            _ => slot = (slot + 1) % VOCABULARY_SLOTS,
+        }
+    }
+}
+
+/// A word of 1 to 8 lowercase ASCII letters as an integer: distinct words, distinct integers.
+/// Any other word is `None` (a vocabulary word that did not fit would only miss the
+/// shortcut, never miscount).
+fn pack(word: &[u8]) -> Option<u64> {
+    if word.is_empty() || word.len() > 8 {
+        return None;
+    }
+    let mut key = 0;
+    for (i, b) in word.iter().enumerate() {
+        if !b.is_ascii_lowercase() {
+            return None;
+        }
+        key |= u64::from(*b) << (8 * i);
+    }
+    Some(key)
+}
+
+/// The tokens of a text made only of the generator's words joined by single spaces: one a
+/// word, in o200k and cl100k alike. `None` for any other text.
+fn vocabulary_tokens(text: &str) -> Option<u32> {
+    let mut n: u32 = 0;
+    for word in text.as_bytes().split(|b| *b == b' ') {
+        if !in_vocabulary(pack(word)?) {
+            return None;
+        }
+        n = n.saturating_add(1);
+    }
+    Some(n)
+}
+
 /// Tokens in `text` under `tokenizer`.
 pub(crate) fn count(tokenizer: Tokenizer, text: &str) -> u32 {
-    if tokenizer == Tokenizer::Chars || text.len() < MEMO_MIN_LEN {
+    if tokenizer == Tokenizer::Chars {
         return count_uncached(tokenizer, text);
     }
     let mut h = HASHER.build_hasher();
@@ -44,7 +113,7 @@ pub(crate) fn count(tokenizer: Tokenizer, text: &str) -> u32 {
     {
         return hit.1;
     }
-    let n = count_uncached(tokenizer, text);
+    let n = vocabulary_tokens(text).unwrap_or_else(|| count_uncached(tokenizer, text));
     if MEMO.len() >= MEMO_MAX_ENTRIES {
         MEMO.clear();
     }
@@ -96,6 +165,40 @@ pub(crate) fn warm_up(tokenizer: Tokenizer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_text_is_counted_exactly_without_encoding() {
+        for word in text::WORDS {
+            assert_eq!(vocabulary_tokens(word), Some(1), "{word}");
+        }
+        let mut rng = scenario::SimRng::new(5);
+        for n in [1, 2, 3, 17, 250, 2000] {
+            let generated = text::words(&mut rng, n);
+            assert_eq!(vocabulary_tokens(&generated), Some(n), "n = {n}");
+            for tokenizer in [Tokenizer::O200k, Tokenizer::Cl100k] {
+                assert_eq!(count(tokenizer, &generated), n);
+                assert_eq!(count_uncached(tokenizer, &generated), n, "n = {n}");
+            }
+        }
+        // Anything else is encoded: other words, punctuation, case, other spacing, nothing.
+        for other in [
+            "the order ORD-12345",
+            "the order.",
+            "The order",
+            "the  order",
+            " the order",
+            "the order ",
+            "the orders",
+            "the\0 order",
+            "{\"query\":\"refund\"}",
+            "",
+        ] {
+            assert_eq!(vocabulary_tokens(other), None, "{other:?}");
+            for tokenizer in [Tokenizer::O200k, Tokenizer::Cl100k] {
+                assert_eq!(count(tokenizer, other), count_uncached(tokenizer, other));
+            }
+        }
+    }
 
     #[test]
     fn memoized_counts_are_exact() {

@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until};
 use scenario::rng::{SimRng, stable_hash, stream as streams};
 use scenario::text;
 
-use crate::app::{Shared, apply_fault, cut_body, error};
+use crate::app::{Ending, Shared, apply_fault, cut_body, error};
 use crate::faults::Target;
 
 /// The body of a successful tool call.
@@ -47,7 +47,7 @@ pub(crate) async fn handle(
     let (n, fault) = s.faults.next(Target::Tool { name: &name }, s.elapsed());
     let degrade = match apply_fault(&s, fault).await {
         Ok(d) => d,
-        Err(response) => return response,
+        Err(rejection) => return rejection.into_response(),
     };
     let started = Instant::now();
     let name_hash = stable_hash(name.as_bytes());
@@ -78,11 +78,9 @@ pub(crate) async fn handle(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )];
-    if degrade.truncate {
-        return (json, cut_body(&bytes)).into_response();
+    match degrade.ending {
+        Ending::Complete => (json, bytes).into_response(),
+        Ending::Truncated => (json, cut_body(&bytes)).into_response(),
+        Ending::Malformed => (json, bytes.slice(..bytes.len() / 2)).into_response(),
     }
-    if degrade.malformed {
-        return (json, bytes.slice(..bytes.len() / 2)).into_response();
-    }
-    (json, bytes).into_response()
 }
