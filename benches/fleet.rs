@@ -40,19 +40,37 @@ fn run(args: &[&str], out: &Path) -> (Value, f64) {
         .status()
         .expect("fleetbench runs");
     let wall = started.elapsed().as_secs_f64();
-    assert!(status.code().is_some_and(|c| c == 0 || c == 1), "fleetbench failed: {status}");
+    assert!(
+        status.code().is_some_and(|c| c == 0 || c == 1),
+        "fleetbench failed: {status}"
+    );
     let text = std::fs::read_to_string(out.join("report.json")).expect("report.json is written");
-    (serde_json::from_str(&text).expect("the report is JSON"), wall)
+    (
+        serde_json::from_str(&text).expect("the report is JSON"),
+        wall,
+    )
 }
 
 fn p95_ms(r: &Value) -> f64 {
-    r["latency"]["agent_response"]["p95_ms"].as_f64().unwrap_or(0.0)
+    r["latency"]["agent_response"]["p95_ms"]
+        .as_f64()
+        .unwrap_or(0.0)
 }
 
 fn virtual_speed(dir: &Path) {
     let agents = env_or("BENCH_VIRTUAL_AGENTS", "10000");
     let sim = env_or("BENCH_VIRTUAL_SIM", "120s");
-    let (r, wall) = run(&["--clock", "virtual", "--agents", &agents, "--duration", &sim], &dir.join("virtual"));
+    let (r, wall) = run(
+        &[
+            "--clock",
+            "virtual",
+            "--agents",
+            &agents,
+            "--duration",
+            &sim,
+        ],
+        &dir.join("virtual"),
+    );
     let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
     let simulated = r["simulated_ms"].as_f64().unwrap_or(0.0) / 1000.0;
     println!("virtual clock, {agents} agents, {simulated:.0} s simulated:");
@@ -82,7 +100,10 @@ fn live_fleets(dir: &Path) {
     for agents in env_or("BENCH_AGENTS", "2000,4000,6000,8000,12000").split(',') {
         let args = ["--agents", agents, "--duration", &duration];
         let (live, _) = run(&args, &dir.join(format!("live-{agents}")));
-        let (virt, _) = run(&[&args[..], &["--clock", "virtual"]].concat(), &dir.join(format!("virt-{agents}")));
+        let (virt, _) = run(
+            &[&args[..], &["--clock", "virtual"]].concat(),
+            &dir.join(format!("virt-{agents}")),
+        );
         let n: f64 = agents.parse().unwrap();
         let rss = live["process"]["peak_rss_bytes"].as_f64().unwrap_or(0.0);
         let cpu = live["process"]["cpu_time_ms"].as_f64().unwrap_or(0.0);

@@ -26,6 +26,14 @@ pub(crate) enum Command {
     Validate(ValidateArgs),
     /// Print the effective scenario, every default filled in.
     PrintScenario(PrintScenarioArgs),
+    /// Conversation corpora for `compress`: generate one with planted facts.
+    #[command(subcommand)]
+    Corpus(CorpusCommand),
+    /// Replay a corpus through compression strategies: tokens, cache busting, bytes,
+    /// compressor cost, fact retention and validity, per strategy.
+    ///
+    /// Exits 1 when a strategy broke an invariant (an invalid history), 2 on bad input.
+    Compress(CompressArgs),
 }
 
 impl Default for Command {
@@ -107,6 +115,109 @@ pub(crate) struct ValidateArgs {
 pub(crate) struct PrintScenarioArgs {
     /// Scenario file; the built-in default when absent.
     pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CorpusCommand {
+    /// Write seeded conversations with planted facts as JSONL, one conversation a line.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GenerateArgs {
+    /// The kind of agent: chat, coding or browse.
+    #[arg(long, default_value = "coding")]
+    pub(crate) profile: conversation::corpus::Profile,
+    /// Conversations to write.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) conversations: u32,
+    /// Model calls per conversation (at least 4, so every fact kind fits).
+    #[arg(long, default_value_t = 40, value_parser = parse_turns)]
+    pub(crate) turns: u32,
+    /// The seed: the same arguments write the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Write the corpus to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+fn parse_turns(s: &str) -> Result<u32, String> {
+    let min = conversation::corpus::MIN_TURNS;
+    match s.parse::<u32>() {
+        Ok(n) if n as usize >= min => Ok(n),
+        _ => Err(format!(
+            "a conversation needs at least {min} turns to hold every fact kind; write a whole number of {min} or more"
+        )),
+    }
+}
+
+/// How `compress` prints its results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EvalFormat {
+    /// Aligned tables for a terminal.
+    Table,
+    /// JSON, fields in a fixed order.
+    Json,
+    /// Markdown tables.
+    Md,
+}
+
+/// How tokens are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TokenizerArg {
+    /// tiktoken o200k_base, exact.
+    O200k,
+    /// tiktoken cl100k_base, exact.
+    Cl100k,
+    /// Characters / 4: fast, approximate.
+    Chars,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompressArgs {
+    /// The corpus (JSONL): from `corpus generate`, or OpenAI `{"messages": [...]}` lines.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) corpus: PathBuf,
+    /// A strategy or a pipeline joined by `+` (`observation-masking+rolling-summary`); repeat
+    /// for more. All ten when absent; the baseline `none` is always evaluated.
+    #[arg(long = "strategy", value_name = "S", value_parser = parse_pipeline)]
+    pub(crate) strategies: Vec<scenario::Pipeline>,
+    /// Evaluate each value of a numeric `[compression]` key as a row of its own, like
+    /// keep_last=5,10,20 (repeat to cross several keys).
+    #[arg(long, value_name = "KEY=A,B,C")]
+    pub(crate) sweep: Vec<conversation::eval::Sweep>,
+    /// When compression runs: tokens=N, messages=N or fraction=F (of the context window).
+    #[arg(long, value_name = "KIND=N", value_parser = parse_trigger)]
+    pub(crate) trigger: Option<scenario::Trigger>,
+    /// After compressing, aim at this fraction of the trigger's threshold.
+    #[arg(long, value_name = "F", value_parser = parse_fraction)]
+    pub(crate) compact_to: Option<f64>,
+    /// How tokens are counted.
+    #[arg(long, value_enum)]
+    pub(crate) tokenizer: Option<TokenizerArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: EvalFormat,
+    /// Leave out wall-clock figures (compressor and context-build latency), so the same corpus
+    /// gives the same bytes.
+    #[arg(long)]
+    pub(crate) no_timing: bool,
+}
+
+fn parse_pipeline(s: &str) -> Result<scenario::Pipeline, String> {
+    s.parse()
+}
+
+fn parse_trigger(s: &str) -> Result<scenario::Trigger, String> {
+    conversation::eval::parse_trigger(s).map_err(|e| e.0)
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err("write a fraction in (0, 1], like 0.5".to_owned()),
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(serve) => commands::serve::run(&serve),
         Command::Validate(validate) => commands::validate::run(&validate),
         Command::PrintScenario(print) => commands::print_scenario::run(&print),
+        Command::Corpus(corpus) => commands::corpus::run(&corpus),
+        Command::Compress(compress) => commands::compress::run(&compress),
     }
 }
 

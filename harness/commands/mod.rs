@@ -1,5 +1,7 @@
 //! One module per command.
 
+pub(crate) mod compress;
+pub(crate) mod corpus;
 pub(crate) mod print_scenario;
 pub(crate) mod run;
 pub(crate) mod serve;

@@ -1,0 +1,134 @@
+//! One agent's conversation state: its messages, its cold store, and the compression that
+//! keeps it in bounds (a pipeline of strategies run when the trigger fires).
+
+use crate::cold::ColdStore;
+use crate::message::{Message, Origin};
+use crate::strategy::{Ctx, Pipeline, Summarizer, Trigger, Work, total_tokens};
+use crate::tokens::TokenCounter;
+
+/// What one compression did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compression {
+    /// Tokens before.
+    pub tokens_before: u64,
+    /// Tokens after.
+    pub tokens_after: u64,
+    /// Messages before.
+    pub messages_before: usize,
+    /// Messages after.
+    pub messages_after: usize,
+    /// The compressor's own work.
+    pub work: Work,
+}
+
+/// Messages, cold store and compression policy.
+#[derive(Debug)]
+pub struct Conversation {
+    messages: Vec<Message>,
+    cold: ColdStore,
+    pipeline: Pipeline,
+    trigger: Trigger,
+    compact_to: f64,
+    summarizer: Box<dyn Summarizer>,
+    counter: Box<dyn TokenCounter>,
+}
+
+impl Conversation {
+    /// An empty conversation compressed by `pipeline` when `trigger` fires, down to
+    /// `compact_to` of the threshold.
+    pub fn new(
+        pipeline: Pipeline,
+        trigger: Trigger,
+        compact_to: f64,
+        summarizer: Box<dyn Summarizer>,
+        counter: Box<dyn TokenCounter>,
+    ) -> Self {
+        Self {
+            messages: Vec::new(),
+            cold: ColdStore::default(),
+            pipeline,
+            trigger,
+            compact_to,
+            summarizer,
+            counter,
+        }
+    }
+
+    /// The counter messages are measured with.
+    pub fn counter(&self) -> &dyn TokenCounter {
+        self.counter.as_ref()
+    }
+
+    /// Appends a message.
+    pub fn push(&mut self, message: Message) {
+        self.messages.push(message);
+    }
+
+    /// The messages held (hot).
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Prompt tokens of the hot messages.
+    pub fn tokens(&self) -> u64 {
+        total_tokens(&self.messages)
+    }
+
+    /// Bytes of text in the hot messages.
+    pub fn hot_bytes(&self) -> u64 {
+        self.messages.iter().map(|m| u64::from(m.bytes)).sum()
+    }
+
+    /// The cold store.
+    pub fn cold(&self) -> &ColdStore {
+        &self.cold
+    }
+
+    /// Compresses if the trigger fires.
+    pub fn maybe_compress(&mut self) -> Option<Compression> {
+        if !self.trigger.fires(&self.messages) {
+            return None;
+        }
+        Some(self.compress_now())
+    }
+
+    /// Compresses now, whatever the trigger says.
+    pub fn compress_now(&mut self) -> Compression {
+        let tokens_before = self.tokens();
+        let messages_before = self.messages.len();
+        let mut ctx = Ctx {
+            counter: self.counter.as_ref(),
+            target_tokens: self.trigger.target(&self.messages, self.compact_to),
+            cold: &mut self.cold,
+            summarizer: self.summarizer.as_mut(),
+            work: Work::default(),
+        };
+        self.pipeline.compress(&mut self.messages, &mut ctx);
+        let work = ctx.work;
+        Compression {
+            tokens_before,
+            tokens_after: self.tokens(),
+            messages_before,
+            messages_after: self.messages.len(),
+            work,
+        }
+    }
+
+    /// The prompt for the next LLM call ("memory retrieval"): the hot messages, with the
+    /// stubs named in `recall` replaced by the messages they stand for, from the cold store.
+    pub fn assemble(&self, recall: &[u64]) -> Vec<Message> {
+        let mut out = Vec::with_capacity(self.messages.len());
+        for m in &self.messages {
+            match m.origin {
+                Origin::Stub { handle } if recall.contains(&handle) => {
+                    match self.cold.get(handle) {
+                        Some(back) => out.extend(back),
+                        None => out.push(m.clone()),
+                    }
+                }
+                _ => out.push(m.clone()),
+            }
+        }
+        out
+    }
+}

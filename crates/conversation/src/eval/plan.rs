@@ -1,0 +1,261 @@
+//! The typed plan of an evaluation: which strategies, under which `[compression]` settings,
+//! each sweep value a row of its own. Parsing lives here so the harness never hands raw
+//! flags to the engine.
+
+use std::fmt;
+use std::str::FromStr;
+
+use scenario::{Compression, Pipeline, Probability, Trigger};
+use thiserror::Error;
+
+/// A value a flag cannot take.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// A numeric `[compression]` key a sweep may vary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepKey {
+    /// `keep_first`.
+    KeepFirst,
+    /// `keep_last`.
+    KeepLast,
+    /// `mask_keep_last`.
+    MaskKeepLast,
+    /// `clip_tokens`.
+    ClipTokens,
+    /// `compact_to` (a fraction).
+    CompactTo,
+    /// The token threshold of the trigger (`trigger = { tokens = N }`).
+    TriggerTokens,
+    /// The message threshold of the trigger (`trigger = { messages = N }`).
+    TriggerMessages,
+    /// The window fraction of the trigger (`trigger = { fraction = F }`).
+    TriggerFraction,
+    /// `context_window`.
+    ContextWindow,
+    /// `zstd_level`.
+    ZstdLevel,
+}
+
+impl SweepKey {
+    /// Every key, by name.
+    pub const ALL: [(&'static str, SweepKey); 10] = [
+        ("keep_first", SweepKey::KeepFirst),
+        ("keep_last", SweepKey::KeepLast),
+        ("mask_keep_last", SweepKey::MaskKeepLast),
+        ("clip_tokens", SweepKey::ClipTokens),
+        ("compact_to", SweepKey::CompactTo),
+        ("trigger_tokens", SweepKey::TriggerTokens),
+        ("trigger_messages", SweepKey::TriggerMessages),
+        ("trigger_fraction", SweepKey::TriggerFraction),
+        ("context_window", SweepKey::ContextWindow),
+        ("zstd_level", SweepKey::ZstdLevel),
+    ];
+
+    /// Its name, as in the scenario file.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .expect("every key is listed in ALL")
+    }
+
+    fn is_fraction(self) -> bool {
+        matches!(self, SweepKey::CompactTo | SweepKey::TriggerFraction)
+    }
+
+    /// Sets this key of `c` to `v` (checked by [`Sweep::from_str`]).
+    pub fn apply(self, c: &mut Compression, v: f64) {
+        // Checked on parsing: counts are whole numbers in range, fractions within (0, 1].
+        let n = v as u32;
+        match self {
+            SweepKey::KeepFirst => c.keep_first = n,
+            SweepKey::KeepLast => c.keep_last = n,
+            SweepKey::MaskKeepLast => c.mask_keep_last = n,
+            SweepKey::ClipTokens => c.clip_tokens = n,
+            SweepKey::CompactTo => c.compact_to = Probability(v),
+            SweepKey::TriggerTokens => c.trigger = Trigger::Tokens(n),
+            SweepKey::TriggerMessages => c.trigger = Trigger::Messages(n),
+            SweepKey::TriggerFraction => c.trigger = Trigger::Fraction(Probability(v)),
+            SweepKey::ContextWindow => c.context_window = n,
+            SweepKey::ZstdLevel => c.zstd_level = v as i32,
+        }
+    }
+}
+
+impl FromStr for SweepKey {
+    type Err = PlanError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                PlanError(format!(
+                    "unknown sweep key `{s}`: use one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// `key=a,b,c`: one key and the values it takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sweep {
+    /// The key.
+    pub key: SweepKey,
+    /// Its values, in the order given.
+    pub values: Vec<f64>,
+}
+
+impl FromStr for Sweep {
+    type Err = PlanError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (key, values) = s.split_once('=').ok_or_else(|| {
+            PlanError(format!(
+                "`{s}` is not a sweep: write KEY=A,B,C, like keep_last=5,10,20"
+            ))
+        })?;
+        let key: SweepKey = key.trim().parse()?;
+        let values = values
+            .split(',')
+            .map(|v| parse_value(key, v.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sweep { key, values })
+    }
+}
+
+fn parse_value(key: SweepKey, v: &str) -> Result<f64, PlanError> {
+    let bad = |what: &str| PlanError(format!("`{}` takes {what}, not `{v}`", key.name()));
+    if key.is_fraction() {
+        let f: f64 = v
+            .parse()
+            .map_err(|_| bad("a fraction in (0, 1], like 0.5"))?;
+        return if f > 0.0 && f <= 1.0 {
+            Ok(f)
+        } else {
+            Err(bad("a fraction in (0, 1], like 0.5"))
+        };
+    }
+    let range = if key == SweepKey::ZstdLevel {
+        "a zstd level from 1 to 22"
+    } else {
+        "a whole number from 0 to 4294967295"
+    };
+    let n: u32 = v.parse().map_err(|_| bad(range))?;
+    if key == SweepKey::ZstdLevel && !(1..=22).contains(&n) {
+        return Err(bad(range));
+    }
+    Ok(f64::from(n))
+}
+
+/// `tokens=N`, `messages=N` or `fraction=F`, as the scenario's `trigger`.
+pub fn parse_trigger(s: &str) -> Result<Trigger, PlanError> {
+    let bad = || {
+        PlanError(format!(
+            "`{s}` is not a trigger: write tokens=6000, messages=40 or fraction=0.8"
+        ))
+    };
+    let (kind, value) = s.split_once('=').ok_or_else(bad)?;
+    let key = match kind.trim() {
+        "tokens" => SweepKey::TriggerTokens,
+        "messages" => SweepKey::TriggerMessages,
+        "fraction" => SweepKey::TriggerFraction,
+        _ => return Err(bad()),
+    };
+    let v = parse_value(key, value.trim()).map_err(|_| bad())?;
+    let mut c = Compression::default();
+    key.apply(&mut c, v);
+    Ok(c.trigger)
+}
+
+/// One row of the results: a strategy (or pipeline) under one setting of the swept keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowSpec {
+    /// The `[compression]` it runs with (its `strategy` is the row's pipeline).
+    pub config: Compression,
+    /// The swept keys and their values for this row (empty without a sweep).
+    pub swept: Vec<(SweepKey, f64)>,
+}
+
+impl RowSpec {
+    /// The pipeline's name (`observation-masking+rolling-summary`).
+    pub fn strategy(&self) -> String {
+        self.config.strategy.to_string()
+    }
+
+    /// The swept values, like `keep_last=5 clip_tokens=200`; empty without a sweep.
+    pub fn label(&self) -> String {
+        let parts: Vec<String> = self
+            .swept
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.name()))
+            .collect();
+        parts.join(" ")
+    }
+}
+
+impl fmt::Display for RowSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.label().as_str() {
+            "" => write!(f, "{}", self.strategy()),
+            label => write!(f, "{} [{label}]", self.strategy()),
+        }
+    }
+}
+
+/// The rows for `strategies` (pipelines as written: `window`, `clip+rolling-summary`) under
+/// `base`, one per combination of the sweeps' values. The baseline `none` comes first, once
+/// and unswept, whether asked for or not: every ratio is against it.
+pub fn rows(
+    base: &Compression,
+    strategies: &[String],
+    sweeps: &[Sweep],
+) -> Result<Vec<RowSpec>, PlanError> {
+    let mut combos: Vec<Vec<(SweepKey, f64)>> = vec![Vec::new()];
+    for sweep in sweeps {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                sweep.values.iter().map(move |&v| {
+                    let mut next = c.clone();
+                    next.push((sweep.key, v));
+                    next
+                })
+            })
+            .collect();
+    }
+    let baseline = Pipeline(vec!["none".to_owned()]);
+    let mut out = vec![RowSpec {
+        config: Compression {
+            strategy: baseline.clone(),
+            ..base.clone()
+        },
+        swept: Vec::new(),
+    }];
+    for s in strategies {
+        let pipeline: Pipeline = s.parse().map_err(PlanError)?;
+        if pipeline == baseline {
+            continue;
+        }
+        for swept in &combos {
+            let mut config = Compression {
+                strategy: pipeline.clone(),
+                ..base.clone()
+            };
+            for &(key, v) in swept {
+                key.apply(&mut config, v);
+            }
+            out.push(RowSpec {
+                config,
+                swept: swept.clone(),
+            });
+        }
+    }
+    Ok(out)
+}

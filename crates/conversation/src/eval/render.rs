@@ -1,0 +1,230 @@
+//! A [`Report`] as a terminal table, Markdown or JSON. Pure functions of the report: timing
+//! columns appear only when the report has timing.
+
+use std::fmt::Write as _;
+
+use super::report::{Report, Row};
+use super::score::Retention;
+
+/// The report as JSON (pretty, fields in declaration order, a final newline).
+pub fn json(report: &Report) -> String {
+    let mut out = serde_json::to_string_pretty(report).expect("a report always serializes");
+    out.push('\n');
+    out
+}
+
+/// The report as two aligned plain-text tables: cost, then retention.
+pub fn table(report: &Report) -> String {
+    let mut out = headline(report);
+    out.push_str("\ncost\n");
+    out.push_str(&cost(report).plain());
+    out.push_str("\nretention, % (final context / average over turns)\n");
+    out.push_str(&retention(report).plain());
+    out.push_str(&violations(report));
+    out
+}
+
+/// The report as Markdown.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::from("# Compression evaluation\n\n");
+    out.push_str(&headline(report));
+    out.push_str("\n## Cost\n\n");
+    out.push_str(&cost(report).markdown());
+    out.push_str("\n## Retention\n\n% in the final context / averaged over turns.\n\n");
+    out.push_str(&retention(report).markdown());
+    out.push_str(&violations(report));
+    out
+}
+
+fn headline(r: &Report) -> String {
+    let (c, s) = (&r.corpus, &r.settings);
+    format!(
+        "corpus: {} conversations, {} turns, {} messages, {} tokens ({}), {} planted facts\n\
+         settings: trigger {}, compact_to {}, keep_first {}, keep_last {}, mask_keep_last {}, \
+         clip_tokens {}, zstd_level {}\n",
+        c.conversations,
+        c.turns,
+        c.messages,
+        c.tokens,
+        c.tokenizer,
+        c.facts,
+        s.trigger,
+        s.compact_to,
+        s.keep_first,
+        s.keep_last,
+        s.mask_keep_last,
+        s.clip_tokens,
+        s.zstd_level
+    )
+}
+
+fn name(row: &Row) -> String {
+    match &row.sweep {
+        Some(sweep) => format!("{} [{sweep}]", row.strategy),
+        None => row.strategy.clone(),
+    }
+}
+
+fn cost(r: &Report) -> Grid {
+    let mut head = vec![
+        "strategy",
+        "peak",
+        "cumulative",
+        "ratio",
+        "cache-busted",
+        "uncached",
+        "hot KB",
+        "cold KB",
+        "compressions",
+        "summaries",
+        "violations",
+    ];
+    if r.timing.is_some() {
+        head.extend(["p50 µs", "p99 µs", "build p99 µs"]);
+    }
+    let mut grid = Grid::new(head);
+    for (i, row) in r.rows.iter().enumerate() {
+        let mut cells = vec![
+            name(row),
+            row.peak_prompt_tokens.to_string(),
+            row.cumulative_prompt_tokens.to_string(),
+            format!("{:.2}x", row.compression_ratio),
+            row.cache_busted_tokens.to_string(),
+            row.uncached_prompt_tokens.to_string(),
+            kb(row.hot_bytes),
+            kb(row.cold_bytes),
+            row.compressions.to_string(),
+            row.summaries.to_string(),
+            row.violations.to_string(),
+        ];
+        if let Some(t) = r.timing.as_ref().and_then(|t| t.get(i)) {
+            cells.extend([
+                format!("{:.1}", t.compressor_p50_us),
+                format!("{:.1}", t.compressor_p99_us),
+                format!("{:.1}", t.context_build_p99_us),
+            ]);
+        }
+        grid.rows.push(cells);
+    }
+    grid
+}
+
+fn retention(r: &Report) -> Grid {
+    let mut grid = Grid::new(vec![
+        "strategy",
+        "constraint",
+        "head",
+        "middle",
+        "tail",
+        "decision",
+        "update ok",
+        "stale gone",
+        "files F1",
+        "decoys",
+        "probes",
+    ]);
+    let fields: [fn(&Retention) -> Option<f64>; 9] = [
+        |x| x.constraint,
+        |x| x.output_head,
+        |x| x.output_middle,
+        |x| x.output_tail,
+        |x| x.decision,
+        |x| x.update_correct,
+        |x| x.update_stale_absent,
+        |x| x.files_f1,
+        |x| x.decoys_present,
+    ];
+    for row in &r.rows {
+        let (f, t) = (&row.retention_final, &row.retention_turns);
+        let mut cells = vec![name(row)];
+        cells.extend(
+            fields
+                .iter()
+                .map(|get| format!("{}/{}", percent(get(f)), percent(get(t)))),
+        );
+        cells.push(format!("{}/{}", f.probes_present, t.probes_present));
+        grid.rows.push(cells);
+    }
+    grid
+}
+
+fn violations(r: &Report) -> String {
+    let mut out = String::new();
+    for row in r.rows.iter().filter(|row| row.violations > 0) {
+        let first = row.first_violation.as_deref().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "\nINVALID: {} broke {} invariant(s); first: {first}",
+            name(row),
+            row.violations
+        );
+    }
+    out
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |v| format!("{:.0}", v * 100.0))
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1000.0)
+}
+
+/// Rows of cells under a header; the first column is left-aligned, the rest right-aligned.
+#[derive(Debug)]
+struct Grid {
+    head: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Grid {
+    fn new(head: Vec<&'static str>) -> Self {
+        Self {
+            head,
+            rows: Vec::new(),
+        }
+    }
+
+    fn plain(&self) -> String {
+        let widths: Vec<usize> = (0..self.head.len())
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .chain([self.head[c].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let head: Vec<String> = self.head.iter().map(|h| (*h).to_owned()).collect();
+        let mut out = String::new();
+        for cells in std::iter::once(&head).chain(&self.rows) {
+            let line: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(c, (cell, &w))| match c {
+                    0 => format!("{cell:<w$}"),
+                    _ => format!("{cell:>w$}"),
+                })
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+        let mut out = line(self.head.iter().map(|h| (*h).to_owned()).collect());
+        out.push_str(&line(
+            (0..self.head.len())
+                .map(|c| if c == 0 { "---" } else { "---:" }.to_owned())
+                .collect(),
+        ));
+        for row in &self.rows {
+            out.push_str(&line(row.iter().map(|c| c.replace('|', "\\|")).collect()));
+        }
+        out
+    }
+}

@@ -1,0 +1,232 @@
+//! Retention: which planted values a context holds (exact substring match in contents and
+//! call arguments), tallied per fact kind. Counts are pooled: over conversations for the final
+//! context, over conversations × turns for the average.
+
+use serde::Serialize;
+
+use crate::corpus::{CorpusConversation, FactKind};
+use crate::message::Message;
+
+/// The values looked for in one conversation: its facts, then its decoys, then its probes.
+#[derive(Debug)]
+pub(crate) struct Needles<'a> {
+    conv: &'a CorpusConversation,
+    values: Vec<&'a str>,
+}
+
+impl<'a> Needles<'a> {
+    pub(crate) fn new(conv: &'a CorpusConversation) -> Self {
+        let values = conv
+            .facts
+            .iter()
+            .map(|f| f.value.as_str())
+            .chain(conv.decoys.iter().map(|d| d.value.as_str()))
+            .chain(conv.probes.iter().map(String::as_str))
+            .collect();
+        Self { conv, values }
+    }
+
+    /// How many values there are.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The indices of the values `m` holds.
+    pub(crate) fn marks(&self, m: &Message) -> Vec<usize> {
+        (0..self.values.len())
+            .filter(|&i| {
+                let v = self.values[i];
+                m.content.contains(v) || m.tool_calls.iter().any(|c| c.arguments.contains(v))
+            })
+            .collect()
+    }
+}
+
+/// `num` of `den`; no value when `den` is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Frac {
+    num: u64,
+    den: u64,
+}
+
+impl Frac {
+    fn add(&mut self, hit: bool) {
+        self.num += u64::from(hit);
+        self.den += 1;
+    }
+
+    fn merge(&mut self, o: Frac) {
+        self.num += o.num;
+        self.den += o.den;
+    }
+
+    fn value(self) -> Option<f64> {
+        (self.den > 0).then(|| round(self.num as f64 / self.den as f64))
+    }
+}
+
+/// Rounds to four decimals, so reports are short and stable.
+pub(crate) fn round(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// The simple kinds, in the order of [`Tally::kinds`].
+const SIMPLE: [FactKind; 5] = [
+    FactKind::Constraint,
+    FactKind::OutputHead,
+    FactKind::OutputMiddle,
+    FactKind::OutputTail,
+    FactKind::Decision,
+];
+
+/// Retention counts, added up over contexts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    kinds: [Frac; 5],
+    update_latest: Frac,
+    update_stale_absent: Frac,
+    update_correct: Frac,
+    files_tp: u64,
+    files_fp: u64,
+    files_fn: u64,
+    decoys: Frac,
+    probes_present: u64,
+}
+
+impl Tally {
+    /// Scores one context: `present[i]` says whether it holds needle `i`; values in messages
+    /// before `pushed` are planted by then.
+    pub(crate) fn add(&mut self, needles: &Needles<'_>, present: &[bool], pushed: usize) {
+        let conv = needles.conv;
+        let planted = |message: usize| message < pushed;
+        let fact_index = |id: &str| conv.facts.iter().position(|f| f.id == id);
+        for (i, f) in conv.facts.iter().enumerate() {
+            if !planted(f.message) {
+                continue;
+            }
+            if let Some(k) = SIMPLE.iter().position(|&k| k == f.kind) {
+                self.kinds[k].add(present[i]);
+            }
+            if f.kind == FactKind::File {
+                match present[i] {
+                    true => self.files_tp += 1,
+                    false => self.files_fn += 1,
+                }
+            }
+            let superseded = conv
+                .facts
+                .iter()
+                .any(|g| g.supersedes.as_deref() == Some(f.id.as_str()) && planted(g.message));
+            if f.kind != FactKind::Update || superseded {
+                continue;
+            }
+            self.update_latest.add(present[i]);
+            let mut all_absent = true;
+            let mut stale = f.supersedes.as_deref().and_then(fact_index);
+            while let Some(s) = stale {
+                self.update_stale_absent.add(!present[s]);
+                all_absent &= !present[s];
+                stale = conv.facts[s].supersedes.as_deref().and_then(fact_index);
+            }
+            if f.supersedes.is_some() {
+                self.update_correct.add(present[i] && all_absent);
+            }
+        }
+        let offset = conv.facts.len();
+        for (j, d) in conv.decoys.iter().enumerate() {
+            if !planted(d.message) {
+                continue;
+            }
+            let hit = present[offset + j];
+            self.decoys.add(hit);
+            let of_file = fact_index(&d.near).is_some_and(|f| conv.facts[f].kind == FactKind::File);
+            if of_file && hit {
+                self.files_fp += 1;
+            }
+        }
+        let offset = offset + conv.decoys.len();
+        self.probes_present += present[offset..].iter().filter(|p| **p).count() as u64;
+    }
+
+    /// Adds another tally.
+    pub(crate) fn merge(&mut self, o: &Tally) {
+        for (a, b) in self.kinds.iter_mut().zip(o.kinds) {
+            a.merge(b);
+        }
+        self.update_latest.merge(o.update_latest);
+        self.update_stale_absent.merge(o.update_stale_absent);
+        self.update_correct.merge(o.update_correct);
+        self.files_tp += o.files_tp;
+        self.files_fp += o.files_fp;
+        self.files_fn += o.files_fn;
+        self.decoys.merge(o.decoys);
+        self.probes_present += o.probes_present;
+    }
+
+    /// The fractions.
+    pub(crate) fn finish(&self) -> Retention {
+        let precision = Frac {
+            num: self.files_tp,
+            den: self.files_tp + self.files_fp,
+        }
+        .value();
+        let recall = Frac {
+            num: self.files_tp,
+            den: self.files_tp + self.files_fn,
+        }
+        .value();
+        let f1 = match (precision, recall) {
+            (Some(p), Some(r)) if p + r > 0.0 => Some(round(2.0 * p * r / (p + r))),
+            (Some(_), Some(_)) => Some(0.0),
+            // Touched files were planted but none is present (and no decoy): recall 0.
+            (None, Some(r)) => Some(r),
+            _ => None,
+        };
+        Retention {
+            constraint: self.kinds[0].value(),
+            output_head: self.kinds[1].value(),
+            output_middle: self.kinds[2].value(),
+            output_tail: self.kinds[3].value(),
+            decision: self.kinds[4].value(),
+            update_latest: self.update_latest.value(),
+            update_stale_absent: self.update_stale_absent.value(),
+            update_correct: self.update_correct.value(),
+            files_precision: precision,
+            files_recall: recall,
+            files_f1: f1,
+            decoys_present: self.decoys.value(),
+            probes_present: self.probes_present,
+        }
+    }
+}
+
+/// Retention by kind: fractions in [0, 1], `null` where nothing of the kind was planted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Retention {
+    /// User constraints present.
+    pub constraint: Option<f64>,
+    /// Values from the head of a long tool output present.
+    pub output_head: Option<f64>,
+    /// Values from the middle of a long tool output present.
+    pub output_middle: Option<f64>,
+    /// Values from the tail of a long tool output present.
+    pub output_tail: Option<f64>,
+    /// Assistant decisions present.
+    pub decision: Option<f64>,
+    /// The newest value of each update chain present.
+    pub update_latest: Option<f64>,
+    /// Superseded values absent.
+    pub update_stale_absent: Option<f64>,
+    /// Updated chains whose newest value is present and every superseded one absent.
+    pub update_correct: Option<f64>,
+    /// Touched files present among touched files and near-miss paths present.
+    pub files_precision: Option<f64>,
+    /// Touched files present among touched files planted.
+    pub files_recall: Option<f64>,
+    /// F1 of the two.
+    pub files_f1: Option<f64>,
+    /// Near-miss decoys present (distractors a reader could confuse with facts).
+    pub decoys_present: Option<f64>,
+    /// Never-planted probes found: invented values, must be 0.
+    pub probes_present: u64,
+}

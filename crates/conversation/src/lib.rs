@@ -1,0 +1,32 @@
+//! fleetbench conversation state and compression: what an agent remembers, how it is
+//! counted, and the strategies that keep it in bounds. Pure: no clock, no network.
+//!
+//! # Layout
+//! - [`message`]: messages in OpenAI's shape, with token counts and byte sizes.
+//! - [`tokens`]: the [`TokenCounter`] trait, tiktoken (o200k, cl100k) and a chars estimate.
+//! - [`invariants`]: what no strategy may break.
+//! - [`strategy`]: the [`Strategy`] trait, triggers, pipelines, summarizers.
+//! - [`strategies`]: the ten built-in strategies and [`strategies::build`].
+//! - [`summarize`]: the extractive summarizer (deterministic, offline).
+//! - [`cold`]: the cold store for offloaded messages.
+//! - [`conversation`]: one agent's state: messages, cold store, compression, assembly.
+//! - [`corpus`]: conversation corpora (JSONL) and the generator with planted facts.
+//! - [`eval`]: the offline evaluation: replay a corpus through strategies, score, render.
+//! - [`units`]: messages grouped into units kept or dropped whole; in-place reductions.
+
+pub mod cold;
+pub mod conversation;
+pub mod corpus;
+pub mod eval;
+pub mod invariants;
+pub mod message;
+pub mod strategies;
+pub mod strategy;
+pub mod summarize;
+pub mod tokens;
+pub mod units;
+
+pub use conversation::{Compression, Conversation};
+pub use message::{Message, Origin, Role, ToolCall};
+pub use strategy::{Ctx, Pipeline, Strategy, Summarizer, Trigger, Work};
+pub use tokens::{CharsPerToken, Tiktoken, TokenCounter};

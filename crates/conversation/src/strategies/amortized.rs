@@ -1,0 +1,84 @@
+//! `amortized`. Amortized forgetting: when the conversation holds more than
+//! `ctx.target_tokens`, drop its middle so that what stays fits in half the target: the
+//! system message, the first user message, the head (the first `keep_first` messages) and
+//! as many of the newest messages as fit in the rest of that half. Cutting to half rather than
+//! to the target means the next rewrite, and so the next prompt-cache bust, comes many turns
+//! later. A tool round is kept or dropped whole; the head and the pins stay even when they
+//! alone exceed the half.
+//!
+//! From OpenHands' `amortized` condenser (over `max_size` events, forget down to `max_size / 2`
+//! keeping `keep_first`); research doc §5.3 (cache awareness) and §7.7.
+//!
+//! Parameters: `keep_first` (messages kept from the start, default 2); the target comes from
+//! the trigger and `compact_to`.
+
+use crate::message::Message;
+use crate::strategy::{Ctx, Strategy, total_tokens};
+use crate::units::{fixed_tokens, head_len, keep_head_tail, newest_fitting, units};
+
+/// `amortized`.
+#[derive(Clone, Debug)]
+pub struct Amortized {
+    /// Messages kept from the start.
+    pub keep_first: usize,
+}
+
+impl Amortized {
+    /// From the scenario's `[compression]` parameters.
+    pub fn from_config(c: &scenario::Compression) -> Self {
+        Self {
+            keep_first: c.keep_first as usize,
+        }
+    }
+}
+
+impl Strategy for Amortized {
+    fn name(&self) -> &'static str {
+        "amortized"
+    }
+
+    fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {
+        if total_tokens(messages) <= ctx.target_tokens {
+            return;
+        }
+        let units = units(messages);
+        let head = head_len(&units, self.keep_first);
+        let budget = (ctx.target_tokens / 2).saturating_sub(fixed_tokens(&units, head));
+        let tail_from = newest_fitting(&units, head, budget);
+        keep_head_tail(messages, &units, head, tail_from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::fixtures::{run, session};
+
+    fn amortized(keep_first: usize) -> Amortized {
+        Amortized { keep_first }
+    }
+
+    #[test]
+    fn drops_the_middle_down_to_half() {
+        let before = session(10, 10);
+        let target = total_tokens(&before) / 2;
+        let after = run(&mut amortized(4), &before, target);
+        assert!(total_tokens(&after) <= target / 2);
+        // The head: the first round (messages 2 and 3) is within keep_first = 4.
+        assert_eq!(after[..4], before[..4]);
+        assert_eq!(after.last(), before.last());
+        // Under the target now, so the next run changes nothing: rewrites are rare.
+        assert_eq!(run(&mut amortized(4), &after, target), after);
+    }
+
+    #[test]
+    fn keeps_head_and_pins_when_they_alone_are_too_big() {
+        let before = session(4, 10);
+        let after = run(&mut amortized(3), &before, 10);
+        // keep_first = 3 would cut the first round: it goes, only the pins stay.
+        assert_eq!(after, before[..2]);
+        let small = run(&mut amortized(2), &before, u64::MAX);
+        assert_eq!(small, before);
+        assert!(run(&mut amortized(2), &[], 0).is_empty());
+    }
+}

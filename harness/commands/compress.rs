@@ -1,0 +1,69 @@
+//! `fleetbench compress`: replays a corpus through compression strategies and prints, per
+//! strategy, tokens, cache busting, bytes, compressor cost, fact retention and validity
+//! (docs/compression.md). Exit 1 when a strategy broke an invariant.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use conversation::{corpus, eval, strategies};
+use scenario::{Compression, Probability, Tokenizer};
+
+use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
+
+pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.corpus;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "--corpus {}: cannot read the file; write one with `fleetbench corpus generate --out FILE`",
+            path.display()
+        )
+    })?;
+    let conversations =
+        corpus::read_jsonl(&text).with_context(|| format!("--corpus {}", path.display()))?;
+    let rows = eval::rows(&base(args), &strategy_names(args), &args.sweep).context("--strategy")?;
+    let mut report = eval::evaluate(&conversations, &rows);
+    if args.no_timing {
+        report = report.without_timing();
+    }
+    print!(
+        "{}",
+        match args.format {
+            EvalFormat::Table => eval::table(&report),
+            EvalFormat::Json => eval::json(&report),
+            EvalFormat::Md => eval::markdown(&report),
+        }
+    );
+    let broken = report.rows.iter().any(|r| r.violations > 0);
+    Ok(if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The settings every row starts from: the scenario defaults and the flags.
+fn base(args: &CompressArgs) -> Compression {
+    let mut c = Compression::default();
+    if let Some(trigger) = &args.trigger {
+        c.trigger = trigger.clone();
+    }
+    if let Some(f) = args.compact_to {
+        c.compact_to = Probability(f);
+    }
+    if let Some(t) = args.tokenizer {
+        c.tokenizer = match t {
+            TokenizerArg::O200k => Tokenizer::O200k,
+            TokenizerArg::Cl100k => Tokenizer::Cl100k,
+            TokenizerArg::Chars => Tokenizer::Chars,
+        };
+    }
+    c
+}
+
+/// The strategies asked for; all ten when none is.
+fn strategy_names(args: &CompressArgs) -> Vec<String> {
+    if args.strategies.is_empty() {
+        return strategies::NAMES.iter().map(|n| (*n).to_owned()).collect();
+    }
+    args.strategies.iter().map(ToString::to_string).collect()
+}
