@@ -4,13 +4,16 @@
 //!
 //! 1. Virtual clock: simulated turns per wall-clock second, and how long an hour of simulated
 //!    time for `BENCH_VIRTUAL_AGENTS` agents (default 10,000) takes, extrapolated from a
-//!    `BENCH_VIRTUAL_SIM`-long run (default 120 s of simulated time).
+//!    `BENCH_VIRTUAL_SIM`-long run (default 120 s of simulated time), on the default scenario
+//!    scaled as below.
 //! 2. Live clock, growing fleets (`BENCH_AGENTS`, default "2000,4000,6000,8000,12000") for
 //!    `BENCH_SECS` each (default 30): agent response p95 next to the same fleet under the
 //!    virtual clock (the latency model's own answer, no harness overhead), error rate, CPU,
-//!    peak RSS, and memory per agent. A fleet is **held** when its live p95 is within 10 % of
-//!    the virtual p95 and its error rate below 0.1 %: beyond that, the harness (or the two
-//!    cores) is part of what is measured.
+//!    peak RSS, and memory per agent. The mock's capacity and the provider's in-flight bound
+//!    grow with the fleet (a quarter of the agents each, 500 for the default 2,000), so the
+//!    modelled latency stays the same and only the harness is loaded more. A fleet is
+//!    **held** when its live p95 is within 10 % of the virtual p95 and its error rate below
+//!    0.1 %: beyond that, the harness (or the two cores) is part of what is measured.
 //!
 //! `cargo bench --bench fleet`
 
@@ -60,17 +63,21 @@ fn p95_ms(r: &Value) -> f64 {
 fn virtual_speed(dir: &Path) {
     let agents = env_or("BENCH_VIRTUAL_AGENTS", "10000");
     let sim = env_or("BENCH_VIRTUAL_SIM", "120s");
-    let (r, wall) = run(
-        &[
-            "--clock",
-            "virtual",
-            "--agents",
-            &agents,
-            "--duration",
-            &sim,
-        ],
-        &dir.join("virtual"),
+    let file = scaled_scenario(
+        dir,
+        agents.parse().expect("BENCH_VIRTUAL_AGENTS is a number"),
     );
+    let file = file.to_str().unwrap();
+    let args = [
+        file,
+        "--clock",
+        "virtual",
+        "--agents",
+        &agents,
+        "--duration",
+        &sim,
+    ];
+    let (r, wall) = run(&args, &dir.join("virtual"));
     let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
     let simulated = r["simulated_ms"].as_f64().unwrap_or(0.0) / 1000.0;
     println!("virtual clock, {agents} agents, {simulated:.0} s simulated:");
@@ -88,6 +95,22 @@ fn virtual_speed(dir: &Path) {
     );
 }
 
+/// The default scenario with the mock's capacity and the in-flight bound scaled to `agents`.
+fn scaled_scenario(dir: &Path, agents: u32) -> std::path::PathBuf {
+    let default = include_str!("../fixtures/scenarios/default.toml");
+    let slots = (agents / 4).max(1);
+    let text = default
+        .replace("capacity = 512", &format!("capacity = {slots}"))
+        .replace("max_in_flight = 512", &format!("max_in_flight = {slots}"));
+    assert_ne!(
+        text, default,
+        "default.toml sets capacity and max_in_flight to 512"
+    );
+    let path = dir.join(format!("scaled-{agents}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn live_fleets(dir: &Path) {
     let secs = env_or("BENCH_SECS", "30");
     let duration = format!("{secs}s");
@@ -98,13 +121,15 @@ fn live_fleets(dir: &Path) {
     );
     let mut last: Option<(f64, f64)> = None;
     for agents in env_or("BENCH_AGENTS", "2000,4000,6000,8000,12000").split(',') {
-        let args = ["--agents", agents, "--duration", &duration];
+        let n: f64 = agents.parse().unwrap();
+        let file = scaled_scenario(dir, agents.parse().unwrap());
+        let file = file.to_str().unwrap();
+        let args = [file, "--agents", agents, "--duration", &duration];
         let (live, _) = run(&args, &dir.join(format!("live-{agents}")));
         let (virt, _) = run(
             &[&args[..], &["--clock", "virtual"]].concat(),
             &dir.join(format!("virt-{agents}")),
         );
-        let n: f64 = agents.parse().unwrap();
         let rss = live["process"]["peak_rss_bytes"].as_f64().unwrap_or(0.0);
         let cpu = live["process"]["cpu_time_ms"].as_f64().unwrap_or(0.0);
         let wall = live["process"]["wall_time_ms"].as_f64().unwrap_or(1.0);

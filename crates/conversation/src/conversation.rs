@@ -1,6 +1,8 @@
 //! One agent's conversation state: its messages, its cold store, and the compression that
 //! keeps it in bounds (a pipeline of strategies run when the trigger fires).
 
+use get_size2::GetSize;
+
 use crate::cold::ColdStore;
 use crate::message::{Message, Origin};
 use crate::strategy::{Ctx, Pipeline, Summarizer, Trigger, Work, total_tokens};
@@ -77,6 +79,13 @@ impl Conversation {
     /// Bytes of text in the hot messages.
     pub fn hot_bytes(&self) -> u64 {
         self.messages.iter().map(|m| u64::from(m.bytes)).sum()
+    }
+
+    /// Structural size in memory, bytes: this value, the message slots and what the messages
+    /// own (text, ids, tool-call lists; measured with get-size2), plus the cold store's frames.
+    /// Strategies, summarizer and counter are a few small boxes, not counted.
+    pub fn memory_bytes(&self) -> u64 {
+        (std::mem::size_of::<Self>() + self.messages.get_heap_size()) as u64 + self.cold.bytes()
     }
 
     /// The cold store.

@@ -1,6 +1,7 @@
 //! Messages in OpenAI's chat shape (system, user, assistant with tool calls, tool results),
 //! each with its token count and byte size computed once, when it is made.
 
+use get_size2::GetSize;
 use serde::{Deserialize, Serialize};
 
 use crate::tokens::TokenCounter;
@@ -9,7 +10,7 @@ use crate::tokens::TokenCounter;
 pub const PER_MESSAGE_TOKENS: u32 = 3;
 
 /// Who wrote a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, GetSize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The system prompt.
@@ -23,7 +24,7 @@ pub enum Role {
 }
 
 /// One tool call of an assistant message.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, GetSize)]
 pub struct ToolCall {
     /// The call's id; the tool message answering it carries the same id.
     pub id: String,
@@ -34,7 +35,7 @@ pub struct ToolCall {
 }
 
 /// What a strategy made of a message, so later strategies and reports can tell.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, GetSize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Origin {
     /// As the conversation produced it.
@@ -54,8 +55,8 @@ pub enum Origin {
     },
 }
 
-/// One message, with its size.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One message, with its size. `GetSize` (get-size2) gives its structural size in memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, GetSize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,

@@ -45,15 +45,20 @@ pub struct TurnReport {
     pub tools: Vec<CallRecord>,
     /// Assembling prompts from the conversation (`context_build`), summed over the turn.
     pub context_build: Duration,
-    /// Compressing the conversation, summed over the turn.
+    /// Compressing the conversation (`compression`), summed over the turn.
     pub compression: Duration,
+    /// Times the compression pipeline ran in the turn (its trigger fired).
+    pub compressions: u32,
+    /// Prompt tokens compression removed in the turn (before minus after, summed).
+    pub compressed_tokens: u64,
     /// Why the turn failed (an LLM call that failed for good); `None` when it succeeded.
     pub error: Option<ErrorKind>,
-    /// Conversation size after the turn.
+    /// Conversation size after the turn: bytes of text held, hot messages and cold store.
     pub conversation_bytes: u64,
-    /// Conversation tokens after the turn.
-    pub conversation_tokens: u32,
-    /// The agent's state in memory after the turn, bytes (structural size for now).
+    /// Prompt tokens of the conversation's hot messages after the turn.
+    pub conversation_tokens: u64,
+    /// The agent's state in memory after the turn, bytes: the structural size of its
+    /// conversation, cold store and converted prompt (see `docs/metrics.md`).
     pub memory_bytes: u64,
 }
 

@@ -5,20 +5,22 @@
 //! - [`stop`]: stop conditions (duration, sessions, turns, interrupt) and the grace period.
 //!
 //! - [`agent`]: the [`Agent`] trait, what an agent gets and reports, tool definitions.
-//! - [`scripted`]: the built-in tool-using agent.
-//! - [`conversation`]: a minimal conversation (issue 5 brings the real one).
+//! - [`scripted`]: the built-in tool-using agent; `history` keeps its conversation (the
+//!   conversation crate's, compressed as the scenario's `[compression]` says) and the prompt
+//!   converted for the LLM client; `tokens` counts it.
 //! - [`runner`]: [`run`] a scenario under the live or the virtual clock into a
 //!   [`metrics::RunSnapshot`]; `record` turns turn reports into metrics, `process` reads
 //!   process figures.
 
 pub mod agent;
-pub mod conversation;
+mod history;
 mod process;
 mod record;
 pub mod runner;
 pub mod schedule;
 pub mod scripted;
 pub mod stop;
+mod tokens;
 
 pub use agent::{Agent, AgentContext, TurnReport, tool_definitions};
 pub use runner::{Progress, ProgressFn, RunError, RunOptions, RunOutcome, run};

@@ -328,9 +328,7 @@ fn on_turn(shared: &Shared, summary: &Summary, turn: &TurnReport) {
     s.errors += u64::from(turn.error.is_some());
     s.response.record(turn.response);
     s.conversation_bytes = s.conversation_bytes.max(turn.conversation_bytes);
-    s.conversation_tokens = s
-        .conversation_tokens
-        .max(u64::from(turn.conversation_tokens));
+    s.conversation_tokens = s.conversation_tokens.max(turn.conversation_tokens);
     // Structural size for now; the allocator-based figure comes with the heap crate.
     s.peak_memory_bytes = s.peak_memory_bytes.max(turn.memory_bytes);
 }

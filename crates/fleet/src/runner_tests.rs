@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use metrics::{CallClass, ErrorKind, MetricKind, RunSnapshot};
-use scenario::{Arrival, ClockMode, Dist, Dur, Rate, Scenario, Tokens};
+use scenario::{Arrival, ClockMode, Dist, Dur, Rate, Scenario, Tokens, Trigger};
 
 use crate::{RunOptions, ScriptedAgent, StopReason, run};
 
@@ -226,4 +226,70 @@ fn a_max_turns_stop_counts_exactly() {
     let snap = virtual_run(s);
     assert_eq!(snap.stop, "turns");
     assert!(snap.counters.turns >= 50, "{:?}", snap.counters);
+}
+
+/// The smoke fleet with sessions long enough for conversations to pass the trigger, a prefill
+/// that makes prompt length visible in TTFT, `strategy` compressing, and a fixed number of
+/// turns, so every strategy is measured over the same work.
+fn compressed_run(strategy: &str) -> RunSnapshot {
+    let mut s = fixture("smoke");
+    s.session.turns = Dist::Uniform {
+        min: Tokens(12),
+        max: Tokens(16),
+    };
+    s.fleet.duration = None;
+    s.fleet.max_turns = Some(240);
+    s.mock.prefill_per_token = Dur::micros(200);
+    s.compression.strategy = strategy.parse().unwrap();
+    s.compression.trigger = Trigger::Tokens(1500);
+    s.compression.mask_keep_last = 2;
+    virtual_run(s)
+}
+
+#[test]
+fn compression_lowers_prompt_tokens_ttft_and_agent_memory() {
+    let none = compressed_run("none");
+    let ttft_p50 = |s: &RunSnapshot| s.latency[&MetricKind::Ttft].quantile(0.5);
+    let mean_peak_memory = |s: &RunSnapshot| {
+        s.agents
+            .list
+            .iter()
+            .map(|a| a.peak_memory_bytes)
+            .sum::<u64>()
+            / s.agents.count
+    };
+    // `none` runs its pipeline when the trigger fires, and removes nothing.
+    assert!(none.counters.compressions > 0, "{:?}", none.counters);
+    assert_eq!(none.counters.compressed_tokens, 0);
+    for strategy in ["observation-masking", "window"] {
+        let s = compressed_run(strategy);
+        let (c, n) = (&s.counters, &none.counters);
+        assert!(c.turns >= 240 && n.turns >= 240, "{c:?} {n:?}");
+        assert!(
+            c.compressions > 0 && c.compressed_tokens > 0,
+            "{strategy}: {c:?}"
+        );
+        assert!(c.tokens_in < n.tokens_in, "{strategy}: {c:?} vs none {n:?}");
+        assert!(ttft_p50(&s) < ttft_p50(&none), "{strategy}: TTFT p50");
+        assert!(
+            s.agents.peak_memory_max_bytes < none.agents.peak_memory_max_bytes
+                && mean_peak_memory(&s) < mean_peak_memory(&none),
+            "{strategy}: peak memory {} vs none {}",
+            s.agents.peak_memory_max_bytes,
+            none.agents.peak_memory_max_bytes
+        );
+        assert!(s.latency[&MetricKind::Compression].count() > 0);
+    }
+}
+
+#[test]
+fn the_compression_fixture_compresses() {
+    let mut s = fixture("compression");
+    s.fleet.agents = 10;
+    s.fleet.ramp_up = Dur::secs(1);
+    s.fleet.duration = Some(Dur::secs(60));
+    s.targets.min_concurrent_agents = 10;
+    let snap = virtual_run(s);
+    let c = &snap.counters;
+    assert!(c.compressions > 0 && c.compressed_tokens > 0, "{c:?}");
 }

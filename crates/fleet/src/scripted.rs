@@ -1,7 +1,8 @@
 //! The built-in agent: a tool-using assistant. Each turn it reads a user message of a sampled
 //! size, sends the conversation to the LLM, runs the tools the answer asks for (in parallel
 //! up to `max_parallel_tools`) and sends their results back, until a final answer or
-//! `max_steps` LLM calls; then it thinks before the next turn.
+//! `max_steps` LLM calls; then it thinks before the next turn. Before each LLM call the
+//! conversation is compressed if the scenario's `[compression]` trigger fires.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use clients::LlmRequest;
 use scenario::text;
 
 use crate::agent::{Agent, AgentContext, TurnReport};
-use crate::conversation::Conversation;
+use crate::history::History;
 
 /// The scripted agent. It keeps no state between sessions.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,7 +38,7 @@ impl Agent for ScriptedAgent {
         let session = &scenario.session;
         let turns = session.turns.sample(rng).0.max(1);
         let system_tokens = session.system_prompt_tokens.sample(rng).0;
-        let mut conversation = Conversation::new(&text::words(rng, system_tokens));
+        let mut history = History::new(&scenario.compression, &text::words(rng, system_tokens));
         let mut offered = tools.to_vec();
         let mut first_turn_start = intended_start;
         for turn in 0..turns {
@@ -46,20 +47,27 @@ impl Agent for ScriptedAgent {
             }
             let started = first_turn_start.take().unwrap_or_else(Instant::now);
             let user_tokens = session.user_message_tokens.sample(rng).0;
-            conversation.user(&text::words(rng, user_tokens));
+            history.user(&text::words(rng, user_tokens));
             let mut turn_report = TurnReport::default();
             for step in 0..session.max_steps.max(1) {
+                let compressing = Instant::now();
+                if let Some(done) = history.compress() {
+                    turn_report.compressions += 1;
+                    turn_report.compressed_tokens +=
+                        done.tokens_before.saturating_sub(done.tokens_after);
+                }
+                turn_report.compression += compressing.elapsed();
                 let building = Instant::now();
-                // The conversation and the tools are lent to the request, not copied.
+                // The prompt and the tools are lent to the request, not copied.
                 let request = LlmRequest {
-                    messages: conversation.lend(),
+                    messages: history.lend(),
                     tools: std::mem::take(&mut offered),
                     max_tokens: session.max_output_tokens,
-                    prompt_tokens: conversation.tokens(),
+                    prompt_tokens: u32::try_from(history.tokens()).unwrap_or(u32::MAX),
                 };
                 turn_report.context_build += building.elapsed();
                 let (record, result) = clients.llm.call(&request, rng.next_u64()).await;
-                conversation.give_back(request.messages);
+                history.give_back(request.messages);
                 offered = request.tools;
                 turn_report.llm.push(record);
                 let answer = match result {
@@ -71,10 +79,10 @@ impl Agent for ScriptedAgent {
                 };
                 let last_step = step + 1 == session.max_steps.max(1);
                 if answer.tool_calls.is_empty() || last_step {
-                    conversation.assistant(&answer.content, &[]);
+                    history.assistant(&answer.content, &[]);
                     break;
                 }
-                conversation.assistant(&answer.content, &answer.tool_calls);
+                history.assistant(&answer.content, &answer.tool_calls);
                 let parallel = usize::try_from(session.max_parallel_tools.max(1)).unwrap_or(1);
                 let seeds: Vec<u64> = answer.tool_calls.iter().map(|_| rng.next_u64()).collect();
                 // Owned items: a borrowed item would need a higher-ranked lifetime the
@@ -96,18 +104,21 @@ impl Agent for ScriptedAgent {
                     .await;
                 for (call, (record, result)) in answer.tool_calls.iter().zip(results) {
                     match result {
-                        Ok(output) => conversation.tool_result(&call.id, &output.output),
+                        Ok(output) => history.tool_result(&call.id, &call.name, &output.output),
                         // The model learns of the failure and carries on, as real agents do.
-                        Err(kind) => conversation
-                            .tool_result(&call.id, &format!("error: the tool failed ({kind})")),
+                        Err(kind) => history.tool_result(
+                            &call.id,
+                            &call.name,
+                            &format!("error: the tool failed ({kind})"),
+                        ),
                     }
                     turn_report.tools.push(record);
                 }
             }
             turn_report.response = started.elapsed();
-            turn_report.conversation_bytes = conversation.bytes();
-            turn_report.memory_bytes = conversation.memory_bytes();
-            turn_report.conversation_tokens = conversation.tokens();
+            turn_report.conversation_bytes = history.bytes();
+            turn_report.memory_bytes = history.memory_bytes();
+            turn_report.conversation_tokens = history.tokens();
             report(turn_report);
             stop.turn_done();
             if turn + 1 < turns {
@@ -192,6 +203,36 @@ tool_followup_probability = 0.0
         // Three turns and two thinks of 1 s.
         let busy: Duration = reports.iter().map(|r| r.response).sum();
         assert_eq!(elapsed, busy + Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_compressed_conversation_still_yields_valid_requests() {
+        // In this crate's tests `History::lend` checks every prompt it lends: no invariant of
+        // the conversation crate broken (tool results follow their calls), and equal to the
+        // conversation's prompt converted.
+        let session = |strategy: &str| {
+            let mut s = Scenario::from_toml(
+                &format!("{SESSION}\n[compression]\nstrategy = \"{strategy}\"\ntrigger = {{ tokens = 300 }}\nmask_keep_last = 1\n"),
+                "t",
+            )
+            .unwrap();
+            s.session.turns = scenario::Dist::Constant(scenario::Tokens(10));
+            s
+        };
+        let (none, _) = run(&session("none")).await;
+        let (masked, _) = run(&session("observation-masking+rolling-summary")).await;
+        assert_eq!((none.len(), masked.len()), (10, 10));
+        let sum = |r: &[TurnReport], f: fn(&TurnReport) -> u64| r.iter().map(f).sum::<u64>();
+        assert!(masked.iter().all(|r| r.error.is_none() && r.llm.len() == 2));
+        assert!(sum(&masked, |r| u64::from(r.compressions)) > 0);
+        assert!(sum(&masked, |r| r.compressed_tokens) > 0);
+        assert_eq!(sum(&none, |r| r.compressed_tokens), 0);
+        let (last_none, last_masked) = (&none[9], &masked[9]);
+        assert!(
+            last_masked.conversation_tokens < last_none.conversation_tokens
+                && last_masked.memory_bytes < last_none.memory_bytes,
+            "{last_masked:?} vs {last_none:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
 //! Counters of a run: calls, attempts, retries, tokens, cache, failovers, sessions, arrivals,
-//! and errors per call class and [`ErrorKind`]. All of them add when recorders merge.
+//! compressions, and errors per call class and [`ErrorKind`]. All of them add when recorders merge.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +79,10 @@ pub struct Counters {
     pub late_starts: u64,
     /// Open loop: sessions never started because too many were already waiting.
     pub dropped_starts: u64,
+    /// Times a compression pipeline ran (its trigger fired; `none` counts too).
+    pub compressions: u64,
+    /// Prompt tokens compression removed: tokens before minus tokens after, summed.
+    pub compressed_tokens: u64,
 }
 
 impl Counters {
@@ -107,6 +111,8 @@ impl Counters {
             sessions_completed,
             late_starts,
             dropped_starts,
+            compressions,
+            compressed_tokens,
         } = o;
         self.turns += turns;
         self.turns_failed += turns_failed;
@@ -130,6 +136,8 @@ impl Counters {
         self.sessions_completed += sessions_completed;
         self.late_starts += late_starts;
         self.dropped_starts += dropped_starts;
+        self.compressions += compressions;
+        self.compressed_tokens += compressed_tokens;
     }
 }
 

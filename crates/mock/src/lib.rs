@@ -18,7 +18,8 @@
 //! - `latency`: the latency model ([`Timing`]).
 //! - `faults`: seeded fault decisions per endpoint and request index.
 //! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]).
-//! - `tokens`: prompt token counting.
+//! - `tokens`: prompt token counting; [`count_tokens`] counts one text the same way (exact,
+//!   memoized), for agents that count the texts they send.
 //! - `server`: the TCP accept loop, with real connection resets.
 //! - `wire`: the OpenAI wire types.
 
@@ -43,6 +44,7 @@ pub use direct::ChatDelivery;
 pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
+pub use tokens::count as count_tokens;
 pub use wire::FinishReason;
 
 #[cfg(test)]

@@ -100,8 +100,9 @@ fn vocabulary_tokens(text: &str) -> Option<u32> {
     Some(n)
 }
 
-/// Tokens in `text` under `tokenizer`.
-pub(crate) fn count(tokenizer: Tokenizer, text: &str) -> u32 {
+/// Tokens in `text` under `tokenizer`: tiktoken's count for o200k and cl100k (memoized, the
+/// generator's words looked up), four characters a token for `chars`.
+pub fn count(tokenizer: Tokenizer, text: &str) -> u32 {
     if tokenizer == Tokenizer::Chars {
         return count_uncached(tokenizer, text);
     }

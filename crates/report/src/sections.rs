@@ -85,7 +85,7 @@ pub(crate) fn counters(s: &RunSnapshot) -> Table {
     } else {
         units::percent(c.cache_hits as f64 / lookups as f64)
     };
-    let rows: [(&str, String, String); 12] = [
+    let rows: [(&str, String, String); 13] = [
         (
             "turns",
             count(c.turns),
@@ -151,6 +151,11 @@ pub(crate) fn counters(s: &RunSnapshot) -> Table {
             "dropped starts",
             count(c.dropped_starts),
             "open loop: too many already waiting".to_owned(),
+        ),
+        (
+            "compressions",
+            count(c.compressions),
+            format!("{} prompt tokens removed", count(c.compressed_tokens)),
         ),
     ];
     for (name, value, detail) in rows {

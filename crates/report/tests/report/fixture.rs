@@ -157,6 +157,8 @@ fn recorder_and_agents() -> (Recorder, Vec<AgentSummary>) {
     c.breaker_rejections = 12;
     c.sessions_started = AGENTS;
     c.sessions_completed = 1187;
+    c.compressions = 2_310;
+    c.compressed_tokens = 9_871_004;
     (r, agents)
 }
 
