@@ -4,7 +4,7 @@
 use get_size2::GetSize;
 
 use crate::cold::ColdStore;
-use crate::message::{Message, Origin};
+use crate::message::{Message, Origin, SUMMARY_PREFIX};
 use crate::strategy::{Ctx, Pipeline, Summarizer, Trigger, Work, total_tokens};
 use crate::tokens::TokenCounter;
 
@@ -121,6 +121,27 @@ impl Conversation {
             messages_after: self.messages.len(),
             work,
         }
+    }
+
+    /// The body of the summary message (its text after [`SUMMARY_PREFIX`]), if there is one.
+    pub fn summary(&self) -> Option<&str> {
+        let m = self.messages.iter().find(|m| m.origin == Origin::Summary)?;
+        Some(m.content.strip_prefix(SUMMARY_PREFIX).unwrap_or(&m.content))
+    }
+
+    /// Replaces the body of the summary message by `text` (a summary written elsewhere, by an
+    /// LLM say), recounting it; its role, place and origin stay, so the invariants hold.
+    /// Returns whether there was a summary to replace.
+    pub fn replace_summary(&mut self, text: &str) -> bool {
+        let Some(m) = self
+            .messages
+            .iter_mut()
+            .find(|m| m.origin == Origin::Summary)
+        else {
+            return false;
+        };
+        m.set_content(format!("{SUMMARY_PREFIX}{text}"), self.counter.as_ref());
+        true
     }
 
     /// The prompt for the next LLM call ("memory retrieval"): the hot messages, with the

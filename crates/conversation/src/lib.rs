@@ -27,6 +27,6 @@ pub mod tokens;
 pub mod units;
 
 pub use conversation::{Compression, Conversation};
-pub use message::{Message, Origin, Role, ToolCall};
+pub use message::{Message, Origin, Role, SUMMARY_PREFIX, ToolCall};
 pub use strategy::{Ctx, Pipeline, Strategy, Summarizer, Trigger, Work};
 pub use tokens::{CharsPerToken, Tiktoken, TokenCounter};

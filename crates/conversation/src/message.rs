@@ -34,6 +34,10 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+/// How a summary message ([`Origin::Summary`]) begins; stripped again when the next summary
+/// folds it in.
+pub const SUMMARY_PREFIX: &str = "Summary of earlier conversation:\n";
+
 /// What a strategy made of a message, so later strategies and reports can tell.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, GetSize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

@@ -51,6 +51,9 @@ pub struct TurnReport {
     pub compressions: u32,
     /// Prompt tokens compression removed in the turn (before minus after, summed).
     pub compressed_tokens: u64,
+    /// `summarizer = "llm"`: summaries asked of the LLM in the turn (each call is also in
+    /// `llm`).
+    pub summaries: u32,
     /// Why the turn failed (an LLM call that failed for good); `None` when it succeeded.
     pub error: Option<ErrorKind>,
     /// Conversation size after the turn: bytes of text held, hot messages and cold store.

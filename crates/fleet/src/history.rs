@@ -17,9 +17,12 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessageContent, FunctionCall,
 };
 
+use clients::LlmRequest;
+#[cfg(test)]
 use conversation::summarize::Extractive;
-use conversation::{Compression, Conversation, Message, Role, ToolCall, Trigger};
+use conversation::{Compression, Conversation, Message, Role, Summarizer, ToolCall, Trigger};
 
+use crate::summary::{self, Slot};
 use crate::tokens::Counter;
 
 /// A session's conversation and its prompt, converted for the LLM client.
@@ -41,12 +44,23 @@ pub(crate) struct History {
 
 impl History {
     /// A conversation opened by `system`, compressed as `c` says.
+    #[cfg(test)]
     pub(crate) fn new(c: &scenario::Compression, system: &str) -> Self {
+        Self::with_summarizer(c, system, Box::new(Extractive::default()))
+    }
+
+    /// A conversation opened by `system`, compressed as `c` says, its summaries written by
+    /// `summarizer` (see [`summary::summarizer`]).
+    pub(crate) fn with_summarizer(
+        c: &scenario::Compression,
+        system: &str,
+        summarizer: Box<dyn Summarizer>,
+    ) -> Self {
         let mut conversation = Conversation::new(
             conversation::strategies::build(c),
             Trigger::from_scenario(c),
             c.compact_to.0,
-            Box::new(Extractive::default()),
+            summarizer,
             Box::new(Counter::new(c)),
         );
         let message = Message::system(system, conversation.counter());
@@ -91,6 +105,30 @@ impl History {
         let done = self.conversation.maybe_compress()?;
         self.stale |= self.rewrites;
         Some(done)
+    }
+
+    /// `summarizer = "llm"`: the call that writes the summary the last compression left to
+    /// write, if it still stands in the conversation (a compression may drop its summary when
+    /// it would not make the conversation smaller).
+    pub(crate) fn summary_request(&self, pending: &Slot) -> Option<LlmRequest> {
+        let pending = pending
+            .lock()
+            .expect("no code panics while holding the pending summary")
+            .take()?;
+        let written = self.conversation.summary()?;
+        if !pending.extractive.trim().is_empty() && written != pending.extractive {
+            return None;
+        }
+        Some(summary::request(&pending, self.conversation.counter()))
+    }
+
+    /// Puts the LLM's summary `text` in place of the extractive one (an empty answer keeps
+    /// it); the prompt is converted again from the summary on.
+    pub(crate) fn replace_summary(&mut self, text: &str) {
+        let text = text.trim();
+        if !text.is_empty() && self.conversation.replace_summary(text) {
+            self.stale = true;
+        }
     }
 
     /// Lends the prompt (`Conversation::assemble(&[])`: the hot messages, nothing recalled

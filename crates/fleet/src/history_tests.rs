@@ -153,3 +153,56 @@ fn sizes_count_the_conversation_and_the_converted_prompt() {
     assert_eq!(h.bytes(), 24 + 17);
     assert_eq!(h.tokens(), 2 * 3 + 6 + 4);
 }
+
+#[test]
+fn an_llm_summary_replaces_the_extractive_one_and_the_prompt_follows() {
+    let mut rng = SimRng::for_agent(3, 1);
+    let c = scenario::Compression {
+        summarizer: scenario::Summarizer::Llm,
+        ..compression("rolling-summary")
+    };
+    let (summarizer, pending) = crate::summary::summarizer(&c);
+    let pending = pending.expect("a slot for the llm summarizer");
+    let mut h = History::with_summarizer(&c, &text::words(&mut rng, 200), summarizer);
+    let mut summaries = 0;
+    for turn in 0..12 {
+        h.user(&text::words(&mut rng, 40));
+        h.assistant(&format!("order ORD-{turn:04}-X"), &[]);
+        h.user(&text::words(&mut rng, 150));
+        call(&mut h, |_| ());
+        let compressed = h.compress().is_some();
+        let Some(request) = h.summary_request(&pending) else {
+            continue;
+        };
+        assert!(compressed && request.tools.is_empty());
+        let written = format!("the LLM's summary {turn}");
+        h.replace_summary(&written);
+        summaries += 1;
+        // `lend` checks the prompt: the invariants hold and it is the conversation, converted.
+        call(&mut h, |_| ());
+        let summary = h
+            .conversation
+            .messages()
+            .iter()
+            .find(|m| m.origin == conversation::Origin::Summary)
+            .expect("a summary after a summary request");
+        assert_eq!(
+            summary.content,
+            format!("Summary of earlier conversation:\n{written}")
+        );
+        let prompt = h.conversation.assemble(&[]);
+        assert_eq!(conversation::invariants::check(&prompt), vec![]);
+        // Taken once.
+        assert!(h.summary_request(&pending).is_none());
+    }
+    assert!(summaries > 1, "{summaries}");
+}
+
+#[test]
+fn the_extractive_summarizer_asks_for_nothing() {
+    assert!(
+        crate::summary::summarizer(&compression("rolling-summary"))
+            .1
+            .is_none()
+    );
+}

@@ -20,6 +20,7 @@ pub mod runner;
 pub mod schedule;
 pub mod scripted;
 pub mod stop;
+mod summary;
 mod tokens;
 
 pub use agent::{Agent, AgentContext, TurnReport, tool_definitions};

@@ -19,6 +19,7 @@ pub(crate) fn turn(r: &mut Recorder, t: &TurnReport, on_target: Duration) {
     }
     r.counters.compressions += u64::from(t.compressions);
     r.counters.compressed_tokens += t.compressed_tokens;
+    r.counters.summaries += u64::from(t.summaries);
     r.counters.turns += 1;
     if t.error.is_none() && t.response < on_target {
         r.counters.turns_on_target += 1;

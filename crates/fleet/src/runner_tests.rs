@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use metrics::{CallClass, ErrorKind, MetricKind, RunSnapshot};
-use scenario::{Arrival, ClockMode, Dist, Dur, Rate, Scenario, Tokens, Trigger};
+use scenario::{Arrival, ClockMode, Dist, Dur, Rate, Scenario, Summarizer, Tokens, Trigger};
 
 use crate::{RunOptions, ScriptedAgent, StopReason, run};
 
@@ -232,7 +232,13 @@ fn a_max_turns_stop_counts_exactly() {
 /// that makes prompt length visible in TTFT, `strategy` compressing, and a fixed number of
 /// turns, so every strategy is measured over the same work.
 fn compressed_run(strategy: &str) -> RunSnapshot {
+    compressed_run_with(strategy, Summarizer::Extractive)
+}
+
+/// [`compressed_run`] with `summarizer` writing the summaries.
+fn compressed_run_with(strategy: &str, summarizer: Summarizer) -> RunSnapshot {
     let mut s = fixture("smoke");
+    s.compression.summarizer = summarizer;
     s.session.turns = Dist::Uniform {
         min: Tokens(12),
         max: Tokens(16),
@@ -280,6 +286,20 @@ fn compression_lowers_prompt_tokens_ttft_and_agent_memory() {
         );
         assert!(s.latency[&MetricKind::Compression].count() > 0);
     }
+}
+
+#[test]
+fn an_llm_summarizer_writes_summaries_through_the_shared_client() {
+    let extractive = compressed_run_with("rolling-summary", Summarizer::Extractive);
+    let llm = compressed_run_with("rolling-summary", Summarizer::Llm);
+    let (e, l) = (&extractive.counters, &llm.counters);
+    assert_eq!(e.summaries, 0);
+    assert!(l.summaries > 0 && l.summaries <= l.compressions, "{l:?}");
+    // The summary calls draw from the agents' RNG, so the runs differ slightly (a turn or
+    // two past `max_turns`); per turn, exactly one more call per summary (see `scripted`).
+    assert!(l.llm_calls > e.llm_calls, "{l:?} vs {e:?}");
+    assert_eq!(l.llm_calls, l.llm_succeeded, "{l:?}");
+    assert_eq!(l.turns_failed, 0);
 }
 
 #[test]

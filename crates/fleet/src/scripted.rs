@@ -15,6 +15,7 @@ use scenario::text;
 
 use crate::agent::{Agent, AgentContext, TurnReport};
 use crate::history::History;
+use crate::summary;
 
 /// The scripted agent. It keeps no state between sessions.
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,7 +39,9 @@ impl Agent for ScriptedAgent {
         let session = &scenario.session;
         let turns = session.turns.sample(rng).0.max(1);
         let system_tokens = session.system_prompt_tokens.sample(rng).0;
-        let mut history = History::new(&scenario.compression, &text::words(rng, system_tokens));
+        let system = text::words(rng, system_tokens);
+        let (summarizer, pending) = summary::summarizer(&scenario.compression);
+        let mut history = History::with_summarizer(&scenario.compression, &system, summarizer);
         let mut offered = tools.to_vec();
         let mut first_turn_start = intended_start;
         for turn in 0..turns {
@@ -57,6 +60,16 @@ impl Agent for ScriptedAgent {
                         done.tokens_before.saturating_sub(done.tokens_after);
                 }
                 turn_report.compression += compressing.elapsed();
+                let summarize = pending.as_ref().and_then(|p| history.summary_request(p));
+                if let Some(request) = summarize {
+                    // A failed call keeps the extractive summary; its error is counted.
+                    let (record, result) = clients.llm.call(&request, rng.next_u64()).await;
+                    turn_report.llm.push(record);
+                    turn_report.summaries += 1;
+                    if let Ok(answer) = result {
+                        history.replace_summary(&answer.content);
+                    }
+                }
                 let building = Instant::now();
                 // The prompt and the tools are lent to the request, not copied.
                 let request = LlmRequest {
@@ -233,6 +246,23 @@ tool_followup_probability = 0.0
                 && last_masked.memory_bytes < last_none.memory_bytes,
             "{last_masked:?} vs {last_none:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_llm_summarizer_makes_one_more_llm_call_per_summary() {
+        let mut s = Scenario::from_toml(
+            &format!("{SESSION}\n[compression]\nstrategy = \"rolling-summary\"\ntrigger = {{ tokens = 300 }}\nsummarizer = \"llm\"\n"),
+            "t",
+        )
+        .unwrap();
+        s.session.turns = scenario::Dist::Constant(scenario::Tokens(10));
+        let (reports, _) = run(&s).await;
+        assert_eq!(reports.len(), 10);
+        assert!(reports.iter().map(|r| r.summaries).sum::<u32>() > 0);
+        for r in &reports {
+            assert!(r.error.is_none() && r.summaries <= r.compressions, "{r:?}");
+            assert_eq!(r.llm.len(), 2 + r.summaries as usize, "{r:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -83,6 +83,8 @@ pub struct Counters {
     pub compressions: u64,
     /// Prompt tokens compression removed: tokens before minus tokens after, summed.
     pub compressed_tokens: u64,
+    /// Summaries asked of the LLM (`summarizer = "llm"`), each also one of `llm_calls`.
+    pub summaries: u64,
 }
 
 impl Counters {
@@ -113,6 +115,7 @@ impl Counters {
             dropped_starts,
             compressions,
             compressed_tokens,
+            summaries,
         } = o;
         self.turns += turns;
         self.turns_failed += turns_failed;
@@ -138,6 +141,7 @@ impl Counters {
         self.dropped_starts += dropped_starts;
         self.compressions += compressions;
         self.compressed_tokens += compressed_tokens;
+        self.summaries += summaries;
     }
 }
 

@@ -155,7 +155,11 @@ pub(crate) fn counters(s: &RunSnapshot) -> Table {
         (
             "compressions",
             count(c.compressions),
-            format!("{} prompt tokens removed", count(c.compressed_tokens)),
+            format!(
+                "{} prompt tokens removed, {} summaries written by the LLM",
+                count(c.compressed_tokens),
+                count(c.summaries)
+            ),
         ),
     ];
     for (name, value, detail) in rows {

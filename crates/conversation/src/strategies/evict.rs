@@ -24,8 +24,7 @@ use crate::message::{Message, Origin, Role};
 use crate::strategy::{Ctx, total_tokens};
 use crate::units::{Unit, head_len, newest_fitting, units};
 
-/// How a summary message begins; stripped again when the next summary folds it in.
-pub(super) const SUMMARY_PREFIX: &str = "Summary of earlier conversation:\n";
+pub(super) use crate::message::SUMMARY_PREFIX;
 /// The body of a summary with nothing in it (not folded into the next one).
 const EMPTY_BODY: &str = "(no identifiers, numbers or paths to keep)";
 

@@ -159,6 +159,7 @@ fn recorder_and_agents() -> (Recorder, Vec<AgentSummary>) {
     c.sessions_completed = 1187;
     c.compressions = 2_310;
     c.compressed_tokens = 9_871_004;
+    c.summaries = 12;
     (r, agents)
 }
 
