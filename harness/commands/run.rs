@@ -162,7 +162,7 @@ impl ProgressView {
                 "agents {} · turns {} · p95 {} · failed turns {}",
                 p.alive,
                 p.turns,
-                human_ms(p.p95),
+                report::duration(p.p95),
                 p.failed_turns
             );
             match &bar {
@@ -184,14 +184,6 @@ impl ProgressView {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-fn human_ms(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        format!("{:.2} s", d.as_secs_f64())
-    } else {
-        format!("{} ms", d.as_millis())
     }
 }
 

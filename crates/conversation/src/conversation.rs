@@ -56,6 +56,11 @@ impl Conversation {
         }
     }
 
+    /// When compression runs.
+    pub fn trigger(&self) -> Trigger {
+        self.trigger
+    }
+
     /// The counter messages are measured with.
     pub fn counter(&self) -> &dyn TokenCounter {
         self.counter.as_ref()

@@ -41,6 +41,14 @@ pub struct Work {
     pub summarizer_tokens_out: u64,
 }
 
+impl std::ops::AddAssign for Work {
+    fn add_assign(&mut self, other: Work) {
+        self.summaries += other.summaries;
+        self.summarizer_tokens_in += other.summarizer_tokens_in;
+        self.summarizer_tokens_out += other.summarizer_tokens_out;
+    }
+}
+
 /// One compression strategy.
 pub trait Strategy: fmt::Debug + Send {
     /// Its kebab-case name.

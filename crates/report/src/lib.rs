@@ -28,6 +28,7 @@ pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 pub use terminal::terminal;
+pub use units::duration;
 pub use write::{ReportError, render, write};
 
 #[doc(no_inline)]

@@ -44,8 +44,8 @@ pub(crate) fn ms(value: f64) -> String {
     }
 }
 
-/// A duration.
-pub(crate) fn duration(d: Duration) -> String {
+/// A duration, as every report prints one (`1.23 s`, `84 µs`).
+pub fn duration(d: Duration) -> String {
     ms(d.as_micros() as f64 / 1000.0)
 }
 

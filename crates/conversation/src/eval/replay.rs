@@ -50,10 +50,9 @@ pub(crate) fn replay(
     config: &Compression,
     summarizer: Box<dyn Summarizer>,
 ) -> Run {
-    let trigger = Trigger::from_scenario(config);
     let mut state = Conversation::new(
         strategies::build(config),
-        trigger,
+        Trigger::from_scenario(config),
         config.compact_to.0,
         summarizer,
         tokens::counter_for(config.tokenizer, config.chars_per_token.0),
@@ -69,7 +68,7 @@ pub(crate) fn replay(
         for input in &messages[pushed..i] {
             state.push(input.clone());
         }
-        let prompt = run.step(&mut state, trigger, &conv.id, i);
+        let prompt = run.step(&mut state, &conv.id, i);
         let present = prev.advance(prompt, &needles, &mut run);
         run.turn_retention.add(&needles, &present, i);
         state.push(m.clone());
@@ -78,7 +77,7 @@ pub(crate) fn replay(
     for input in &messages[pushed..] {
         state.push(input.clone());
     }
-    let last = run.step(&mut state, trigger, &conv.id, messages.len());
+    let last = run.step(&mut state, &conv.id, messages.len());
     let present = prev.advance_quietly(last, &needles);
     run.final_retention.add(&needles, &present, messages.len());
     run.hot_bytes = state.hot_bytes();
@@ -89,24 +88,16 @@ pub(crate) fn replay(
 
 impl Run {
     /// Compresses if the trigger fires (timed, checked), then assembles the prompt (timed).
-    fn step(
-        &mut self,
-        state: &mut Conversation,
-        trigger: Trigger,
-        id: &str,
-        turn_end: usize,
-    ) -> Vec<Message> {
+    fn step(&mut self, state: &mut Conversation, id: &str, turn_end: usize) -> Vec<Message> {
         // The same test as `Conversation::maybe_compress`, made here to keep the messages
         // before for the invariant check.
-        if trigger.fires(state.messages()) {
+        if state.trigger().fires(state.messages()) {
             let before = state.messages().to_vec();
             let start = Instant::now();
             let done = state.compress_now();
             self.compress_times.push(start.elapsed());
             self.compressions += 1;
-            self.work.summaries += done.work.summaries;
-            self.work.summarizer_tokens_in += done.work.summarizer_tokens_in;
-            self.work.summarizer_tokens_out += done.work.summarizer_tokens_out;
+            self.work += done.work;
             let broken = invariants::check_against(&before, state.messages());
             self.violations += broken.len() as u64;
             if let (None, Some(v)) = (&self.first_violation, broken.first()) {

@@ -188,9 +188,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         total.cold_bytes += r.cold_bytes;
         total.cold_raw_bytes += r.cold_raw_bytes;
         total.compressions += r.compressions;
-        total.work.summaries += r.work.summaries;
-        total.work.summarizer_tokens_in += r.work.summarizer_tokens_in;
-        total.work.summarizer_tokens_out += r.work.summarizer_tokens_out;
+        total.work += r.work;
         total.violations += r.violations;
         total.first_violation = total.first_violation.or(r.first_violation);
         final_ret.merge(&r.final_retention);
