@@ -41,6 +41,11 @@ impl RetryBudget {
     }
 
     fn with_current<T>(&self, f: impl FnOnce(&mut VecDeque<Second>, u64) -> T) -> T {
+        // The window is every caller's: its growth is shared heap, not the caller's.
+        heap::shared(|| self.with_current_shared(f))
+    }
+
+    fn with_current_shared<T>(&self, f: impl FnOnce(&mut VecDeque<Second>, u64) -> T) -> T {
         let now = self.start.elapsed().as_secs();
         let mut seconds = self
             .seconds

@@ -277,14 +277,15 @@ impl<V: Clone + Send + Sync + 'static> ResponseCache<V> {
         Fut: Future<Output = Result<V, E>>,
     {
         loop {
-            let mut done = match self.begin(key) {
+            // The cache is every agent's: its entries and indexes are shared heap.
+            let mut done = match heap::shared(|| self.begin(key)) {
                 Begin::Hit(value) => return (Ok(value), Lookup::Hit),
                 Begin::Wait(done) => done,
                 Begin::Lead(leader) => {
                     let result = fetch().await;
                     match &result {
-                        Ok(value) => leader.complete(value),
-                        Err(_) => drop(leader),
+                        Ok(value) => heap::shared(|| leader.complete(value)),
+                        Err(_) => heap::shared(|| drop(leader)),
                     }
                     return (result, Lookup::Miss);
                 }

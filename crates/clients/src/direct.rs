@@ -3,15 +3,20 @@
 //!
 //! Why: a streamed answer through the mock's router costs CPU per token on both sides (SSE
 //! chunks serialized, sent, decoded and parsed as JSON by async-openai, one timer wakeup
-//! each), which bounded how many agents a virtual run could simulate. Here an attempt
-//! serializes the same request body async-openai would send, hands it to
-//! [`MockServer::chat_direct`], and reads the delivery the way `llm::streamed` and
-//! `llm::whole` read a response: the same answer, usage, TTFT, inter-token gaps (one per
-//! token, zero between tokens of one network read), statuses with `Retry-After`, and the same
+//! each), which bounded how many agents a virtual run could simulate. Here an attempt hands
+//! the request to the mock as data ([`MockServer::chat_direct_digest`]): the conversation as a
+//! [`PromptDigest`], each message serialized once as async-openai would send it and folded in
+//! (kept by the caller between calls: [`crate::LlmClient::call_with_digest`]), and the rest of
+//! the body as a [`RequestFrame`] read once per set of tools. The mock answers as it would the
+//! whole body (the same bytes hashed, the same tokens counted; debug builds check every
+//! call against the body). The delivery is read the way `llm::streamed` and `llm::whole`
+//! read a response: the same answer, usage, TTFT, inter-token gaps (one per token, zero
+//! between tokens of one network read), statuses with `Retry-After`, and the same
 //! [`ErrorKind`] per fault, at the same simulated times. The policies around an attempt
 //! (breaker, pool, limiter, timeout, retries) are untouched. The live clock goes over HTTP.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_openai::config::{Config, OpenAIConfig};
 use async_openai::types::chat::{
@@ -21,7 +26,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use metrics::ErrorKind;
-use mock::{ChatDelivery, Ending, MockServer, Rejection};
+use mock::{ChatDelivery, Ending, MockServer, PromptDigest, Rejection, RequestFrame};
 
 use crate::drive::{Failure, Measured};
 use crate::llm::{LlmRequest, LlmResponse, Provider, StatusError, ToolCall, stream_options};
@@ -32,7 +37,20 @@ pub(crate) struct DirectMock {
     /// The bearer token of the `Authorization` header the HTTP path sends (the provider's key,
     /// or async-openai's default from the environment): the mock's `/stats` count per key.
     bearer: Option<String>,
+    /// The frames of recent requests (all of a request but its messages), newest last: an
+    /// agent sends the same tools and options on every call, so each is read once.
+    frames: Mutex<Vec<Frame>>,
 }
+
+/// A request frame and what it was read from (the provider's model and options are fixed).
+struct Frame {
+    max_tokens: u32,
+    tools: Vec<ChatCompletionTools>,
+    frame: Arc<RequestFrame>,
+}
+
+/// Frames kept: the agents' requests and the summaries'.
+const FRAMES: usize = 4;
 
 impl fmt::Debug for DirectMock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,23 +69,106 @@ impl DirectMock {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_owned);
-        Self { mock, bearer }
+        Self {
+            mock,
+            bearer,
+            frames: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Brings `digest` up to `messages` (it holds a prefix of them: see
+    /// [`crate::LlmClient::call_with_digest`]), folding in the messages it lacks as the
+    /// request body carries them. `false` when a message cannot be folded (the mock would
+    /// reject the body): the attempts then send the body, to be rejected as over HTTP.
+    pub(crate) fn fold(
+        &self,
+        digest: &mut PromptDigest,
+        messages: &[ChatCompletionRequestMessage],
+    ) -> bool {
+        let ready = self.mock.digest_ready(digest);
+        if ready > messages.len() {
+            digest.truncate(messages.len());
+        }
+        let mut json = Vec::new();
+        for m in &messages[digest.len()..] {
+            json.clear();
+            if serde_json::to_writer(&mut json, m).is_err()
+                // The mock's token memo is the process's: what it stores is shared heap.
+                || heap::shared(|| self.mock.fold_message(digest, &json)).is_err()
+            {
+                return false;
+            }
+        }
+        true
     }
 
     /// One attempt: what `llm::streamed` or `llm::whole` would return for `request`.
+    /// `digest`, when it holds all of `request`'s messages, saves serializing them.
     pub(crate) async fn attempt(
         &self,
         provider: &Provider,
         request: &LlmRequest,
+        digest: Option<&PromptDigest>,
     ) -> Result<(LlmResponse, Measured), Failure> {
         let sent = Instant::now();
-        let json = body(provider, request).map_err(|_| Failure::new(ErrorKind::ClientError))?;
-        let delivery = self
-            .mock
-            .chat_direct(&json, self.bearer.as_deref())
-            .await
-            .map_err(rejected)?;
-        read(delivery, sent, request.prompt_tokens)
+        let mut fresh = PromptDigest::new();
+        let digest = match digest {
+            Some(d) if d.len() == request.messages.len() && self.mock.reads(d) => Some(d),
+            _ => self.fold(&mut fresh, &request.messages).then_some(&fresh),
+        };
+        // The frames are every agent's (one per tool set): shared heap.
+        let frame = digest.and_then(|_| heap::shared(|| self.frame(provider, request)));
+        let bearer = self.bearer.as_deref();
+        let delivery = match (digest, frame) {
+            (Some(digest), Some(frame)) => {
+                // In debug builds (the tests), every digest is checked against its body.
+                #[cfg(debug_assertions)]
+                let expected = heap::shared(|| {
+                    body(provider, request)
+                        .ok()
+                        .and_then(|json| mock::Answer::plan(self.mock.config(), &json).ok())
+                });
+                let delivery = server(self.mock.chat_direct_digest(digest, &frame, bearer)).await;
+                #[cfg(debug_assertions)]
+                if let (Ok(got), Some(expected)) = (&delivery, &expected) {
+                    assert_eq!(
+                        (&got.answer.id, got.answer.prompt_tokens),
+                        (&expected.id, expected.prompt_tokens),
+                        "the digest and the frame give the body's answer"
+                    );
+                }
+                delivery
+            }
+            _ => {
+                let json =
+                    body(provider, request).map_err(|_| Failure::new(ErrorKind::ClientError))?;
+                server(self.mock.chat_direct(&json, bearer)).await
+            }
+        };
+        read(delivery.map_err(rejected)?, sent, request.prompt_tokens)
+    }
+
+    /// The frame of `request` (all of it but its messages), read once for each set of tools
+    /// and `max_tokens`. `None` when the mock cannot read it: the body is sent instead.
+    fn frame(&self, provider: &Provider, request: &LlmRequest) -> Option<Arc<RequestFrame>> {
+        let mut frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = frames
+            .iter()
+            .find(|f| f.max_tokens == request.max_tokens && f.tools == request.tools)
+        {
+            return Some(f.frame.clone());
+        }
+        let json = body_of(provider, &[], request).ok()?;
+        let frame = Arc::new(self.mock.request_frame(&json).ok()?);
+        if frames.len() == FRAMES {
+            frames.remove(0);
+        }
+        frames.push(Frame {
+            max_tokens: request.max_tokens,
+            tools: request.tools.clone(),
+            frame: frame.clone(),
+        });
+        Some(frame)
     }
 }
 
@@ -89,8 +190,17 @@ struct Body<'a> {
 /// it; `create_stream` keeps the `stream: true` that `build` set), so the mock plans the same
 /// answer for them. A test checks the two are equal byte for byte.
 pub(crate) fn body(provider: &Provider, request: &LlmRequest) -> serde_json::Result<Vec<u8>> {
+    body_of(provider, &request.messages, request)
+}
+
+/// [`body`] with `messages` in place of the request's.
+fn body_of(
+    provider: &Provider,
+    messages: &[ChatCompletionRequestMessage],
+    request: &LlmRequest,
+) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&Body {
-        messages: &request.messages,
+        messages,
         model: &provider.model,
         max_completion_tokens: request.max_tokens,
         stream: provider.stream,
@@ -169,6 +279,12 @@ fn read(
             .collect(),
     };
     Ok((response, measured))
+}
+
+/// The mock's side of a call: the server's work, charged as shared heap rather than to the
+/// agent whose poll runs it (a real server's memory is not the agent's).
+fn server<F: std::future::Future>(fut: F) -> heap::Attributed<F> {
+    heap::shared(|| heap::inherit(fut))
 }
 
 #[cfg(test)]

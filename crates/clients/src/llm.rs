@@ -14,6 +14,7 @@ use async_openai::types::chat::{
     ChatCompletionTools, CreateChatCompletionRequest, FinishReason,
 };
 use futures_util::StreamExt;
+use mock::PromptDigest;
 use tokio::time::Instant;
 
 use metrics::ErrorKind;
@@ -209,19 +210,39 @@ impl LlmClient {
         request: &LlmRequest,
         seed: u64,
     ) -> (CallRecord, Result<LlmResponse, ErrorKind>) {
+        self.call_with_digest(request, &mut PromptDigest::new(), seed)
+            .await
+    }
+
+    /// [`LlmClient::call`] for a conversation resent call after call: `digest` holds what the
+    /// in-process mock read of its messages before (a prefix of `request.messages`: truncate
+    /// it when earlier messages change), and the messages it lacks are folded in now, once,
+    /// so the request is handed over without serializing the conversation again. Over HTTP it
+    /// is left as it is.
+    pub async fn call_with_digest(
+        &self,
+        request: &LlmRequest,
+        digest: &mut PromptDigest,
+        seed: u64,
+    ) -> (CallRecord, Result<LlmResponse, ErrorKind>) {
         let policy = Policy {
             retry: &self.retry,
             deadline: self.deadline,
             seed,
             estimated_tokens: u64::from(request.prompt_tokens) + u64::from(request.max_tokens),
         };
+        let digest = self
+            .providers
+            .iter()
+            .find_map(|p| p.direct.as_ref())
+            .and_then(|direct| direct.fold(digest, &request.messages).then_some(&*digest));
         let (mut record, result) = drive(
             &self.targets,
             || self.order(),
             &policy,
             |i| {
                 let provider = &self.providers[i];
-                attempt(provider, request)
+                attempt(provider, request, digest)
             },
         )
         .await;
@@ -282,9 +303,10 @@ pub(crate) fn stream_options(stream: bool) -> Option<ChatCompletionStreamOptions
 pub(crate) async fn attempt(
     provider: &Provider,
     request: &LlmRequest,
+    digest: Option<&PromptDigest>,
 ) -> Result<(LlmResponse, Measured), Failure> {
     if let Some(direct) = &provider.direct {
-        return direct.attempt(provider, request).await;
+        return direct.attempt(provider, request, digest).await;
     }
     let body = build(provider, request);
     let prompt_estimate = request.prompt_tokens;

@@ -104,9 +104,8 @@ async fn in_process(
             kind: ErrorKind::ClientError,
             detail: format!("cannot build the in-process request: {err}"),
         })?;
-    let response = server
-        .router()
-        .oneshot(http_request)
+    // The mock's work is the server's, charged as shared heap, not to the calling agent.
+    let response = heap::shared(|| heap::inherit(server.router().oneshot(http_request)))
         .await
         .unwrap_or_else(|never| match never {});
     if response.extensions().get::<ResetConnection>().is_some() {

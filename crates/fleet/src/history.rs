@@ -21,6 +21,7 @@ use clients::LlmRequest;
 #[cfg(test)]
 use conversation::summarize::Extractive;
 use conversation::{Compression, Conversation, Message, Role, Summarizer, ToolCall, Trigger};
+use mock::PromptDigest;
 
 use crate::summary::{self, Slot};
 use crate::tokens::Counter;
@@ -40,6 +41,10 @@ pub(crate) struct History {
     rewrites: bool,
     /// Heap bytes the messages of `sent` own (text, ids, tool-call lists).
     sent_heap: u64,
+    /// What the in-process mock read of the prompt's messages so far, so a call hands over
+    /// only the messages added since (`clients::LlmClient::call_with_digest`): a prefix of
+    /// `sent`, cut with it.
+    digest: PromptDigest,
 }
 
 impl History {
@@ -71,6 +76,7 @@ impl History {
             stale: false,
             rewrites: c.strategy.0.iter().any(|name| name != "none"),
             sent_heap: 0,
+            digest: PromptDigest::new(),
         }
     }
 
@@ -143,6 +149,7 @@ impl History {
                 .take_while(|(sent, m)| same(m, sent))
                 .count();
             self.sent.truncate(kept);
+            self.digest.truncate(kept);
             self.sent_heap = messages[..kept].iter().map(heap_bytes).sum();
         }
         for m in &messages[self.sent.len()..] {
@@ -152,6 +159,11 @@ impl History {
         #[cfg(test)]
         self.check_prompt();
         std::mem::take(&mut self.sent)
+    }
+
+    /// The digest of the prompt for the in-process mock, to call with the prompt lent.
+    pub(crate) fn digest(&mut self) -> &mut PromptDigest {
+        &mut self.digest
     }
 
     /// Takes back the prompt lent by [`History::lend`].
@@ -172,11 +184,11 @@ impl History {
 
     /// Structural size in memory: the conversation (get-size2), and the converted prompt (its
     /// slots and what its messages own, counted by hand: async-openai's types have no
-    /// `GetSize`).
+    /// `GetSize`) with its digest.
     pub(crate) fn memory_bytes(&self) -> u64 {
         (std::mem::size_of::<Self>()
-            + self.sent.capacity() * std::mem::size_of::<ChatCompletionRequestMessage>())
-            as u64
+            + self.sent.capacity() * std::mem::size_of::<ChatCompletionRequestMessage>()
+            + self.digest.heap_bytes()) as u64
             + self.sent_heap
             + self.conversation.memory_bytes()
     }

@@ -79,7 +79,10 @@ impl Agent for ScriptedAgent {
                     prompt_tokens: u32::try_from(history.tokens()).unwrap_or(u32::MAX),
                 };
                 turn_report.context_build += building.elapsed();
-                let (record, result) = clients.llm.call(&request, rng.next_u64()).await;
+                let (record, result) = clients
+                    .llm
+                    .call_with_digest(&request, history.digest(), rng.next_u64())
+                    .await;
                 history.give_back(request.messages);
                 offered = request.tools;
                 turn_report.llm.push(record);

@@ -63,19 +63,53 @@ pub(crate) enum Emission {
     },
 }
 
+/// What an answer is planned from: the request (all of it but its messages is read), the
+/// hash of its body, its prompt tokens and whether its last message is a tool result. The
+/// router reads all of it from the body; the direct path from a [`crate::PromptDigest`] and a
+/// [`crate::RequestFrame`], which give the same values for the same request.
+#[derive(Debug)]
+pub(crate) struct Planning<'a> {
+    /// The request; its `messages` may be empty (the direct path's frame).
+    pub(crate) req: &'a ChatRequest,
+    /// `rng::stable_hash` of the request body: the answer's seed and id.
+    pub(crate) body_hash: u64,
+    /// `tokens::prompt_tokens` of the request.
+    pub(crate) prompt_tokens: u32,
+    /// The last message is a tool result.
+    pub(crate) after_tools: bool,
+}
+
+impl<'a> Planning<'a> {
+    /// The planning of a whole request, parsed from a body hashing to `body_hash`.
+    pub(crate) fn of(config: &MockConfig, req: &'a ChatRequest, body_hash: u64) -> Self {
+        Self {
+            req,
+            body_hash,
+            prompt_tokens: tokens::prompt_tokens(config.llm.tokenizer, req),
+            after_tools: req.messages.last().is_some_and(|m| m.role == "tool"),
+        }
+    }
+}
+
 impl Answer {
     /// Plans the answer to a chat request body.
     pub fn plan(config: &MockConfig, body: &[u8]) -> Result<Answer, serde_json::Error> {
         let req: ChatRequest = serde_json::from_slice(body)?;
-        Ok(Self::plan_parsed(config, &req, rng::stable_hash(body)))
+        let planning = Planning::of(config, &req, rng::stable_hash(body));
+        Ok(Self::plan_parsed(config, &planning))
     }
 
-    pub(crate) fn plan_parsed(config: &MockConfig, req: &ChatRequest, body_hash: u64) -> Answer {
+    pub(crate) fn plan_parsed(config: &MockConfig, planning: &Planning<'_>) -> Answer {
+        let &Planning {
+            req,
+            body_hash,
+            prompt_tokens,
+            after_tools,
+        } = planning;
         let llm = &config.llm;
         let mut rng = SimRng::derive(config.seed, &[stream::MOCK_RESPONSE, body_hash]);
-        let prompt_tokens = tokens::prompt_tokens(llm.tokenizer, req);
         let wanted = llm.output_tokens.sample(&mut rng).0;
-        let tool_calls = plan_tool_calls(config, req, &mut rng, body_hash);
+        let tool_calls = plan_tool_calls(config, req, after_tools, &mut rng, body_hash);
         let (words, finish_reason) = if tool_calls.is_empty() {
             let (n, reason) = match req.max_output() {
                 Some(max) if max < wanted => (max, FinishReason::Length),
@@ -148,6 +182,7 @@ impl Answer {
 fn plan_tool_calls(
     config: &MockConfig,
     req: &ChatRequest,
+    after_tools: bool,
     rng: &mut SimRng,
     body_hash: u64,
 ) -> Vec<PlannedCall> {
@@ -166,7 +201,6 @@ fn plan_tool_calls(
     if offered.is_empty() || choice == ToolChoice::None {
         return Vec::new();
     }
-    let after_tools = req.messages.last().is_some_and(|m| m.role == "tool");
     let p = if after_tools {
         llm.tool_followup_probability.0
     } else {

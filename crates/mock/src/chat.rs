@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep_until};
 
 use scenario::rng::stable_hash;
 
-use crate::answer::{Answer, Emission};
+use crate::answer::{Answer, Emission, Planning};
 use crate::app::{Degrade, Ending, Rejection, Shared, apply_fault, bad_request, cut, cut_body};
 use crate::faults::Target;
 use crate::stats::InFlight;
@@ -58,20 +58,36 @@ pub(crate) async fn admit(s: &Shared, body: &[u8], key: &str) -> Result<Admitted
     let req: ChatRequest = serde_json::from_slice(body)
         .map_err(|err| bad_request(format!("invalid chat completion request: {err}")))?;
     if req.messages.is_empty() {
-        return Err(bad_request(
-            "`messages` is empty: send at least one message".to_owned(),
-        ));
+        return Err(empty());
     }
-    let answer = Answer::plan_parsed(&s.config, &req, stable_hash(body));
+    admit_planned(s, &Planning::of(&s.config, &req, stable_hash(body)), key).await
+}
+
+/// The rejection of a request without messages.
+pub(crate) fn empty() -> Rejection {
+    bad_request("`messages` is empty: send at least one message".to_owned())
+}
+
+/// [`admit`] once the request is read and validated: plan the answer, count it in `/stats`,
+/// decide and apply its fault.
+pub(crate) async fn admit_planned(
+    s: &Shared,
+    planning: &Planning<'_>,
+    key: &str,
+) -> Result<Admitted, Rejection> {
+    let answer = Answer::plan_parsed(&s.config, planning);
     let in_flight = s.stats.chat(
         key,
         &answer.model,
         answer.prompt_tokens,
         answer.completion_tokens(),
     );
-    let fault = s
-        .faults
-        .decide(Target::Chat { model: &req.model }, s.elapsed());
+    let fault = s.faults.decide(
+        Target::Chat {
+            model: &answer.model,
+        },
+        s.elapsed(),
+    );
     let degrade = apply_fault(s, fault).await?;
     Ok(Admitted {
         answer,

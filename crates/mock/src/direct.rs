@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
 use crate::answer::Answer;
-use crate::app::{Ending, MockServer, Rejection};
+use crate::app::{Ending, MockServer, Rejection, Shared};
 use crate::chat::{Admitted, acquire, admit, fault_index, first_due, generate_whole};
 use crate::stats::key_fingerprint;
 
@@ -51,50 +51,56 @@ impl MockServer {
     ) -> Result<ChatDelivery, Rejection> {
         let s = &*self.shared;
         let admitted = admit(s, body, &key_fingerprint(api_key)).await?;
-        if !admitted.answer.stream {
-            let (answer, ending) = generate_whole(s, admitted).await;
-            return Ok(ChatDelivery {
-                answer,
-                arrivals: Vec::new(),
-                ending,
-                ended: Instant::now(),
-            });
-        }
-        let Admitted {
-            answer,
-            degrade,
-            in_flight,
-        } = admitted;
-        let slot = acquire(s).await;
-        let due = first_due(&answer, degrade);
-        if due > Instant::now() {
-            sleep_until(due).await;
-        }
-        let tokens = answer.emission_count();
-        // The stream ends with its last token, or at the fault's token (a stream without
-        // tokens still sends one empty chunk, when the first token would be due).
-        let last = match degrade.ending {
-            Ending::Complete => tokens.saturating_sub(1),
-            Ending::Truncated | Ending::Malformed => fault_index(tokens),
-        };
-        let mut arrivals = arrivals(due, Instant::now(), &answer.timing.gaps, last + 1);
-        let ended = arrivals[last];
-        arrivals.truncate(match degrade.ending {
-            Ending::Complete => tokens,
-            Ending::Truncated | Ending::Malformed => last,
-        });
-        if ended > Instant::now() {
-            sleep_until(ended).await;
-        }
-        drop(slot);
-        drop(in_flight);
-        Ok(ChatDelivery {
-            answer,
-            arrivals,
-            ending: degrade.ending,
-            ended,
-        })
+        deliver(s, admitted).await
     }
+}
+
+/// The answer to an admitted request, delivered when the response would have ended (see
+/// [`MockServer::chat_direct`]).
+pub(crate) async fn deliver(s: &Shared, admitted: Admitted) -> Result<ChatDelivery, Rejection> {
+    if !admitted.answer.stream {
+        let (answer, ending) = generate_whole(s, admitted).await;
+        return Ok(ChatDelivery {
+            answer,
+            arrivals: Vec::new(),
+            ending,
+            ended: Instant::now(),
+        });
+    }
+    let Admitted {
+        answer,
+        degrade,
+        in_flight,
+    } = admitted;
+    let slot = acquire(s).await;
+    let due = first_due(&answer, degrade);
+    if due > Instant::now() {
+        sleep_until(due).await;
+    }
+    let tokens = answer.emission_count();
+    // The stream ends with its last token, or at the fault's token (a stream without
+    // tokens still sends one empty chunk, when the first token would be due).
+    let last = match degrade.ending {
+        Ending::Complete => tokens.saturating_sub(1),
+        Ending::Truncated | Ending::Malformed => fault_index(tokens),
+    };
+    let mut arrivals = arrivals(due, Instant::now(), &answer.timing.gaps, last + 1);
+    let ended = arrivals[last];
+    arrivals.truncate(match degrade.ending {
+        Ending::Complete => tokens,
+        Ending::Truncated | Ending::Malformed => last,
+    });
+    if ended > Instant::now() {
+        sleep_until(ended).await;
+    }
+    drop(slot);
+    drop(in_flight);
+    Ok(ChatDelivery {
+        answer,
+        arrivals,
+        ending: degrade.ending,
+        ended,
+    })
 }
 
 /// When the first `count` tokens of a stream reach the client, the first being due at `due`
@@ -122,6 +128,10 @@ fn ceil_ms(d: Duration) -> Duration {
     let ms = d.as_nanos().div_ceil(1_000_000);
     Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
+
+mod prompt;
+
+pub use prompt::{PromptDigest, RequestFrame};
 
 #[cfg(test)]
 mod tests;

@@ -6,12 +6,15 @@
 //! faults, all taken from a scenario. The same [`MockServer::router`] serves real sockets
 //! through [`serve`] and in-process calls (`tower::ServiceExt::oneshot`) with no sockets;
 //! the virtual clock's chat calls skip even the router: [`MockServer::chat_direct`] gives the
-//! same answer, faults and timing without SSE framing. It depends on `scenario` only.
+//! same answer, faults and timing without SSE framing, and
+//! [`MockServer::chat_direct_digest`] without even the body (a conversation's messages folded
+//! in once each, a [`PromptDigest`]). It depends on `scenario` only.
 //!
 //! # Layout
 //! - `app`: [`MockServer`], the router, shared state, error shape, fault responses.
 //! - `chat`: the chat-completions handler and its SSE stream.
-//! - `direct`: chat answers in-process without the wire ([`ChatDelivery`]).
+//! - `direct`: chat answers in-process without the wire ([`ChatDelivery`]); `direct::prompt`:
+//!   requests as data ([`PromptDigest`], [`RequestFrame`]).
 //! - `tools`: the tool server.
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
 //!   arguments from a JSON schema.
@@ -40,7 +43,7 @@ mod wire;
 pub use answer::{Answer, PlannedCall};
 pub use app::{Ending, ErrorReply, MockServer, Rejection, ResetConnection};
 pub use config::{MockConfig, ToolBehaviour};
-pub use direct::ChatDelivery;
+pub use direct::{ChatDelivery, PromptDigest, RequestFrame};
 pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};

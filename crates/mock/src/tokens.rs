@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use dashmap::DashMap;
 use scenario::{Tokenizer, text};
 
-use crate::wire::ChatRequest;
+use crate::wire::{ChatRequest, Message, ToolSpec};
 
 /// Framing tokens per message (`<|start|>role ... <|end|>`).
 const PER_MESSAGE: u32 = 3;
@@ -138,24 +138,42 @@ fn count_uncached(tokenizer: Tokenizer, text: &str) -> u32 {
 /// Prompt tokens of a chat request: messages, tool calls in the history, and the tool
 /// definitions offered.
 pub(crate) fn prompt_tokens(tokenizer: Tokenizer, req: &ChatRequest) -> u32 {
-    let mut total = REPLY_PRIMING;
-    for msg in &req.messages {
-        total = total.saturating_add(PER_MESSAGE);
-        msg.for_each_text(|t| total = total.saturating_add(count(tokenizer, t)));
-        if let Some(name) = &msg.name {
-            total = total.saturating_add(1 + count(tokenizer, name));
-        }
-        for call in msg.tool_calls.iter().flatten() {
-            total = total
-                .saturating_add(count(tokenizer, &call.function.name))
-                .saturating_add(count(tokenizer, &call.function.arguments));
-        }
+    let messages = req.messages.iter().fold(0, |total: u32, msg| {
+        total.saturating_add(message_tokens(tokenizer, msg))
+    });
+    total_tokens(messages, tools_tokens(tokenizer, req.tools()))
+}
+
+/// The prompt tokens of a request whose messages cost `messages` ([`message_tokens`] summed)
+/// and whose tool definitions cost `tools` ([`tools_tokens`]): the reply's priming added.
+pub(crate) fn total_tokens(messages: u32, tools: u32) -> u32 {
+    REPLY_PRIMING.saturating_add(messages).saturating_add(tools)
+}
+
+/// What one message adds to the prompt: its framing, its text, its name and the tool calls it
+/// carries.
+pub(crate) fn message_tokens(tokenizer: Tokenizer, msg: &Message) -> u32 {
+    let mut total = PER_MESSAGE;
+    msg.for_each_text(|t| total = total.saturating_add(count(tokenizer, t)));
+    if let Some(name) = &msg.name {
+        total = total.saturating_add(1 + count(tokenizer, name));
     }
-    if !req.tools().is_empty() {
-        let defs = serde_json::to_string(req.tools()).unwrap_or_default();
-        total = total.saturating_add(count(tokenizer, &defs));
+    for call in msg.tool_calls.iter().flatten() {
+        total = total
+            .saturating_add(count(tokenizer, &call.function.name))
+            .saturating_add(count(tokenizer, &call.function.arguments));
     }
     total
+}
+
+/// What the tool definitions offered add to the prompt: their JSON, counted as text (none
+/// offered, nothing).
+pub(crate) fn tools_tokens(tokenizer: Tokenizer, tools: &[ToolSpec]) -> u32 {
+    if tools.is_empty() {
+        return 0;
+    }
+    let defs = serde_json::to_string(tools).unwrap_or_default();
+    count(tokenizer, &defs)
 }
 
 /// Loads the tokenizer's tables now rather than on the first request (o200k takes ~0.2 s).

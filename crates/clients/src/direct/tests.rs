@@ -91,7 +91,7 @@ fn request(text: &str, max_tokens: u32, tools: bool) -> LlmRequest {
 /// One attempt under a 30 s timeout (as `drive` runs it), and the mock's stats after it.
 async fn attempt_on(provider: &Provider, request: &LlmRequest, limit: Duration) -> Outcome {
     let t0 = Instant::now();
-    let result = timeout(limit, attempt(provider, request))
+    let result = timeout(limit, attempt(provider, request, None))
         .await
         .unwrap_or_else(|_| Err(Failure::new(ErrorKind::Timeout)));
     (result, t0.elapsed())
@@ -341,5 +341,50 @@ async fn the_body_is_what_async_openai_sends() {
                 String::from_utf8_lossy(&sent)
             );
         }
+    }
+}
+
+/// A conversation resent call after call with its digest kept, and cut back when an earlier
+/// message changes: every call gets the router's answer for the whole body.
+#[tokio::test(start_paused = true)]
+async fn a_kept_digest_matches_the_router_path() {
+    let cfg = config("tool_call_probability = 0.5\n");
+    for stream in [true, false] {
+        let (router_mock, direct_mock) =
+            (MockServer::new(cfg.clone()), MockServer::new(cfg.clone()));
+        let (router, direct) = (
+            provider(&router_mock, stream, false),
+            provider(&direct_mock, stream, true),
+        );
+        let folder = direct.direct.as_ref().expect("in-process");
+        let mut request = request("first question", 256, true);
+        let mut digest = mock::PromptDigest::new();
+        for i in 0..8 {
+            if i == 5 {
+                // An earlier message rewritten, as a compression does.
+                request.messages[1] = ChatCompletionRequestUserMessage::from("rewritten").into();
+                digest.truncate(1);
+            }
+            assert!(folder.fold(&mut digest, &request.messages));
+            assert_eq!(digest.len(), request.messages.len());
+            let t0 = Instant::now();
+            let via_router = attempt(&router, &request, None).await;
+            let router_took = t0.elapsed();
+            let t0 = Instant::now();
+            let via_digest = attempt(&direct, &request, Some(&digest)).await;
+            assert_eq!(via_digest, via_router, "call {i}, stream: {stream}");
+            assert_eq!(t0.elapsed(), router_took);
+            let answer = via_digest.expect("answered").0;
+            request
+                .messages
+                .push(ChatCompletionRequestAssistantMessage::from(answer.content.as_str()).into());
+            request.messages.push(
+                ChatCompletionRequestUserMessage::from(format!("question {i}").as_str()).into(),
+            );
+        }
+        sleep(Duration::from_millis(1)).await;
+        // The calls alternate between the mocks, so only totals compare (not rate windows).
+        let totals = |s: StatsSnapshot| (s.chat_requests, s.prompt_tokens, s.completion_tokens);
+        assert_eq!(totals(direct_mock.stats()), totals(router_mock.stats()));
     }
 }
