@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use clients::{Clients, Embedded, ErrorKind};
 use metrics::{
-    AgentSummary, BreakerSummary, CallClass, MetricKind, ProcessStats, Registry, RunSnapshot,
-    SnapshotInput,
+    AgentSummary, BreakerSummary, CallClass, MemoryMethod, MetricKind, ProcessStats, Registry,
+    RunSnapshot, SnapshotInput,
 };
 use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
@@ -188,6 +188,13 @@ struct Shared {
 }
 
 impl Shared {
+    /// Records into this thread's recorder. The recorders are the harness's: a thread's first
+    /// recording creates its recorder, charged as shared heap, not to the agent that happened
+    /// to record first.
+    fn record(&self, f: impl FnOnce(&mut metrics::Recorder)) {
+        heap::shared(|| self.registry.with(f));
+    }
+
     fn enter(&self) {
         let now = self.alive.fetch_add(1, Ordering::Relaxed) + 1;
         self.alive_peak.fetch_max(now, Ordering::Relaxed);
@@ -200,6 +207,44 @@ impl Shared {
 
 /// An agent's running totals, readable after the agent is gone or cancelled.
 type Summary = Arc<Mutex<AgentSummary>>;
+
+/// An agent's totals and the heap account its allocations are charged to.
+#[derive(Clone)]
+struct Tally {
+    summary: Summary,
+    account: heap::Account,
+}
+
+impl Tally {
+    /// A new agent `id`: its totals (listed in `all`) and a fresh heap account.
+    fn open(all: &Mutex<Vec<Tally>>, id: u64) -> Self {
+        let tally = Self {
+            summary: Arc::new(Mutex::new(AgentSummary {
+                id,
+                ..AgentSummary::default()
+            })),
+            account: heap::Account::open(),
+        };
+        all.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tally.clone());
+        tally
+    }
+
+    /// The totals at the end of the run, with the heap figures when the allocator tracks.
+    fn finish(&self, tracking: bool) -> AgentSummary {
+        let mut s = self
+            .summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        s.heap = tracking.then(|| metrics::HeapFigures {
+            peak_bytes: self.account.usage().peak,
+            final_bytes: s.heap.map_or(0, |h| h.final_bytes),
+        });
+        s
+    }
+}
 
 async fn fleet<A, F>(
     scenario: Arc<Scenario>,
@@ -222,7 +267,9 @@ where
         clients,
         scenario: scenario.clone(),
     });
-    let summaries: Arc<Mutex<Vec<Summary>>> = Arc::default();
+    let tallies: Arc<Mutex<Vec<Tally>>> = Arc::default();
+    let tracking = heap::installed();
+    warm_shared_state(&scenario);
     let mut tasks = JoinSet::new();
     let progress = options.progress.clone().map(|f| {
         tokio::spawn(report_progress(
@@ -237,9 +284,13 @@ where
         None => {
             for i in 0..scenario.fleet.agents {
                 let at = start + ramp_offset(i, scenario.fleet.agents, scenario.fleet.ramp_up.0);
-                let summary = new_summary(&summaries, u64::from(i));
-                let agent = make_agent(u64::from(i));
-                tasks.spawn(closed_agent(shared.clone(), agent, summary, at));
+                let tally = Tally::open(&tallies, u64::from(i));
+                // The agent, its task and what they allocate from now on are its own.
+                heap::charged_to(tally.account, || {
+                    let agent = make_agent(u64::from(i));
+                    let task = closed_agent(shared.clone(), agent, tally.clone(), at);
+                    tasks.spawn(heap::attribute(tally.account, task));
+                });
             }
             shared.stop.stopped().await;
         }
@@ -247,7 +298,7 @@ where
             let scheduler = open_loop(
                 shared.clone(),
                 make_agent,
-                summaries.clone(),
+                tallies.clone(),
                 schedule,
                 start,
                 &mut tasks,
@@ -268,7 +319,7 @@ where
         let cancelled = tasks.len() as u64;
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        shared.registry.with(|r| {
+        shared.record(|r| {
             r.counters.turns_cancelled += cancelled;
             for _ in 0..cancelled {
                 r.error(CallClass::Turn, ErrorKind::Cancelled);
@@ -278,15 +329,18 @@ where
     if let Some(p) = progress {
         p.abort();
     }
-    let agents: Vec<AgentSummary> = summaries
+    let agents: Vec<AgentSummary> = tallies
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+        .map(|t| t.finish(tracking))
         .collect();
+    let shared_heap = heap::shared_usage();
     let process = ProcessStats {
         agents_alive_peak: shared.alive_peak.load(Ordering::Relaxed),
         wall_time_ms: u64::try_from(wall.elapsed().as_millis()).unwrap_or(u64::MAX),
+        shared_heap_peak_bytes: shared_heap.peak,
+        shared_heap_final_bytes: shared_heap.live,
         ..process::stats()
     };
     let stop = shared.stop.reason().unwrap_or(StopReason::Duration);
@@ -304,44 +358,57 @@ where
         targets: &scenario.targets,
         breakers: breakers(&shared.clients),
         process,
+        memory_method: if tracking {
+            MemoryMethod::Allocator
+        } else {
+            MemoryMethod::Structural
+        },
     });
     RunOutcome { snapshot, stop }
 }
 
-fn new_summary(all: &Mutex<Vec<Summary>>, id: u64) -> Summary {
-    let summary = Arc::new(Mutex::new(AgentSummary {
-        id,
-        ..AgentSummary::default()
-    }));
-    all.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(summary.clone());
-    summary
+/// Loads what the run shares lazily (the tokenizers) before any agent runs, so it is charged
+/// as shared heap rather than to whichever agent happens to count tokens first.
+fn warm_shared_state(scenario: &Scenario) {
+    for tokenizer in [scenario.mock.tokenizer, scenario.compression.tokenizer] {
+        if tokenizer != scenario::Tokenizer::Chars {
+            let _ = mock::count_tokens(tokenizer, "warm");
+        }
+    }
 }
 
 /// Records one turn into the metrics and the agent's own summary.
-fn on_turn(shared: &Shared, summary: &Summary, turn: &TurnReport) {
-    let on_target = shared.scenario.targets.agent_response_p95.0;
-    shared.registry.with(|r| record::turn(r, turn, on_target));
-    let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
-    s.turns += 1;
-    s.errors += u64::from(turn.error.is_some());
-    s.response.record(turn.response);
-    s.conversation_bytes = s.conversation_bytes.max(turn.conversation_bytes);
-    s.conversation_tokens = s.conversation_tokens.max(turn.conversation_tokens);
-    // Structural size for now; the allocator-based figure comes with the heap crate.
-    s.peak_memory_bytes = s.peak_memory_bytes.max(turn.memory_bytes);
+fn on_turn(shared: &Shared, tally: &Tally, turn: &TurnReport) {
+    // What the agent holds now, before the harness's own bookkeeping allocates anything.
+    let held = tally.account.usage().live;
+    // Metrics are the harness's, not the agent's: they are charged as shared.
+    heap::shared(|| {
+        let on_target = shared.scenario.targets.agent_response_p95.0;
+        shared.record(|r| record::turn(r, turn, on_target));
+        let mut s = tally.summary.lock().unwrap_or_else(PoisonError::into_inner);
+        s.turns += 1;
+        s.errors += u64::from(turn.error.is_some());
+        s.response.record(turn.response);
+        s.conversation_bytes = s.conversation_bytes.max(turn.conversation_bytes);
+        s.conversation_tokens = s.conversation_tokens.max(turn.conversation_tokens);
+        s.structural_peak_bytes = s.structural_peak_bytes.max(turn.memory_bytes);
+        s.structural_final_bytes = turn.memory_bytes;
+        s.heap = Some(metrics::HeapFigures {
+            peak_bytes: 0,
+            final_bytes: held,
+        });
+    });
 }
 
 async fn session<A: Agent>(
     shared: &Shared,
     agent: &mut A,
-    summary: &Summary,
+    tally: &Tally,
     id: u64,
     rng: &mut SimRng,
     intended: Option<Instant>,
 ) {
-    shared.registry.with(|r| r.counters.sessions_started += 1);
+    shared.record(|r| r.counters.sessions_started += 1);
     let ctx = AgentContext {
         id,
         scenario: &shared.scenario,
@@ -352,22 +419,26 @@ async fn session<A: Agent>(
         intended_start: intended,
     };
     agent
-        .session(ctx, &mut |turn| on_turn(shared, summary, &turn))
+        .session(ctx, &mut |turn| on_turn(shared, tally, &turn))
         .await;
-    shared.registry.with(|r| r.counters.sessions_completed += 1);
+    shared.record(|r| r.counters.sessions_completed += 1);
 }
 
 /// A closed-loop agent: starts on the ramp, then runs sessions back to back until the stop.
-async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, summary: Summary, at: Instant) {
+async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, tally: Tally, at: Instant) {
     tokio::select! {
         () = sleep_until(at) => {}
         () = shared.stop.token().cancelled() => return,
     }
     shared.enter();
-    let id = summary.lock().unwrap_or_else(PoisonError::into_inner).id;
+    let id = tally
+        .summary
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .id;
     let mut rng = SimRng::for_agent(shared.scenario.seed, id);
     while shared.stop.try_start_session() {
-        session(&shared, &mut agent, &summary, id, &mut rng, None).await;
+        session(&shared, &mut agent, &tally, id, &mut rng, None).await;
         let pause = shared.scenario.session.between_sessions.sample(&mut rng).0;
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
@@ -384,7 +455,7 @@ async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, summary: Summ
 async fn open_loop<A, F>(
     shared: Arc<Shared>,
     make_agent: Arc<F>,
-    summaries: Arc<Mutex<Vec<Summary>>>,
+    tallies: Arc<Mutex<Vec<Tally>>>,
     schedule: OpenSchedule,
     start: Instant,
     tasks: &mut JoinSet<()>,
@@ -407,35 +478,39 @@ async fn open_loop<A, F>(
         let permit = match free.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) if waiting.load(Ordering::Relaxed) >= slots as u64 => {
-                shared.registry.with(|r| r.counters.dropped_starts += 1);
+                shared.record(|r| r.counters.dropped_starts += 1);
                 continue;
             }
             Err(_) => None,
         };
         let (shared, free, waiting) = (shared.clone(), free.clone(), waiting.clone());
-        let summary = new_summary(&summaries, n);
-        let mut agent = make_agent(n);
-        tasks.spawn(async move {
-            let _permit = match permit {
-                Some(p) => p,
-                None => {
-                    waiting.fetch_add(1, Ordering::Relaxed);
-                    let p = free
-                        .acquire_owned()
-                        .await
-                        .expect("the slot semaphore is never closed");
-                    waiting.fetch_sub(1, Ordering::Relaxed);
-                    shared.registry.with(|r| r.counters.late_starts += 1);
-                    p
-                }
-            };
-            shared
-                .registry
-                .with(|r| r.record(MetricKind::ScheduleDelay, intended.elapsed()));
-            shared.enter();
-            let mut rng = SimRng::for_agent(shared.scenario.seed, n);
-            session(&shared, &mut agent, &summary, n, &mut rng, Some(intended)).await;
-            shared.leave();
+        let tally = Tally::open(&tallies, n);
+        let account = tally.account;
+        // The agent, its task and what they allocate from now on are its own.
+        heap::charged_to(account, || {
+            let mut agent = make_agent(n);
+            tasks.spawn(heap::attribute(account, async move {
+                let _permit = match permit {
+                    Some(p) => p,
+                    None => {
+                        waiting.fetch_add(1, Ordering::Relaxed);
+                        let p = free
+                            .acquire_owned()
+                            .await
+                            .expect("the slot semaphore is never closed");
+                        waiting.fetch_sub(1, Ordering::Relaxed);
+                        shared.record(|r| r.counters.late_starts += 1);
+                        p
+                    }
+                };
+                shared
+                    .registry
+                    .with(|r| r.record(MetricKind::ScheduleDelay, intended.elapsed()));
+                shared.enter();
+                let mut rng = SimRng::for_agent(shared.scenario.seed, n);
+                session(&shared, &mut agent, &tally, n, &mut rng, Some(intended)).await;
+                shared.leave();
+            }));
         });
     }
 }

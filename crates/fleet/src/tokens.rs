@@ -29,7 +29,10 @@ impl Counter {
 impl TokenCounter for Counter {
     fn count(&self, text: &str) -> u32 {
         match self.tokenizer {
-            Tokenizer::O200k | Tokenizer::Cl100k => mock::count_tokens(self.tokenizer, text),
+            // The memo is the whole process's: what it stores is shared, not this agent's.
+            Tokenizer::O200k | Tokenizer::Cl100k => {
+                heap::shared(|| mock::count_tokens(self.tokenizer, text))
+            }
             Tokenizer::Chars => self.exact.count(text),
         }
     }

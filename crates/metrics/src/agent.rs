@@ -21,8 +21,49 @@ pub struct AgentSummary {
     pub conversation_bytes: u64,
     /// Largest conversation size, tokens.
     pub conversation_tokens: u64,
-    /// Peak memory attributed to the agent, bytes (structural size of its state for now).
-    pub peak_memory_bytes: u64,
+    /// Largest structural size of its state after a turn (get-size2), bytes.
+    pub structural_peak_bytes: u64,
+    /// Structural size of its state after its last turn, bytes.
+    pub structural_final_bytes: u64,
+    /// What the tracking allocator charged to it, when the process installed one.
+    pub heap: Option<HeapFigures>,
+}
+
+/// Heap bytes the tracking allocator charged to one agent (see the `heap` crate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapFigures {
+    /// Most bytes it held at once.
+    pub peak_bytes: u64,
+    /// Bytes it held after its last turn.
+    pub final_bytes: u64,
+}
+
+impl AgentSummary {
+    /// The peak memory judged by the `agent_memory` target: the allocator's figure when there
+    /// is one, else the structural size.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.heap
+            .map_or(self.structural_peak_bytes, |h| h.peak_bytes)
+    }
+
+    /// Memory held after the last turn, by the same method as [`Self::peak_memory_bytes`].
+    pub fn final_memory_bytes(&self) -> u64 {
+        self.heap
+            .map_or(self.structural_final_bytes, |h| h.final_bytes)
+    }
+}
+
+/// How per-agent memory was measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryMethod {
+    /// Heap bytes charged by the tracking allocator (`heap::TrackingAllocator`): everything the
+    /// agent allocated and still holds.
+    Allocator,
+    /// The structural size of the agent's state (get-size2): its conversation and prompt,
+    /// not every allocation it makes. Used when the process did not install the allocator.
+    #[default]
+    Structural,
 }
 
 /// One agent in the report.
@@ -45,8 +86,12 @@ pub struct AgentReport {
     pub conversation_bytes: u64,
     /// Largest conversation, tokens.
     pub conversation_tokens: u64,
-    /// Peak memory, bytes.
+    /// Peak memory, bytes (by the section's `memory_method`).
     pub peak_memory_bytes: u64,
+    /// Memory held after its last turn, bytes (by the same method).
+    pub final_memory_bytes: u64,
+    /// Largest structural size of its state (get-size2), bytes, whatever the method.
+    pub structural_peak_bytes: u64,
     /// Whether this agent met every per-agent target (response p95, memory, error rate).
     pub met_all_targets: bool,
 }
@@ -63,7 +108,9 @@ impl AgentReport {
             response_max_ms: ms(s.response.max()),
             conversation_bytes: s.conversation_bytes,
             conversation_tokens: s.conversation_tokens,
-            peak_memory_bytes: s.peak_memory_bytes,
+            peak_memory_bytes: s.peak_memory_bytes(),
+            final_memory_bytes: s.final_memory_bytes(),
+            structural_peak_bytes: s.structural_peak_bytes,
             met_all_targets: met,
         }
     }

@@ -22,14 +22,15 @@ mod recorder;
 mod snapshot;
 mod targets;
 
-pub use agent::{AgentReport, AgentSummary};
+pub use agent::{AgentReport, AgentSummary, HeapFigures, MemoryMethod};
 pub use breakdown::{Breakdown, PARTS, TailBreakdown, TailPart, TurnParts};
 pub use counters::{CallClass, Counters, Errors};
 pub use error::ErrorKind;
 pub use histogram::{AgentLatency, LatencyHistogram};
 pub use recorder::{Recorder, Registry};
 pub use snapshot::{
-    AgentsSection, BreakerSummary, ProcessStats, RunSnapshot, SCHEMA_VERSION, SnapshotInput,
+    AgentMemory, AgentsSection, BreakerSummary, ProcessStats, RunSnapshot, SCHEMA_VERSION,
+    SnapshotInput, WORST_MEMORY_AGENTS,
 };
 pub use targets::{Unit, Verdict, agent_met, error_rate, evaluate};
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use scenario::Targets;
 
-use crate::agent::{AgentReport, AgentSummary};
+use crate::agent::{AgentReport, AgentSummary, MemoryMethod};
 use crate::breakdown::TailBreakdown;
 use crate::counters::{Counters, Errors};
 use crate::histogram::LatencyHistogram;
@@ -37,7 +37,25 @@ pub struct ProcessStats {
     pub agents_alive_peak: u64,
     /// Wall-clock time of the run, ms.
     pub wall_time_ms: u64,
+    /// Heap the tracking allocator charged to no agent (the runtime, the shared clients, the
+    /// mock, the tokenizer, the metrics), most at once, bytes; 0 without the allocator.
+    pub shared_heap_peak_bytes: u64,
+    /// The same at the end of the run, bytes.
+    pub shared_heap_final_bytes: u64,
 }
+
+/// One of the agents that held the most memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentMemory {
+    /// The agent's id.
+    pub id: u64,
+    /// Its peak memory, bytes.
+    pub peak_memory_bytes: u64,
+}
+
+/// How many agents [`AgentsSection::worst_memory`] lists.
+pub const WORST_MEMORY_AGENTS: usize = 5;
 
 /// One circuit breaker at the end of the run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,8 +89,19 @@ pub struct AgentsSection {
     pub response_p95_median_ms: f64,
     /// The worst agent's response p95, ms.
     pub response_p95_max_ms: f64,
+    /// How per-agent memory was measured: `allocator` (heap charged by the tracking allocator)
+    /// or `structural` (the size of the agent's state, when the allocator is not installed).
+    pub memory_method: MemoryMethod,
+    /// The median over agents of each agent's peak memory, bytes.
+    pub peak_memory_p50_bytes: u64,
+    /// The 95th percentile over agents of each agent's peak memory, bytes.
+    pub peak_memory_p95_bytes: u64,
     /// The largest peak memory of any agent, bytes.
     pub peak_memory_max_bytes: u64,
+    /// Memory all agents held after their last turns, summed, bytes.
+    pub final_memory_total_bytes: u64,
+    /// The agents with the largest peaks, largest first (ties by id).
+    pub worst_memory: Vec<AgentMemory>,
     /// Every agent, by id.
     pub list: Vec<AgentReport>,
 }
@@ -142,6 +171,8 @@ pub struct SnapshotInput<'a> {
     pub breakers: Vec<BreakerSummary>,
     /// Process figures (its `agents_alive_peak` is judged by `min_concurrent_agents`).
     pub process: ProcessStats,
+    /// How the agents' memory figures were measured.
+    pub memory_method: MemoryMethod,
 }
 
 impl RunSnapshot {
@@ -158,6 +189,7 @@ impl RunSnapshot {
             targets,
             breakers,
             process,
+            memory_method,
         } = input;
         agents.sort_by_key(|a| a.id);
         let verdicts = evaluate(targets, &recorder, &agents, process.agents_alive_peak);
@@ -171,6 +203,17 @@ impl RunSnapshot {
         let mut p95s: Vec<f64> = with_turns.iter().map(|a| a.response_p95_ms).collect();
         p95s.sort_by(f64::total_cmp);
         let met = with_turns.iter().filter(|a| a.met_all_targets).count();
+        let mut peaks: Vec<u64> = list.iter().map(|a| a.peak_memory_bytes).collect();
+        peaks.sort_unstable();
+        let mut worst: Vec<AgentMemory> = list
+            .iter()
+            .map(|a| AgentMemory {
+                id: a.id,
+                peak_memory_bytes: a.peak_memory_bytes,
+            })
+            .collect();
+        worst.sort_by(|a, b| (b.peak_memory_bytes, a.id).cmp(&(a.peak_memory_bytes, b.id)));
+        worst.truncate(WORST_MEMORY_AGENTS);
         let agents_section = AgentsSection {
             count: list.len() as u64,
             with_turns: with_turns.len() as u64,
@@ -184,7 +227,12 @@ impl RunSnapshot {
                 .copied()
                 .unwrap_or(0.0),
             response_p95_max_ms: p95s.last().copied().unwrap_or(0.0),
-            peak_memory_max_bytes: list.iter().map(|a| a.peak_memory_bytes).max().unwrap_or(0),
+            memory_method,
+            peak_memory_p50_bytes: nearest_rank(&peaks, 0.50),
+            peak_memory_p95_bytes: nearest_rank(&peaks, 0.95),
+            peak_memory_max_bytes: peaks.last().copied().unwrap_or(0),
+            final_memory_total_bytes: list.iter().map(|a| a.final_memory_bytes).sum(),
+            worst_memory: worst,
             list,
         };
         let secs = simulated.as_secs_f64();
@@ -220,6 +268,15 @@ impl RunSnapshot {
             .get(&MetricKind::AgentResponse)
             .map_or(0.0, |h| ms(h.quantile(0.95)))
     }
+}
+
+/// The nearest-rank `q` quantile of sorted `values` (0 when empty).
+fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -264,7 +321,60 @@ mod tests {
                 agents_alive_peak: 1000,
                 ..ProcessStats::default()
             },
+            memory_method: MemoryMethod::Structural,
         }
+    }
+
+    #[test]
+    fn memory_summary_over_agents() {
+        let targets = Targets::default();
+        let mut input = input(&targets);
+        input.memory_method = MemoryMethod::Allocator;
+        input.agents = (0..20u64)
+            .map(|id| AgentSummary {
+                id,
+                turns: 1,
+                structural_peak_bytes: 1,
+                heap: Some(crate::HeapFigures {
+                    // Agents 0..20 peak at 1_000..20_000, except 13 which peaks highest.
+                    peak_bytes: if id == 13 { 50_000 } else { (id + 1) * 1000 },
+                    final_bytes: id,
+                }),
+                ..AgentSummary::default()
+            })
+            .collect();
+        let s = RunSnapshot::build(input);
+        let a = &s.agents;
+        assert_eq!(a.memory_method, MemoryMethod::Allocator);
+        assert_eq!(a.peak_memory_max_bytes, 50_000);
+        // Sorted peaks: 1k..13k, 15k..20k, 50k; nearest rank 10 of 20 and 19 of 20.
+        assert_eq!(a.peak_memory_p50_bytes, 10_000);
+        assert_eq!(a.peak_memory_p95_bytes, 20_000);
+        assert_eq!(a.final_memory_total_bytes, (0..20).sum::<u64>());
+        let worst: Vec<(u64, u64)> = a
+            .worst_memory
+            .iter()
+            .map(|w| (w.id, w.peak_memory_bytes))
+            .collect();
+        assert_eq!(
+            worst,
+            [
+                (13, 50_000),
+                (19, 20_000),
+                (18, 19_000),
+                (17, 18_000),
+                (16, 17_000)
+            ]
+        );
+        assert_eq!(a.list[13].peak_memory_bytes, 50_000);
+        assert_eq!(a.list[13].structural_peak_bytes, 1);
+        // The memory target judges the allocator's figure.
+        let memory = s
+            .targets
+            .iter()
+            .find(|v| v.target == "agent_memory")
+            .expect("the agent_memory verdict");
+        assert_eq!(memory.measured, Some(50_000.0));
     }
 
     #[test]

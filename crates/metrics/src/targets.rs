@@ -133,7 +133,7 @@ pub fn evaluate(
     });
     let memory = agents
         .iter()
-        .map(|a| a.peak_memory_bytes)
+        .map(AgentSummary::peak_memory_bytes)
         .max()
         .map(|b| b as f64);
     v.push(below(
@@ -174,7 +174,7 @@ pub fn evaluate(
 pub fn agent_met(t: &Targets, a: &AgentSummary) -> bool {
     a.turns > 0
         && a.response.quantile(0.95) < t.agent_response_p95.0
-        && a.peak_memory_bytes < t.agent_memory.0
+        && a.peak_memory_bytes() < t.agent_memory.0
         && (a.errors == 0 || (a.errors as f64 / a.turns as f64) < t.error_rate.0)
 }
 
@@ -241,6 +241,21 @@ mod tests {
             a.response.record(Duration::from_millis(500));
         }
         assert!(agent_met(&t, &a));
+        // The allocator's figure, when there is one, is what the memory target judges.
+        a.structural_peak_bytes = t.agent_memory.0 + 1;
+        assert!(!agent_met(&t, &a));
+        a.heap = Some(crate::HeapFigures {
+            peak_bytes: t.agent_memory.0 - 1,
+            final_bytes: 0,
+        });
+        assert!(agent_met(&t, &a));
+        a.heap = Some(crate::HeapFigures {
+            peak_bytes: t.agent_memory.0,
+            final_bytes: 0,
+        });
+        assert!(!agent_met(&t, &a));
+        a.heap = None;
+        a.structural_peak_bytes = 0;
         a.errors = 1;
         assert!(!agent_met(&t, &a));
         assert!(!agent_met(&t, &AgentSummary::default()));

@@ -64,7 +64,8 @@ pub fn markdown(s: &RunSnapshot) -> String {
     }
 
     section(&mut out, "Agents");
-    out.push_str(&format!("{}\n", cell(&sections::agents(s))));
+    out.push_str(&format!("{}\n\n", cell(&sections::agents(s))));
+    out.push_str(&format!("{}\n", cell(&sections::memory(s))));
     let worst = sections::worst_agents(s, WORST_AGENTS);
     if !worst.is_empty() {
         out.push_str(&format!(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use metrics::{CallClass, ErrorKind, PARTS, RunSnapshot};
+use metrics::{CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot};
 
 use crate::table::{Align, Table};
 use crate::units::{self, count};
@@ -257,15 +257,47 @@ pub(crate) fn tail_parts(s: &RunSnapshot) -> Table {
 pub(crate) fn agents(s: &RunSnapshot) -> String {
     let a = &s.agents;
     format!(
-        "{} agents, {} with turns: {} meeting all targets; response p95 median {}, worst {}; \
-         max peak memory {}",
+        "{} agents, {} with turns: {} meeting all targets; response p95 median {}, worst {}",
         count(a.count),
         count(a.with_turns),
         units::percent(a.meeting_all_targets),
         units::ms(a.response_p95_median_ms),
         units::ms(a.response_p95_max_ms),
-        units::bytes(a.peak_memory_max_bytes as f64)
     )
+}
+
+/// `memory per agent (heap, by the allocator): p50 …, p95 …, max … (agents 13, 19); …`.
+pub(crate) fn memory(s: &RunSnapshot) -> String {
+    let a = &s.agents;
+    let method = match a.memory_method {
+        MemoryMethod::Allocator => "heap, by the tracking allocator",
+        MemoryMethod::Structural => "structural size of agent state; no tracking allocator",
+    };
+    let worst: Vec<String> = a.worst_memory.iter().map(|w| w.id.to_string()).collect();
+    let mut line = format!(
+        "memory per agent ({method}): p50 {}, p95 {}, max {}",
+        units::bytes(a.peak_memory_p50_bytes as f64),
+        units::bytes(a.peak_memory_p95_bytes as f64),
+        units::bytes(a.peak_memory_max_bytes as f64),
+    );
+    if !worst.is_empty() {
+        line.push_str(&format!(" (largest: agent {})", worst.join(", ")));
+    }
+    line.push_str(&format!(
+        "; {} held by all agents after their last turns",
+        units::bytes(a.final_memory_total_bytes as f64)
+    ));
+    if a.memory_method == MemoryMethod::Allocator {
+        line.push_str(&format!(
+            "; shared heap peak {}",
+            units::bytes(s.process.shared_heap_peak_bytes as f64)
+        ));
+    }
+    line.push_str(&format!(
+        "; process peak RSS {}",
+        units::bytes(s.process.peak_rss_bytes as f64)
+    ));
+    line
 }
 
 /// The agents with turns with the highest response p95 (ties by id), at most `n`.

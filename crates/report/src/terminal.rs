@@ -42,6 +42,8 @@ pub fn terminal(s: &RunSnapshot) -> String {
     out.push('\n');
     out.push_str(&sections::agents(s));
     out.push('\n');
+    out.push_str(&sections::memory(s));
+    out.push('\n');
     let breakers = sections::breakers(s);
     if !breakers.is_empty() {
         out.push('\n');

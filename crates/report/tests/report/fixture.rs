@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use metrics::{
-    AgentSummary, BreakerSummary, CallClass, ErrorKind, MetricKind, ProcessStats, Recorder,
-    RunSnapshot, SnapshotInput, TurnParts,
+    AgentSummary, BreakerSummary, CallClass, ErrorKind, HeapFigures, MemoryMethod, MetricKind,
+    ProcessStats, Recorder, RunSnapshot, SnapshotInput, TurnParts,
 };
 use scenario::{Dur, LatencyTarget, Probability, Targets};
 
@@ -49,7 +49,12 @@ fn recorder_and_agents() -> (Recorder, Vec<AgentSummary>) {
     let mut agents: Vec<AgentSummary> = (0..AGENTS)
         .map(|id| AgentSummary {
             id,
-            peak_memory_bytes: 2_000_000 + spread(id, 10_000) * 1_000 + id,
+            structural_peak_bytes: 2_000_000 + spread(id, 10_000) * 1_000 + id,
+            structural_final_bytes: 1_500_000 + spread(id, 10_000) * 500,
+            heap: Some(HeapFigures {
+                peak_bytes: 3_000_000 + spread(id, 10_000) * 1_500 + id,
+                final_bytes: 2_500_000 + spread(id, 10_000) * 700,
+            }),
             conversation_bytes: 20_000 + spread(id, 500) * 100,
             conversation_tokens: 5_000 + spread(id, 500) * 25,
             ..AgentSummary::default()
@@ -197,7 +202,10 @@ pub(crate) fn snapshot_with(targets: &Targets) -> RunSnapshot {
             open_files: 37,
             agents_alive_peak: AGENTS,
             wall_time_ms: 3_412,
+            shared_heap_peak_bytes: 41_943_040,
+            shared_heap_final_bytes: 12_582_912,
         },
+        memory_method: MemoryMethod::Allocator,
     });
     // The crate version would change every snapshot on each release.
     s.fleetbench_version = "0.0.0-test".to_owned();
@@ -222,6 +230,7 @@ pub(crate) fn empty() -> RunSnapshot {
         targets: &Targets::default(),
         breakers: Vec::new(),
         process: ProcessStats::default(),
+        memory_method: MemoryMethod::Structural,
     });
     s.fleetbench_version = "0.0.0-test".to_owned();
     s
