@@ -34,6 +34,13 @@ pub(crate) enum Command {
     ///
     /// Exits 1 when a strategy broke an invariant (an invalid history), 2 on bad input.
     Compress(CompressArgs),
+    /// Compare the report.json of a base and a new run, figure by figure: latency
+    /// percentiles, error rate, goodput, counters, errors, targets, per-agent figures.
+    ///
+    /// Each change is classed by its size (noise, minor, warning, critical) and direction (an
+    /// improvement never fails). Exits 1 when a regression reaches --fail-on, 2 on bad input.
+    /// docs/ci.md has the whole CI gate.
+    Compare(CompareArgs),
 }
 
 impl Default for Command {
@@ -84,6 +91,10 @@ pub(crate) struct RunArgs {
     /// Print the plan of the run and exit without running it.
     #[arg(long)]
     pub(crate) plan: bool,
+    /// Targets for a CI gate: a TOML file with a [targets] table, in the keys of the
+    /// scenario's [targets]; the keys it sets replace the scenario's (docs/ci.md).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) budget: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<scenario::Dur, String> {
@@ -152,7 +163,7 @@ fn parse_turns(s: &str) -> Result<u32, String> {
     }
 }
 
-/// How `compress` prints its results.
+/// How `compress` and `compare` print their results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum EvalFormat {
     /// Aligned tables for a terminal.
@@ -203,6 +214,51 @@ pub(crate) struct CompressArgs {
     /// gives the same bytes.
     #[arg(long)]
     pub(crate) no_timing: bool,
+}
+
+/// The smallest regression that fails `compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FailOn {
+    /// A minor regression or worse.
+    Minor,
+    /// A warning or worse.
+    Warning,
+    /// Only a critical one.
+    Critical,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("reports").required(true).args(["base_file", "base"])))]
+pub(crate) struct CompareArgs {
+    /// The base run's report.json (the reference, like fixtures/ci/baseline.json).
+    #[arg(value_name = "BASE", requires = "new_file", conflicts_with_all = ["base", "new"])]
+    pub(crate) base_file: Option<PathBuf>,
+    /// The new run's report.json (the build under test).
+    #[arg(value_name = "NEW")]
+    pub(crate) new_file: Option<PathBuf>,
+    /// A base run's report.json, instead of BASE NEW; repeat for several runs: each side's
+    /// median is compared, and a change within the base runs' range is noise.
+    #[arg(long = "base", value_name = "FILE", requires = "new")]
+    pub(crate) base: Vec<PathBuf>,
+    /// A new run's report.json; repeat for several runs.
+    #[arg(long = "new", value_name = "FILE", requires = "base")]
+    pub(crate) new: Vec<PathBuf>,
+    /// Where the classes start, in percent of the base: minor, warning, critical (noise
+    /// below minor; critical above the last).
+    #[arg(long, value_name = "MINOR,WARNING,CRITICAL", default_value = "5,10,20")]
+    pub(crate) thresholds: report::compare::Thresholds,
+    /// The smallest regression that fails the comparison (exit 1).
+    #[arg(long, value_enum, default_value = "critical")]
+    pub(crate) fail_on: FailOn,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: EvalFormat,
+    /// Compare the machine-dependent `process` figures too (RSS, CPU and wall time).
+    #[arg(long)]
+    pub(crate) include_process: bool,
+    /// Compare reports of different scenarios or clocks.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 fn parse_pipeline(s: &str) -> Result<scenario::Pipeline, String> {

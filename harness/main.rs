@@ -13,6 +13,11 @@ use clap::Parser;
 
 use crate::args::{Args, Command};
 
+/// Every allocation is charged to the agent that made it (see the `heap` crate), so reports
+/// give each agent's heap; a library user who does not install it gets structural sizes.
+#[global_allocator]
+static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
+
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging();
@@ -33,6 +38,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::PrintScenario(print) => commands::print_scenario::run(&print),
         Command::Corpus(corpus) => commands::corpus::run(&corpus),
         Command::Compress(compress) => commands::compress::run(&compress),
+        Command::Compare(compare) => commands::compare::run(&compare),
     }
 }
 

@@ -1,11 +1,21 @@
 //! End-to-end tests of the `fleetbench` binary: one test binary, a module per area.
+//!
+//! Like the binary, it installs the tracking allocator, so fleets run in-process here measure
+//! agents' heap.
+
+#[global_allocator]
+static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
 
 /// `validate`, `print-scenario`, help text and exit codes.
 mod cli;
 /// Helpers shared by the modules.
 mod common;
+/// The CI gate: `run --budget`, `compare`, the CI scenario's determinism and baseline.
+mod compare;
 /// `corpus generate` and `compress`: determinism, sweeps, users' logs, bad input.
 mod compress;
+/// Per-agent heap: known bytes reported, frees and hand-offs charged to the owner.
+mod memory;
 /// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
 mod run;
 /// `serve`: the standalone mock answers real HTTP.

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub(crate) mod compare;
 pub(crate) mod compress;
 pub(crate) mod corpus;
 pub(crate) mod print_scenario;

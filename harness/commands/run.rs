@@ -18,6 +18,9 @@ use crate::scenario_source;
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut scenario = scenario_source::load(args.scenario.as_deref())?;
+    if let Some(path) = &args.budget {
+        apply_budget(&mut scenario, path)?;
+    }
     apply_overrides(&mut scenario, args)?;
     if args.plan {
         print!("{}", plan(&scenario));
@@ -261,6 +264,30 @@ fn plan(s: &Scenario) -> String {
         t.error_rate.0 * 100.0
     );
     out
+}
+
+/// Lays the budget file's `[targets]` over the scenario's, key by key (docs/ci.md).
+fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "--budget {}: cannot read the file; give a TOML file with a [targets] table (docs/ci.md)",
+            path.display()
+        )
+    })?;
+    let budget = scenario::budget::Budget::from_toml(&text, &path.display().to_string())
+        .context("--budget")?;
+    budget.apply(&mut s.targets);
+    let keys: Vec<&str> = budget.keys().iter().map(|k| k.as_str()).collect();
+    eprintln!(
+        "budget {}: sets {}",
+        path.display(),
+        if keys.is_empty() {
+            "no target".to_owned()
+        } else {
+            keys.join(", ")
+        }
+    );
+    Ok(())
 }
 
 /// Applies the command-line overrides and checks the result; errors name the flag.

@@ -8,11 +8,13 @@
 //! - `terminal`: [`terminal()`], the plain-text summary printed after a run.
 //! - `markdown`: [`markdown()`], GitHub-flavoured Markdown tables.
 //! - `junit`: [`junit()`], one JUnit test case per target.
+//! - [`compare`]: reports of a base and a new build compared figure by figure, for CI gates.
 //! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
 //! - `sections`: what the terminal and Markdown reports say, shared between them.
 //! - `table`: fixed-width and Markdown tables.
 //! - `units`: human formatting of durations, sizes and percentages.
 
+pub mod compare;
 mod format;
 mod json;
 mod junit;

@@ -1,0 +1,426 @@
+//! Comparing runs for CI gates (`fleetbench compare`, `docs/ci.md`): reports of a base and a
+//! new build, figure by figure, each change classified by its size and its direction.
+//!
+//! A change's size is its relative change against the base: under the first threshold it is
+//! noise, then minor, warning, critical ([`Thresholds`]). A change in the better direction is
+//! an improvement and never fails; a regression fails the comparison when its class reaches
+//! [`Options::fail_on`]. With several runs a side, each side's median is compared, and a new
+//! median within the base runs' own range (min..max) is noise. A base of 0 that stays 0 is
+//! noise; a base of 0 that becomes anything else has no relative change and counts as
+//! critical.
+//!
+//! # Layout
+//! - `classes`: [`Class`] and the [`Thresholds`] that give a change its class.
+//! - `extract`: the compared figures of one report, with their directions.
+//! - `render`: a comparison as a terminal table, Markdown or JSON.
+
+mod classes;
+mod extract;
+mod render;
+
+use serde_json::Value;
+
+pub use classes::{Class, ParseThresholdsError, Thresholds};
+pub use extract::{Better, Metric, Quantity, metrics};
+pub use render::{json, markdown, table};
+
+/// Why reports could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A file is not JSON.
+    #[error("{origin}: not JSON; give a report.json written by `fleetbench run --out DIR`")]
+    Json {
+        /// The file.
+        origin: String,
+        /// The parse error, with its line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file is JSON but not a report.
+    #[error(
+        "{origin}: not a fleetbench report: {problem}; give a report.json written by `fleetbench run --out DIR`"
+    )]
+    NotAReport {
+        /// The file.
+        origin: String,
+        /// What is missing or wrong.
+        problem: String,
+    },
+    /// A side has no report.
+    #[error("no {side} report given; give one or more files with --{side}")]
+    NoReports {
+        /// `base` or `new`.
+        side: &'static str,
+    },
+    /// Two reports come from different scenarios or clocks.
+    #[error(
+        "{first} is a run of {field} `{first_value}` but {other} of {field} `{other_value}`: \
+         compare runs of the same {field}, or pass --force to compare anyway"
+    )]
+    Mismatch {
+        /// `scenario` or `clock`.
+        field: &'static str,
+        /// The first base report.
+        first: String,
+        /// Its value.
+        first_value: String,
+        /// The report that differs.
+        other: String,
+        /// Its value.
+        other_value: String,
+    },
+}
+
+/// One parsed `report.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    origin: String,
+    scenario: String,
+    clock: String,
+    schema_version: u64,
+    value: Value,
+}
+
+impl Report {
+    /// Parses a report; `origin` names it in errors (its path). Any report.json version that
+    /// has `schema_version`, `scenario`, `clock` and `latency` is accepted; the figures it
+    /// lacks are left out of the comparison.
+    pub fn from_json(text: &str, origin: &str) -> Result<Report, CompareError> {
+        let value: Value = serde_json::from_str(text).map_err(|source| CompareError::Json {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        let not_a_report = |problem: String| CompareError::NotAReport {
+            origin: origin.to_owned(),
+            problem,
+        };
+        if !value.is_object() {
+            return Err(not_a_report("the top level is not an object".to_owned()));
+        }
+        let text_field = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| not_a_report(format!("no `{key}` string")))
+        };
+        let scenario = text_field("scenario")?;
+        let clock = text_field("clock")?;
+        let schema_version = value
+            .get("schema_version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| not_a_report("no `schema_version` number".to_owned()))?;
+        if !value.get("latency").is_some_and(Value::is_object) {
+            return Err(not_a_report("no `latency` object".to_owned()));
+        }
+        Ok(Report {
+            origin: origin.to_owned(),
+            scenario,
+            clock,
+            schema_version,
+            value,
+        })
+    }
+
+    /// Where the report came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The scenario's name.
+    pub fn scenario(&self) -> &str {
+        &self.scenario
+    }
+
+    /// `live` or `virtual`.
+    pub fn clock(&self) -> &str {
+        &self.clock
+    }
+
+    /// The whole report.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+/// How to compare.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    /// The class boundaries.
+    pub thresholds: Thresholds,
+    /// A regression of this class or above fails the comparison.
+    pub fail_on: Class,
+    /// Compare the machine-dependent `process` section too.
+    pub include_process: bool,
+    /// Compare reports of different scenarios or clocks.
+    pub force: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            thresholds: Thresholds::default(),
+            fail_on: Class::Critical,
+            include_process: false,
+            force: false,
+        }
+    }
+}
+
+/// Which way a figure moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trend {
+    /// Not at all.
+    Same,
+    /// In its better direction.
+    Better,
+    /// In its worse direction.
+    Worse,
+}
+
+impl Trend {
+    /// `same`, `better` or `worse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trend::Same => "same",
+            Trend::Better => "better",
+            Trend::Worse => "worse",
+        }
+    }
+}
+
+/// One figure compared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Its path in the report.
+    pub metric: String,
+    /// Which way is better.
+    pub better: Better,
+    /// What it measures.
+    pub quantity: Quantity,
+    /// The base runs' median.
+    pub base: f64,
+    /// The new runs' median.
+    pub new: f64,
+    /// The base runs' smallest and largest value.
+    pub base_range: (f64, f64),
+    /// The relative change in percent; `None` when the base is 0 and the new value is not.
+    pub change_pct: Option<f64>,
+    /// The size of the change.
+    pub class: Class,
+    /// Its direction.
+    pub trend: Trend,
+    /// Whether the change would have had a class but stayed within the base runs' range.
+    pub within_base_range: bool,
+}
+
+impl Row {
+    /// Compares one figure: `base` and `new` are each run's value.
+    pub fn new(
+        metric: &str,
+        better: Better,
+        quantity: Quantity,
+        base: &[f64],
+        new: &[f64],
+        thresholds: &Thresholds,
+    ) -> Row {
+        let (b, n) = (median(base), median(new));
+        let base_range = base
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+        let trend = if n == b {
+            Trend::Same
+        } else if (n < b) == (better == Better::Lower) {
+            Trend::Better
+        } else {
+            Trend::Worse
+        };
+        let change_pct = if b == 0.0 {
+            (n == 0.0).then_some(0.0)
+        } else {
+            Some((n - b) / b.abs() * 100.0)
+        };
+        let mut class = change_pct.map_or(Class::Critical, |p| thresholds.classify(p));
+        let within_base_range =
+            class > Class::Noise && base.len() > 1 && base_range.0 <= n && n <= base_range.1;
+        if within_base_range {
+            class = Class::Noise;
+        }
+        Row {
+            metric: metric.to_owned(),
+            better,
+            quantity,
+            base: b,
+            new: n,
+            base_range,
+            change_pct,
+            class,
+            trend,
+            within_base_range,
+        }
+    }
+
+    /// A change for the worse that is more than noise.
+    pub fn is_regression(&self) -> bool {
+        self.trend == Trend::Worse && self.class > Class::Noise
+    }
+
+    /// A change for the better that is more than noise.
+    pub fn is_improvement(&self) -> bool {
+        self.trend == Trend::Better && self.class > Class::Noise
+    }
+}
+
+/// The median: the middle value, or the mean of the two middle ones (0 for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The result of a comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// The base reports' files.
+    pub base: Vec<String>,
+    /// The new reports' files.
+    pub new: Vec<String>,
+    /// The scenario (of the first base report).
+    pub scenario: String,
+    /// The clock (of the first base report).
+    pub clock: String,
+    /// How it was compared.
+    pub options: Options,
+    /// Every figure both sides have, in report order.
+    pub rows: Vec<Row>,
+    /// Figures every base report has and some new report lacks (a field gone, or `null`).
+    pub only_in_base: Vec<String>,
+    /// Figures some base report lacks (a field added, or `null` there).
+    pub only_in_new: Vec<String>,
+    /// What a reader should know: live clocks, forced or mixed comparisons.
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    /// The regressions at or above [`Options::fail_on`].
+    pub fn failures(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.is_regression() && r.class >= self.options.fail_on)
+    }
+
+    /// Whether a regression reached [`Options::fail_on`].
+    pub fn failed(&self) -> bool {
+        self.failures().next().is_some()
+    }
+}
+
+/// Compares the `new` reports against the `base` reports.
+pub fn compare(
+    base: &[Report],
+    new: &[Report],
+    options: &Options,
+) -> Result<Comparison, CompareError> {
+    let first = base
+        .first()
+        .ok_or(CompareError::NoReports { side: "base" })?;
+    if new.is_empty() {
+        return Err(CompareError::NoReports { side: "new" });
+    }
+    let mut notes = Vec::new();
+    for other in base.iter().chain(new).skip(1) {
+        for (field, a, b) in [
+            ("scenario", first.scenario(), other.scenario()),
+            ("clock", first.clock(), other.clock()),
+        ] {
+            if a == b {
+                continue;
+            }
+            if !options.force {
+                return Err(CompareError::Mismatch {
+                    field,
+                    first: first.origin.clone(),
+                    first_value: a.to_owned(),
+                    other: other.origin.clone(),
+                    other_value: b.to_owned(),
+                });
+            }
+            notes.push(format!(
+                "--force: {} is a run of {field} `{b}`, {} of `{a}`",
+                other.origin, first.origin
+            ));
+        }
+        if other.schema_version != first.schema_version {
+            notes.push(format!(
+                "{} has report schema version {}, {} has {}: only the figures both have are compared",
+                other.origin, other.schema_version, first.origin, first.schema_version
+            ));
+        }
+    }
+    let live = base.iter().chain(new).any(|r| r.clock == "live");
+    if live && base.len().min(new.len()) < 3 {
+        notes.push(
+            "live-clock runs are noisy (the machine's load is in them): give several runs a side, \
+             like --base A1.json --base A2.json --base A3.json --new B1.json --new B2.json --new B3.json; \
+             medians are compared and a change within the base runs' range is noise"
+                .to_owned(),
+        );
+    }
+    let base_metrics: Vec<Vec<Metric>> = base
+        .iter()
+        .map(|r| metrics(&r.value, options.include_process))
+        .collect();
+    let new_metrics: Vec<Vec<Metric>> = new
+        .iter()
+        .map(|r| metrics(&r.value, options.include_process))
+        .collect();
+    let values = |side: &[Vec<Metric>], name: &str| -> Option<Vec<f64>> {
+        side.iter()
+            .map(|ms| ms.iter().find(|m| m.name == name).map(|m| m.value))
+            .collect()
+    };
+    let mut rows = Vec::new();
+    let mut only_in_base = Vec::new();
+    let mut only_in_new = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for metric in base_metrics.iter().chain(&new_metrics).flatten() {
+        if !seen.insert(metric.name.as_str()) {
+            continue;
+        }
+        match (
+            values(&base_metrics, &metric.name),
+            values(&new_metrics, &metric.name),
+        ) {
+            (Some(b), Some(n)) => rows.push(Row::new(
+                &metric.name,
+                metric.better,
+                metric.quantity,
+                &b,
+                &n,
+                &options.thresholds,
+            )),
+            (Some(_), None) => only_in_base.push(metric.name.clone()),
+            (None, _) => only_in_new.push(metric.name.clone()),
+        }
+    }
+    Ok(Comparison {
+        base: base.iter().map(|r| r.origin.clone()).collect(),
+        new: new.iter().map(|r| r.origin.clone()).collect(),
+        scenario: first.scenario.clone(),
+        clock: first.clock.clone(),
+        options: *options,
+        rows,
+        only_in_base,
+        only_in_new,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests;

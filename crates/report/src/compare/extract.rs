@@ -1,0 +1,392 @@
+//! The figures of one `report.json` that a comparison looks at, each with the direction that
+//! is better and the kind of quantity it is (for printing).
+//!
+//! Read from the JSON value rather than the typed snapshot, so reports of older or newer
+//! builds (a field added or gone) still compare on what they share. Sections whose fields
+//! grow over time (`agents`, each target's `measured`) are read generically: every numeric
+//! field, nested objects included, arrays (the per-agent list) left out.
+
+use serde_json::{Map, Value};
+
+/// Which way a figure gets better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Latency, memory, errors, error rate, failed counts.
+    Lower,
+    /// Goodput, turns, successes, agents meeting the targets.
+    Higher,
+}
+
+impl Better {
+    /// `lower` or `higher`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Better::Lower => "lower",
+            Better::Higher => "higher",
+        }
+    }
+}
+
+/// What a figure measures, for printing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantity {
+    /// Milliseconds.
+    Ms,
+    /// Bytes.
+    Bytes,
+    /// A fraction in [0, 1].
+    Ratio,
+    /// A count.
+    Count,
+    /// Anything else (turns per second, ...).
+    Number,
+}
+
+/// One compared figure of one report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    /// Its path in the report, like `latency.agent_response.p95_ms` or `targets.error_rate`.
+    pub name: String,
+    /// Its value.
+    pub value: f64,
+    /// Which way is better.
+    pub better: Better,
+    /// What it measures.
+    pub quantity: Quantity,
+}
+
+/// The percentiles compared of every latency histogram.
+const LATENCY_FIELDS: [&str; 5] = ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"];
+
+/// The counters compared, with their better direction. Calls count as work done: in a run of
+/// fixed duration, a faster fleet makes more of them.
+const COUNTERS: [(&str, Better); 14] = [
+    ("turns", Better::Higher),
+    ("turns_failed", Better::Lower),
+    ("turns_cancelled", Better::Lower),
+    ("turns_on_target", Better::Higher),
+    ("llm_calls", Better::Higher),
+    ("llm_succeeded", Better::Higher),
+    ("tool_calls", Better::Higher),
+    ("tool_succeeded", Better::Higher),
+    ("tool_timeouts", Better::Lower),
+    ("retries", Better::Lower),
+    ("breaker_rejections", Better::Lower),
+    ("sessions_completed", Better::Higher),
+    ("late_starts", Better::Lower),
+    ("dropped_starts", Better::Lower),
+];
+
+/// The classes errors are counted by; each is compared even when a report has none of it
+/// (absent means 0), so errors appearing are a change, not a missing figure.
+const ERROR_CLASSES: [&str; 3] = ["llm", "tool", "turn"];
+
+/// Every compared figure of `report`, in report order; `process` (machine-dependent) only
+/// when `include_process` is set. Figures a report does not have, or has as `null`, are left
+/// out.
+pub fn metrics(report: &Value, include_process: bool) -> Vec<Metric> {
+    let mut out = Vec::new();
+    if let Some(latency) = report.get("latency").and_then(Value::as_object) {
+        for (kind, histogram) in latency {
+            for field in LATENCY_FIELDS {
+                if let Some(v) = histogram.get(field).and_then(Value::as_f64) {
+                    push(
+                        &mut out,
+                        format!("latency.{kind}.{field}"),
+                        v,
+                        Better::Lower,
+                        Quantity::Ms,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(v) = report.get("error_rate").and_then(Value::as_f64) {
+        push(
+            &mut out,
+            "error_rate".to_owned(),
+            v,
+            Better::Lower,
+            Quantity::Ratio,
+        );
+    }
+    if let Some(v) = report.get("goodput_turns_per_s").and_then(Value::as_f64) {
+        push(
+            &mut out,
+            "goodput_turns_per_s".to_owned(),
+            v,
+            Better::Higher,
+            Quantity::Number,
+        );
+    }
+    if let Some(counters) = report.get("counters") {
+        for (name, better) in COUNTERS {
+            if let Some(v) = counters.get(name).and_then(Value::as_f64) {
+                push(
+                    &mut out,
+                    format!("counters.{name}"),
+                    v,
+                    better,
+                    Quantity::Count,
+                );
+            }
+        }
+    }
+    if let Some(errors) = report.get("errors") {
+        for side in ["calls", "attempts"] {
+            let Some(by_class) = errors.get(side).and_then(Value::as_object) else {
+                continue;
+            };
+            let others = by_class
+                .keys()
+                .filter(|c| !ERROR_CLASSES.contains(&c.as_str()));
+            let classes: Vec<&str> = ERROR_CLASSES
+                .into_iter()
+                .chain(others.map(String::as_str))
+                .collect();
+            for class in classes {
+                let total: f64 = by_class
+                    .get(class)
+                    .and_then(Value::as_object)
+                    .map_or(0.0, |kinds| kinds.values().filter_map(Value::as_f64).sum());
+                push(
+                    &mut out,
+                    format!("errors.{side}.{class}"),
+                    total,
+                    Better::Lower,
+                    Quantity::Count,
+                );
+            }
+        }
+    }
+    if let Some(targets) = report.get("targets").and_then(Value::as_array) {
+        for verdict in targets {
+            target(&mut out, verdict);
+        }
+    }
+    if let Some(agents) = report.get("agents").and_then(Value::as_object) {
+        numeric_fields(&mut out, "agents", agents, &|_| None);
+    }
+    if include_process && let Some(process) = report.get("process").and_then(Value::as_object) {
+        numeric_fields(&mut out, "process", process, &|_| None);
+    }
+    out
+}
+
+/// A verdict's measured value (or each numeric field of it), better in the direction of its
+/// comparison: below a limit is lower, `>=` is higher.
+fn target(out: &mut Vec<Metric>, verdict: &Value) {
+    let Some(name) = verdict.get("target").and_then(Value::as_str) else {
+        return;
+    };
+    let better = match verdict.get("op").and_then(Value::as_str) {
+        Some(">=" | ">") => Better::Higher,
+        _ => Better::Lower,
+    };
+    let quantity = match verdict.get("unit").and_then(Value::as_str) {
+        Some("ms") => Quantity::Ms,
+        Some("bytes") => Quantity::Bytes,
+        Some("ratio") => Quantity::Ratio,
+        Some("agents") => Quantity::Count,
+        _ => Quantity::Number,
+    };
+    let path = format!("targets.{name}");
+    match verdict.get("measured") {
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_f64() {
+                push(out, path, v, better, quantity);
+            }
+        }
+        Some(Value::Object(fields)) => {
+            numeric_fields(out, &path, fields, &|_| Some((better, quantity)));
+        }
+        _ => {}
+    }
+}
+
+/// Every numeric field of `object`, nested objects included, arrays left out. `fixed` gives
+/// the direction and quantity of a field when the caller knows them; otherwise they follow
+/// from the field's name ([`better_of`], [`quantity_of`]).
+fn numeric_fields(
+    out: &mut Vec<Metric>,
+    prefix: &str,
+    object: &Map<String, Value>,
+    fixed: &dyn Fn(&str) -> Option<(Better, Quantity)>,
+) {
+    for (key, value) in object {
+        let path = format!("{prefix}.{key}");
+        match value {
+            Value::Number(n) => {
+                if let Some(v) = n.as_f64() {
+                    let (better, quantity) = fixed(key)
+                        .unwrap_or_else(|| (better_of(key), quantity_of(key, n.is_f64())));
+                    push(out, path, v, better, quantity);
+                }
+            }
+            Value::Object(inner) => numeric_fields(out, &path, inner, fixed),
+            _ => {}
+        }
+    }
+}
+
+/// The direction of a field found generically: a few are "more is better" (agents that ran,
+/// the share meeting every target, the fleet size reached); everything else there is memory,
+/// latency or a failure count, where less is better.
+pub(crate) fn better_of(field: &str) -> Better {
+    const HIGHER: [&str; 4] = [
+        "count",
+        "with_turns",
+        "meeting_all_targets",
+        "agents_alive_peak",
+    ];
+    if HIGHER.contains(&field) || field.contains("succeeded") || field.contains("goodput") {
+        Better::Higher
+    } else {
+        Better::Lower
+    }
+}
+
+/// The quantity of a field found generically, by its name's unit suffix.
+pub(crate) fn quantity_of(field: &str, is_float: bool) -> Quantity {
+    if field.ends_with("_ms") {
+        Quantity::Ms
+    } else if field.ends_with("bytes") {
+        Quantity::Bytes
+    } else if field == "meeting_all_targets" || field.ends_with("rate") {
+        Quantity::Ratio
+    } else if is_float {
+        Quantity::Number
+    } else {
+        Quantity::Count
+    }
+}
+
+fn push(out: &mut Vec<Metric>, name: String, value: f64, better: Better, quantity: Quantity) {
+    if value.is_finite() {
+        out.push(Metric {
+            name,
+            value,
+            better,
+            quantity,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn find<'a>(m: &'a [Metric], name: &str) -> &'a Metric {
+        m.iter()
+            .find(|x| x.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {m:#?}"))
+    }
+
+    fn sample() -> Value {
+        json!({
+            "scenario": "ci",
+            "clock": "virtual",
+            "latency": {
+                "agent_response": {"count": 10, "p50_ms": 100.0, "p90_ms": 150.0, "p95_ms": 180.0,
+                                   "p99_ms": 200.0, "p999_ms": 210.0, "max_ms": 210.0, "hdr": "AAA="}
+            },
+            "error_rate": 0.001,
+            "goodput_turns_per_s": 12.5,
+            "counters": {"turns": 100, "turns_failed": 1, "tokens_in": 5000},
+            "errors": {"calls": {"tool": {"timeout": 2, "server_error": 1}}, "attempts": {}},
+            "targets": [
+                {"target": "agent_response_p95", "measured": 180.0, "op": "<", "limit": 2000.0, "unit": "ms", "passed": true},
+                {"target": "min_concurrent_agents", "measured": 200.0, "op": ">=", "limit": 200.0, "unit": "agents", "passed": true},
+                {"target": "tool_call_p90", "measured": null, "op": "<", "limit": 5000.0, "unit": "ms", "passed": true},
+                {"target": "agent_memory", "measured": {"p95_bytes": 5, "max_bytes": 9}, "op": "<", "limit": 10.0, "unit": "bytes", "passed": true}
+            ],
+            "agents": {
+                "count": 200, "with_turns": 199, "meeting_all_targets": 0.99,
+                "response_p95_max_ms": 300.0, "memory_method": "allocator",
+                "peak_memory_p95_bytes": 40000, "heap": {"final_total_bytes": 7},
+                "worst_memory": [{"id": 1, "peak_memory_bytes": 50000}],
+                "list": [{"id": 0, "turns": 3}]
+            },
+            "process": {"peak_rss_bytes": 123456, "agents_alive_peak": 200}
+        })
+    }
+
+    #[test]
+    fn every_section_with_its_direction() {
+        let m = metrics(&sample(), false);
+        let p95 = find(&m, "latency.agent_response.p95_ms");
+        assert_eq!(
+            (p95.value, p95.better, p95.quantity),
+            (180.0, Better::Lower, Quantity::Ms)
+        );
+        assert!(m.iter().all(|x| x.name != "latency.agent_response.p999_ms"));
+        assert_eq!(find(&m, "error_rate").better, Better::Lower);
+        assert_eq!(find(&m, "goodput_turns_per_s").better, Better::Higher);
+        assert_eq!(find(&m, "counters.turns").better, Better::Higher);
+        assert_eq!(find(&m, "counters.turns_failed").better, Better::Lower);
+        assert!(m.iter().all(|x| x.name != "counters.tokens_in"));
+        assert_eq!(find(&m, "errors.calls.tool").value, 3.0);
+        assert_eq!(find(&m, "errors.calls.llm").value, 0.0, "absent means none");
+        assert_eq!(find(&m, "errors.attempts.turn").value, 0.0);
+    }
+
+    #[test]
+    fn targets_follow_their_comparison_and_skip_nothing_measured() {
+        let m = metrics(&sample(), false);
+        assert_eq!(find(&m, "targets.agent_response_p95").better, Better::Lower);
+        let agents = find(&m, "targets.min_concurrent_agents");
+        assert_eq!(
+            (agents.better, agents.quantity),
+            (Better::Higher, Quantity::Count)
+        );
+        assert!(m.iter().all(|x| x.name != "targets.tool_call_p90"));
+        let nested = find(&m, "targets.agent_memory.p95_bytes");
+        assert_eq!(
+            (nested.value, nested.better, nested.quantity),
+            (5.0, Better::Lower, Quantity::Bytes)
+        );
+    }
+
+    #[test]
+    fn agents_numeric_fields_generically_but_not_the_list() {
+        let m = metrics(&sample(), false);
+        assert_eq!(find(&m, "agents.count").better, Better::Higher);
+        assert_eq!(
+            find(&m, "agents.meeting_all_targets").quantity,
+            Quantity::Ratio
+        );
+        assert_eq!(
+            find(&m, "agents.meeting_all_targets").better,
+            Better::Higher
+        );
+        let heap = find(&m, "agents.peak_memory_p95_bytes");
+        assert_eq!(
+            (heap.better, heap.quantity),
+            (Better::Lower, Quantity::Bytes)
+        );
+        assert_eq!(find(&m, "agents.heap.final_total_bytes").value, 7.0);
+        assert!(m.iter().all(|x| !x.name.starts_with("agents.list")
+            && !x.name.starts_with("agents.worst_memory")
+            && x.name != "agents.memory_method"));
+    }
+
+    #[test]
+    fn process_only_when_asked() {
+        assert!(
+            metrics(&sample(), false)
+                .iter()
+                .all(|x| !x.name.starts_with("process."))
+        );
+        let m = metrics(&sample(), true);
+        assert_eq!(find(&m, "process.peak_rss_bytes").better, Better::Lower);
+        assert_eq!(find(&m, "process.agents_alive_peak").better, Better::Higher);
+    }
+
+    #[test]
+    fn a_null_error_rate_is_left_out() {
+        let m = metrics(&json!({"error_rate": null}), false);
+        assert!(m.is_empty(), "{m:#?}");
+    }
+}
