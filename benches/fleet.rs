@@ -15,7 +15,11 @@
 //!    **held** when its live p95 is within 10 % of the virtual p95 and its error rate below
 //!    0.1 %: beyond that, the harness (or the two cores) is part of what is measured.
 //!
-//! `cargo bench --bench fleet`
+//! 3. Heap tracking on and off (`FLEETBENCH_HEAP=off`): virtual-clock wall time and live CPU
+//!    time of the same fleet (`BENCH_HEAP_AGENTS`, default 2,000), best of
+//!    `BENCH_HEAP_REPEAT`.
+//!
+//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|live|heap`)
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,8 +35,14 @@ fn env_or(name: &str, default: &str) -> String {
 
 /// Runs `fleetbench run` with `args` and returns its report and the wall time.
 fn run(args: &[&str], out: &Path) -> (Value, f64) {
+    run_with(args, out, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_with(args: &[&str], out: &Path, env: &[(&str, &str)]) -> (Value, f64) {
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
+        .envs(env.iter().copied())
         .arg("run")
         .args(args)
         .arg("--out")
@@ -154,6 +164,71 @@ fn live_fleets(dir: &Path) {
     }
 }
 
+/// The cost of per-agent heap tracking on whole fleets: the same runs with the tracking
+/// allocator on (the default) and off (`FLEETBENCH_HEAP=off`: every call goes straight to the
+/// system allocator), each `BENCH_HEAP_REPEAT` times (default 3), best wall time kept.
+fn heap_overhead(dir: &Path) {
+    let repeat: usize = env_or("BENCH_HEAP_REPEAT", "3").parse().unwrap();
+    let agents = env_or("BENCH_HEAP_AGENTS", "2000");
+    let file = scaled_scenario(dir, agents.parse().unwrap());
+    let file = file.to_str().unwrap();
+    println!("\nheap tracking on and off, {agents} agents, best of {repeat}:");
+    println!(
+        "{:<32} {:>10} {:>10} {:>9} {:>10} {:>9}",
+        "run", "tracking", "off", "cost", "p95 on", "p95 off"
+    );
+    let cases: [(&str, Vec<&str>); 2] = [
+        (
+            "virtual, 60 s simulated (wall s)",
+            vec![
+                file,
+                "--agents",
+                &agents,
+                "--clock",
+                "virtual",
+                "--duration",
+                "60s",
+            ],
+        ),
+        (
+            "live, 30 s (CPU s)",
+            vec![file, "--agents", &agents, "--duration", "30s"],
+        ),
+    ];
+    for (name, args) in cases {
+        let live = !args.contains(&"virtual");
+        let mut best = [(f64::MAX, 0.0); 2];
+        for (i, env) in [&[][..], &[("FLEETBENCH_HEAP", "off")][..]]
+            .iter()
+            .enumerate()
+        {
+            for n in 0..repeat {
+                let (r, wall) = run_with(&args, &dir.join(format!("heap-{i}-{n}")), env);
+                let method = r["agents"]["memory_method"].as_str().unwrap_or("");
+                assert_eq!(method, if i == 0 { "allocator" } else { "structural" });
+                // Live runs last as long either way: their cost shows in CPU time.
+                let cost = if live {
+                    r["process"]["cpu_time_ms"].as_f64().unwrap_or(0.0) / 1000.0
+                } else {
+                    wall
+                };
+                if cost < best[i].0 {
+                    best[i] = (cost, p95_ms(&r));
+                }
+            }
+        }
+        println!(
+            "{:<32} {:>10.2} {:>10.2} {:>8.1}% {:>7.0} ms {:>6.0} ms",
+            name,
+            best[0].0,
+            best[1].0,
+            (best[0].0 / best[1].0 - 1.0) * 100.0,
+            best[0].1,
+            best[1].1
+        );
+    }
+}
+
 fn main() {
     let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -163,6 +238,9 @@ fn main() {
     }
     if only == "all" || only == "live" {
         live_fleets(&dir);
+    }
+    if only == "all" || only == "heap" {
+        heap_overhead(&dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

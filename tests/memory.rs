@@ -176,3 +176,23 @@ fn the_binary_measures_agents_with_the_allocator() {
     }
     assert!(report["process"]["shared_heap_peak_bytes"].as_u64() > Some(0));
 }
+
+#[test]
+fn fleetbench_heap_off_passes_allocations_through_and_reports_structural_sizes() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    fleetbench()
+        .env("FLEETBENCH_HEAP", "off")
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args(["--clock", "virtual", "--duration", "3s", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(report["agents"]["memory_method"], "structural");
+    assert_eq!(report["process"]["shared_heap_peak_bytes"], 0);
+    for a in report["agents"]["list"].as_array().expect("a list") {
+        assert_eq!(a["peak_memory_bytes"], a["structural_peak_bytes"], "{a}");
+    }
+}

@@ -12,6 +12,12 @@
 //! returned pointer keeps its alignment and the owner (raw account index, 0 = shared) sits in
 //! the 4 bytes just before it. `h` depends only on the alignment, which `realloc` never
 //! changes, so every path can find the header again from the layout it is given.
+//!
+//! With `FLEETBENCH_HEAP=off` in the environment the allocator passes every call straight to
+//! `System` (no header, no accounting): the mode is read on the first allocation of the
+//! process, before any block exists, and never changes, so every block is freed the way it
+//! was made. That is how the overhead of tracking is measured with the same binary, and how a
+//! live load test can shed it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
@@ -45,6 +51,36 @@ impl TrackingAllocator {
     pub const fn new() -> Self {
         TrackingAllocator
     }
+}
+
+/// The mode of the process: decided on the first allocation, never changed after.
+static MODE: AtomicU8 = AtomicU8::new(UNDECIDED);
+const UNDECIDED: u8 = 0;
+const TRACK: u8 = 1;
+const PASS: u8 = 2;
+
+/// Whether blocks carry headers and are charged (`false`: everything goes straight to
+/// `System`).
+#[inline]
+fn tracking() -> bool {
+    match MODE.load(Relaxed) {
+        TRACK => true,
+        PASS => false,
+        _ => decide(),
+    }
+}
+
+/// Reads `FLEETBENCH_HEAP` once. Runs on the process's first allocation, when no block exists
+/// yet; if two threads race here they read the same environment and store the same mode.
+#[cold]
+fn decide() -> bool {
+    // SAFETY: `getenv` with a NUL-terminated name; it does not allocate. The first allocation
+    // happens before `main` changes the environment, if it ever does.
+    let value = unsafe { libc::getenv(c"FLEETBENCH_HEAP".as_ptr()) };
+    // SAFETY: a non-null result is a NUL-terminated string owned by the environment.
+    let off = !value.is_null() && unsafe { std::ffi::CStr::from_ptr(value) }.to_bytes() == b"off";
+    MODE.store(if off { PASS } else { TRACK }, Relaxed);
+    !off
 }
 
 #[inline]
@@ -94,6 +130,10 @@ unsafe fn owner(ptr: *mut u8) -> u32 {
 unsafe impl GlobalAlloc for TrackingAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !tracking() {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { System.alloc(layout) };
+        }
         let header = header_size(layout.align());
         let Some(block) = block_layout(layout.size(), header) else {
             return ptr::null_mut();
@@ -110,6 +150,10 @@ unsafe impl GlobalAlloc for TrackingAllocator {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !tracking() {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
         let header = header_size(layout.align());
         let Some(block) = block_layout(layout.size(), header) else {
             return ptr::null_mut();
@@ -126,6 +170,10 @@ unsafe impl GlobalAlloc for TrackingAllocator {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if !tracking() {
+            // SAFETY: the mode never changes, so `ptr` came from `System` with `layout`.
+            return unsafe { System.dealloc(ptr, layout) };
+        }
         let header = header_size(layout.align());
         // SAFETY: the caller passes a live pointer from `alloc` with the layout it was made
         // with, so the header is in front of it, and `alloc` checked the block layout.
@@ -138,6 +186,10 @@ unsafe impl GlobalAlloc for TrackingAllocator {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !tracking() {
+            // SAFETY: the mode never changes, so `ptr` came from `System` with `layout`.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
         let header = header_size(layout.align());
         let Some(new_block) = block_layout(new_size, header) else {
             return ptr::null_mut();
