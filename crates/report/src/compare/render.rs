@@ -125,7 +125,9 @@ fn rows(c: &Comparison) -> Table {
         ("change", Align::Right),
         ("class", Align::Left),
     ]);
-    for r in &c.rows {
+    // Figures that are 0 on both sides (waits that never happened, timers the virtual clock
+    // does not advance) are counted in a note, not listed: they would bury the rest.
+    for r in c.rows.iter().filter(|r| !zero_on_both_sides(r)) {
         t.row(vec![
             r.metric.clone(),
             value(r.base, r.quantity),
@@ -220,9 +222,20 @@ fn verdict(c: &Comparison) -> String {
     }
 }
 
+/// Whether a figure is 0 in every run of both sides.
+fn zero_on_both_sides(r: &Row) -> bool {
+    r.base == 0.0 && r.new == 0.0 && r.base_range == (0.0, 0.0)
+}
+
 /// The notes, then the figures only one side has.
 fn extras(c: &Comparison) -> Vec<String> {
     let mut out = c.notes.clone();
+    let zeros = c.rows.iter().filter(|r| zero_on_both_sides(r)).count();
+    if zeros > 0 {
+        out.push(format!(
+            "{zeros} figures are 0 in both reports and not listed (all noise; --format json lists them)"
+        ));
+    }
     if !c.only_in_base.is_empty() {
         out.push(format!(
             "not compared, missing from a new report: {}",
