@@ -20,6 +20,8 @@ enum Keep {
     Free,
     /// Hands it to a task no agent owns, which keeps it.
     HandOff,
+    /// Has a task spawned with `fleet::spawn` allocate and keep it.
+    Spawned,
 }
 
 /// An agent that allocates `bytes` once per session and does nothing else that lasts.
@@ -43,6 +45,15 @@ impl Agent for Holder {
                 Keep::HandOff => {
                     // A task spawned without `heap::inherit` runs unattributed: it is shared.
                     tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        drop(buffer);
+                    });
+                    self.held.push(Vec::new());
+                }
+                Keep::Spawned => {
+                    let bytes = self.bytes;
+                    fleet::spawn(async move {
+                        let buffer = vec![1u8; bytes];
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                         drop(buffer);
                     });
@@ -145,6 +156,18 @@ fn a_freed_buffer_returns_to_zero() {
 #[test]
 fn a_buffer_handed_to_a_shared_task_stays_charged_to_its_owner() {
     let s = holders(ClockMode::Virtual, Keep::HandOff, 2 * MIB);
+    for a in &s.agents.list {
+        let want = known(a.id, 2 * MIB);
+        assert!(
+            a.final_memory_bytes >= want && a.final_memory_bytes < want + 64 * 1024,
+            "{a:?}"
+        );
+    }
+}
+
+#[test]
+fn a_task_an_agent_spawns_is_charged_to_the_agent() {
+    let s = holders(ClockMode::Virtual, Keep::Spawned, 2 * MIB);
     for a in &s.agents.list {
         let want = known(a.id, 2 * MIB);
         assert!(

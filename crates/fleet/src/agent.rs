@@ -65,7 +65,20 @@ pub struct TurnReport {
     pub memory_bytes: u64,
 }
 
-/// An agent: runs sessions and reports its turns.
+/// Spawns `future` as part of the calling agent: what the task allocates is charged to the
+/// agent whose poll spawns it (`heap::inherit`), as its own work would be. A plain
+/// `tokio::spawn` from an agent makes a task whose allocations are shared, though what the
+/// agent hands it stays the agent's.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(heap::inherit(future))
+}
+
+/// An agent: runs sessions and reports its turns. Spawn helper tasks with [`spawn`] so their
+/// memory counts as the agent's.
 pub trait Agent: Send {
     /// Runs one session, calling `report` after every turn.
     fn session(

@@ -23,7 +23,7 @@ pub mod stop;
 mod summary;
 mod tokens;
 
-pub use agent::{Agent, AgentContext, TurnReport, tool_definitions};
+pub use agent::{Agent, AgentContext, TurnReport, spawn, tool_definitions};
 pub use runner::{Progress, ProgressFn, RunError, RunOptions, RunOutcome, run};
 pub use scripted::ScriptedAgent;
 pub use stop::StopReason;
