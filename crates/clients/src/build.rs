@@ -111,9 +111,16 @@ impl Clients {
                 Endpoint::Embedded => (format!("{base}/tools/{name}"), true),
                 Endpoint::Url(url) => (url.clone(), false),
             };
+            let direct = match (&transport, mock_shape) {
+                // In-process calls to the embedded mock skip its router (`tool::direct`): the same
+                // results, timings, faults and `/stats`, without the HTTP round trip.
+                (Transport::InProcess(mock), true) => Some(mock.clone()),
+                _ => None,
+            };
             tools.insert(
                 name.clone(),
                 ToolEntry {
+                    direct,
                     target: Arc::new(target(name, &t.limits, &t.breaker, &t.retry, t.timeout.0)),
                     transport,
                     url,

@@ -5,9 +5,10 @@
 //! chunks serialized, sent, decoded and parsed as JSON by async-openai, one timer wakeup
 //! each), which bounded how many agents a virtual run could simulate. Here an attempt hands
 //! the request to the mock as data ([`MockServer::chat_direct_digest`]): the conversation as a
-//! [`PromptDigest`], each message serialized once as async-openai would send it and folded in
-//! (kept by the caller between calls: [`crate::LlmClient::call_with_digest`]), and the rest of
-//! the body as a [`RequestFrame`] read once per set of tools. The mock answers as it would the
+//! [`PromptDigest`] (kept by the caller between calls: [`crate::LlmClient::call_with_digest`]),
+//! each message serialized once as async-openai would send it and folded in, its tokens
+//! counted from the message itself ([`MessageParts`]) rather than parsed back from its JSON;
+//! and the rest of the body as a [`RequestFrame`] read once per set of tools. The mock answers as it would the
 //! whole body (the same bytes hashed, the same tokens counted; debug builds check every
 //! call against the body). The delivery is read the way `llm::streamed` and `llm::whole`
 //! read a response: the same answer, usage, TTFT, inter-token gaps (one per token, zero
@@ -20,13 +21,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_openai::config::{Config, OpenAIConfig};
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionStreamOptions, ChatCompletionTools, FinishReason,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageContent,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageContent,
+    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessageContent,
+    ChatCompletionStreamOptions, ChatCompletionTools, FinishReason,
 };
 use serde::Serialize;
 use tokio::time::Instant;
 
 use metrics::ErrorKind;
-use mock::{ChatDelivery, Ending, MockServer, PromptDigest, Rejection, RequestFrame};
+use mock::{ChatDelivery, Ending, MessageParts, MockServer, PromptDigest, Rejection, RequestFrame};
 
 use crate::drive::{Failure, Measured};
 use crate::llm::{LlmRequest, LlmResponse, Provider, StatusError, ToolCall, stream_options};
@@ -92,10 +96,18 @@ impl DirectMock {
         let mut json = Vec::new();
         for m in &messages[digest.len()..] {
             json.clear();
-            if serde_json::to_writer(&mut json, m).is_err()
-                // The mock's token memo is the process's: what it stores is shared heap.
-                || heap::shared(|| self.mock.fold_message(digest, &json)).is_err()
-            {
+            if serde_json::to_writer(&mut json, m).is_err() {
+                return false;
+            }
+            // The mock's token memo is the process's: what it stores is shared heap.
+            let folded = heap::shared(|| match parts(m) {
+                Some(parts) => {
+                    self.mock.fold_counted(digest, &json, parts);
+                    Ok(())
+                }
+                None => self.mock.fold_message(digest, &json),
+            });
+            if folded.is_err() {
                 return false;
             }
         }
@@ -172,6 +184,64 @@ impl DirectMock {
     }
 }
 
+/// What the mock counts of `m`, read from it rather than from its JSON, for the messages
+/// agents send: system, user and tool messages with text content, and assistant messages
+/// with text (or no) content and function tool calls. `None` for any other message: the mock
+/// then reads its JSON.
+pub(crate) fn parts(
+    m: &ChatCompletionRequestMessage,
+) -> Option<MessageParts<'_, impl Iterator<Item = (&str, &str)>>> {
+    let no_calls: &[ChatCompletionMessageToolCalls] = &[];
+    let (tool, content, name, calls) = match m {
+        ChatCompletionRequestMessage::System(m) => match &m.content {
+            ChatCompletionRequestSystemMessageContent::Text(t) => {
+                (false, Some(t), m.name.as_ref(), no_calls)
+            }
+            ChatCompletionRequestSystemMessageContent::Array(_) => return None,
+        },
+        ChatCompletionRequestMessage::User(m) => match &m.content {
+            ChatCompletionRequestUserMessageContent::Text(t) => {
+                (false, Some(t), m.name.as_ref(), no_calls)
+            }
+            ChatCompletionRequestUserMessageContent::Array(_) => return None,
+        },
+        ChatCompletionRequestMessage::Tool(m) => match &m.content {
+            ChatCompletionRequestToolMessageContent::Text(t) => (true, Some(t), None, no_calls),
+            ChatCompletionRequestToolMessageContent::Array(_) => return None,
+        },
+        ChatCompletionRequestMessage::Assistant(m) => {
+            let content = match &m.content {
+                None => None,
+                Some(ChatCompletionRequestAssistantMessageContent::Text(t)) => Some(t),
+                Some(ChatCompletionRequestAssistantMessageContent::Array(_)) => return None,
+            };
+            let calls = m.tool_calls.as_deref().unwrap_or(no_calls);
+            // A custom tool call has no `function`: the mock rejects it.
+            if !calls
+                .iter()
+                .all(|c| matches!(c, ChatCompletionMessageToolCalls::Function(_)))
+            {
+                return None;
+            }
+            (false, content, m.name.as_ref(), calls)
+        }
+        ChatCompletionRequestMessage::Developer(_) | ChatCompletionRequestMessage::Function(_) => {
+            return None;
+        }
+    };
+    Some(MessageParts {
+        tool,
+        content: content.map(String::as_str),
+        name: name.map(String::as_str),
+        tool_calls: calls.iter().filter_map(|c| match c {
+            ChatCompletionMessageToolCalls::Function(f) => {
+                Some((f.function.name.as_str(), f.function.arguments.as_str()))
+            }
+            ChatCompletionMessageToolCalls::Custom(_) => None,
+        }),
+    })
+}
+
 /// The fields of async-openai's `CreateChatCompletionRequest` that `llm::build` sets, in its
 /// order and with its omissions, borrowed: the conversation is serialized, not cloned first.
 #[derive(Serialize)]
@@ -210,7 +280,7 @@ fn body_of(
 }
 
 /// The failure the HTTP path reports for a rejection.
-fn rejected(rejection: Rejection) -> Failure {
+pub(crate) fn rejected(rejection: Rejection) -> Failure {
     match rejection {
         Rejection::Status(reply) => StatusError {
             status: reply.status.as_u16(),

@@ -190,7 +190,7 @@ pub struct ErrorReply {
 }
 
 impl ErrorReply {
-    fn new(
+    pub(crate) fn new(
         status: StatusCode,
         kind: &'static str,
         code: Option<&'static str>,

@@ -131,7 +131,7 @@ fn ceil_ms(d: Duration) -> Duration {
 
 mod prompt;
 
-pub use prompt::{PromptDigest, RequestFrame};
+pub use prompt::{MessageParts, PromptDigest, RequestFrame};
 
 #[cfg(test)]
 mod tests;

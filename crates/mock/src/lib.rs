@@ -8,14 +8,16 @@
 //! the virtual clock's chat calls skip even the router: [`MockServer::chat_direct`] gives the
 //! same answer, faults and timing without SSE framing, and
 //! [`MockServer::chat_direct_digest`] without even the body (a conversation's messages folded
-//! in once each, a [`PromptDigest`]). It depends on `scenario` only.
+//! in once each, a [`PromptDigest`]); [`MockServer::tool_direct`] does the same for tool
+//! calls. It depends on `scenario` only.
 //!
 //! # Layout
 //! - `app`: [`MockServer`], the router, shared state, error shape, fault responses.
 //! - `chat`: the chat-completions handler and its SSE stream.
 //! - `direct`: chat answers in-process without the wire ([`ChatDelivery`]); `direct::prompt`:
-//!   requests as data ([`PromptDigest`], [`RequestFrame`]).
-//! - `tools`: the tool server.
+//!   requests as data ([`PromptDigest`], [`RequestFrame`], [`MessageParts`]).
+//! - `tools`: the tool server, and [`MockServer::tool_direct`]: a tool's answer in-process as
+//!   data ([`ToolDelivery`]).
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
 //!   arguments from a JSON schema.
 //! - `latency`: the latency model ([`Timing`]).
@@ -43,11 +45,12 @@ mod wire;
 pub use answer::{Answer, PlannedCall};
 pub use app::{Ending, ErrorReply, MockServer, Rejection, ResetConnection};
 pub use config::{MockConfig, ToolBehaviour};
-pub use direct::{ChatDelivery, PromptDigest, RequestFrame};
+pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
 pub use tokens::count as count_tokens;
+pub use tools::ToolDelivery;
 pub use wire::FinishReason;
 
 #[cfg(test)]

@@ -27,12 +27,17 @@ const REPLY_PRIMING: u32 = 3;
 /// Entries kept before the memo is cleared (~32 bytes each).
 const MEMO_MAX_ENTRIES: usize = 1 << 20;
 
-/// (tokenizer, text hash) → (text length, tokens).
-static MEMO: LazyLock<DashMap<(u8, u64), (usize, u32)>> = LazyLock::new(DashMap::new);
+/// (tokenizer, text hash) → (text length, tokens). The key is a hash already, so the map
+/// hashes it with foldhash rather than SipHash.
+static MEMO: LazyLock<Memo> =
+    LazyLock::new(|| DashMap::with_hasher(foldhash::fast::FixedState::with_seed(0)));
 
-/// A fixed-key hasher: the same text hashes the same in every run.
-static HASHER: std::hash::BuildHasherDefault<std::hash::DefaultHasher> =
-    std::hash::BuildHasherDefault::new();
+type Memo = DashMap<(u8, u64), (usize, u32), foldhash::fast::FixedState>;
+
+/// A fixed-key hasher of texts: the same text hashes the same in every run. foldhash's
+/// quality variant (a full 64-bit avalanche) hashes a long text several times faster than
+/// SipHash; a hit still needs the length to match.
+static HASHER: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0);
 
 /// Slots of [`VOCABULARY`]: a power of two, four times the words, so a lookup probes about
 /// one slot.
@@ -162,6 +167,29 @@ pub(crate) fn message_tokens(tokenizer: Tokenizer, msg: &Message) -> u32 {
         total = total
             .saturating_add(count(tokenizer, &call.function.name))
             .saturating_add(count(tokenizer, &call.function.arguments));
+    }
+    total
+}
+
+/// [`message_tokens`] of a message whose content is `content` (a string, or none), with its
+/// `name` and its tool calls' (function name, arguments).
+pub(crate) fn parts_tokens<'a>(
+    tokenizer: Tokenizer,
+    content: Option<&str>,
+    name: Option<&str>,
+    tool_calls: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> u32 {
+    let mut total = PER_MESSAGE;
+    if let Some(t) = content {
+        total = total.saturating_add(count(tokenizer, t));
+    }
+    if let Some(name) = name {
+        total = total.saturating_add(1 + count(tokenizer, name));
+    }
+    for (name, arguments) in tool_calls {
+        total = total
+            .saturating_add(count(tokenizer, name))
+            .saturating_add(count(tokenizer, arguments));
     }
     total
 }

@@ -388,3 +388,86 @@ async fn a_kept_digest_matches_the_router_path() {
         assert_eq!(totals(direct_mock.stats()), totals(router_mock.stats()));
     }
 }
+
+/// Messages folded from their parts (the agents' kinds) and from their JSON (any other kind)
+/// give the same digest: the same answer for the body of all of them.
+#[tokio::test(start_paused = true)]
+async fn messages_read_from_their_parts_fold_as_their_json() {
+    use async_openai::types::chat::{
+        ChatCompletionRequestMessageContentPartText, ChatCompletionRequestUserMessageContent,
+        ChatCompletionRequestUserMessageContentPart,
+    };
+
+    let call = |id: &str, name: &str| {
+        ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+            id: id.to_owned(),
+            function: FunctionCall {
+                name: name.to_owned(),
+                arguments: format!("{{\"query\":\"{name} \\\"quoted\\\"\"}}"),
+            },
+        })
+    };
+    let named_user = ChatCompletionRequestUserMessage {
+        name: Some("alice".to_owned()),
+        ..ChatCompletionRequestUserMessage::from("hi, it's me")
+    };
+    let parts_user = ChatCompletionRequestUserMessage {
+        content: ChatCompletionRequestUserMessageContent::Array(vec![
+            ChatCompletionRequestUserMessageContentPart::Text(
+                ChatCompletionRequestMessageContentPartText {
+                    text: "a part".to_owned(),
+                    prompt_cache_breakpoint: None,
+                },
+            ),
+        ]),
+        name: None,
+    };
+    let mut req = request("where is my order?", 128, true);
+    let messages: [(ChatCompletionRequestMessage, bool); 6] = [
+        (
+            ChatCompletionRequestSystemMessage::from("You are a support agent.").into(),
+            true,
+        ),
+        (named_user.into(), true),
+        (
+            ChatCompletionRequestAssistantMessage {
+                tool_calls: Some(vec![call("call_1", "search"), call("call_2", "lookup")]),
+                ..ChatCompletionRequestAssistantMessage::default()
+            }
+            .into(),
+            true,
+        ),
+        (
+            ChatCompletionRequestToolMessage {
+                content: "refund policy: 30 days".into(),
+                tool_call_id: "call_1".to_owned(),
+            }
+            .into(),
+            true,
+        ),
+        (parts_user.into(), false),
+        (
+            ChatCompletionRequestAssistantMessage::from("Refunds take 30 days.").into(),
+            true,
+        ),
+    ];
+    for (m, from_parts) in &messages {
+        assert_eq!(crate::direct::parts(m).is_some(), *from_parts, "{m:?}");
+    }
+    req.messages
+        .extend(messages.into_iter().map(|(message, _)| message));
+    for stream in [true, false] {
+        let (router_mock, direct_mock) = (MockServer::new(config("")), MockServer::new(config("")));
+        let (router, direct) = (
+            provider(&router_mock, stream, false),
+            provider(&direct_mock, stream, true),
+        );
+        let mut digest = mock::PromptDigest::new();
+        let folder = direct.direct.as_ref().expect("in-process");
+        assert!(folder.fold(&mut digest, &req.messages));
+        let via_router = attempt(&router, &req, None).await;
+        let via_digest = attempt(&direct, &req, Some(&digest)).await;
+        assert!(via_router.is_ok());
+        assert_eq!(via_digest, via_router, "stream: {stream}");
+    }
+}

@@ -6,7 +6,8 @@
 //! `{"messages":[`, the messages' JSON separated by commas, and the rest of the request (the
 //! frame's tail: `],"model":…}`), and both its hash (FNV-1a, a running state) and its prompt
 //! tokens (a sum over messages) can be carried forward message by message. So a caller folds
-//! each message in once ([`MockServer::fold_message`]) and keeps the [`PromptDigest`] beside
+//! each message in once ([`MockServer::fold_message`], or [`MockServer::fold_counted`] with
+//! the message's texts read from the caller's own type) and keeps the [`PromptDigest`] beside
 //! its conversation; a call then costs the frame's tail, whatever the conversation's length.
 //! The answer is the one the router gives for the whole body: the same bytes hashed, each
 //! message parsed and counted by the same code.
@@ -48,6 +49,37 @@ struct Fold {
     tokens: u32,
     /// This message is a tool result.
     tool: bool,
+}
+
+/// Appends the message `json` that costs `cost` prompt tokens to `digest`.
+fn push(digest: &mut PromptDigest, json: &[u8], cost: u32, tool: bool) {
+    let fold = match digest.folds.last() {
+        None => Fold {
+            hash: fnv(fnv(FNV_OFFSET, OPENING), json),
+            tokens: cost,
+            tool,
+        },
+        Some(prev) => Fold {
+            hash: fnv(fnv(prev.hash, b","), json),
+            tokens: prev.tokens.saturating_add(cost),
+            tool,
+        },
+    };
+    digest.folds.push(fold);
+}
+
+/// What the mock counts of one message, as the caller reads it from its own message type:
+/// [`MockServer::fold_counted`].
+#[derive(Clone, Copy, Debug)]
+pub struct MessageParts<'a, I> {
+    /// The role is `tool`.
+    pub tool: bool,
+    /// `content`, a string (`None` when absent).
+    pub content: Option<&'a str>,
+    /// `name`.
+    pub name: Option<&'a str>,
+    /// `tool_calls`: each one's function name and arguments.
+    pub tool_calls: I,
 }
 
 /// A conversation's messages as the mock reads them, folded in once each: what the mock
@@ -130,25 +162,39 @@ impl MockServer {
     ) -> Result<(), serde_json::Error> {
         self.digest_ready(digest);
         let message: Message = serde_json::from_slice(json)?;
-        let tokenizer = self.shared.config.llm.tokenizer;
-        let cost = tokens::message_tokens(tokenizer, &message);
-        let fold = match digest.folds.last() {
-            None => Fold {
-                hash: fnv(fnv(FNV_OFFSET, OPENING), json),
-                tokens: cost,
-                tool: false,
-            },
-            Some(prev) => Fold {
-                hash: fnv(fnv(prev.hash, b","), json),
-                tokens: prev.tokens.saturating_add(cost),
-                tool: false,
-            },
-        };
-        digest.folds.push(Fold {
-            tool: message.role == "tool",
-            ..fold
-        });
+        let cost = tokens::message_tokens(self.shared.config.llm.tokenizer, &message);
+        push(digest, json, cost, message.role == "tool");
         Ok(())
+    }
+
+    /// [`MockServer::fold_message`] for a message whose parts the caller read from its own
+    /// message type rather than from `json`, which the mock then only hashes: parsing each
+    /// message again cost a twentieth of a virtual run. `parts` must be what `json` carries
+    /// (debug builds parse `json` and check).
+    pub fn fold_counted<'a>(
+        &self,
+        digest: &mut PromptDigest,
+        json: &[u8],
+        parts: MessageParts<'a, impl IntoIterator<Item = (&'a str, &'a str)>>,
+    ) {
+        self.digest_ready(digest);
+        let tokenizer = self.shared.config.llm.tokenizer;
+        let cost = tokens::parts_tokens(tokenizer, parts.content, parts.name, parts.tool_calls);
+        #[cfg(debug_assertions)]
+        {
+            let message: Message =
+                serde_json::from_slice(json).expect("a message the caller read is valid JSON");
+            assert_eq!(
+                (cost, parts.tool),
+                (
+                    tokens::message_tokens(tokenizer, &message),
+                    message.role == "tool"
+                ),
+                "the parts are the message's: {}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        push(digest, json, cost, parts.tool);
     }
 
     /// Reads the frame of requests: `body` is a request body whose `messages` is empty and
