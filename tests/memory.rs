@@ -175,10 +175,11 @@ fn a_task_an_agent_spawns_is_charged_to_the_agent() {
     each_agent_still_holds_its_buffer(Keep::Spawned);
 }
 
-#[test]
-fn the_binary_measures_agents_with_the_allocator() {
+/// `report.json` of the binary's virtual smoke run, with `env` set.
+fn smoke_report(env: &[(&str, &str)]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("a temp dir");
     fleetbench()
+        .envs(env.iter().copied())
         .arg("run")
         .arg(scenario("smoke.toml"))
         .args(["--clock", "virtual", "--duration", "3s", "--out"])
@@ -186,7 +187,12 @@ fn the_binary_measures_agents_with_the_allocator() {
         .assert()
         .success();
     let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+#[test]
+fn the_binary_measures_agents_with_the_allocator() {
+    let report = smoke_report(&[]);
     let agents = &report["agents"];
     assert_eq!(agents["memory_method"], "allocator");
     // The heap an agent uses includes its conversation's text and more besides.
@@ -200,17 +206,7 @@ fn the_binary_measures_agents_with_the_allocator() {
 
 #[test]
 fn fleetbench_heap_off_passes_allocations_through_and_reports_structural_sizes() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    fleetbench()
-        .env("FLEETBENCH_HEAP", "off")
-        .arg("run")
-        .arg(scenario("smoke.toml"))
-        .args(["--clock", "virtual", "--duration", "3s", "--out"])
-        .arg(dir.path())
-        .assert()
-        .success();
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let report = smoke_report(&[("FLEETBENCH_HEAP", "off")]);
     assert_eq!(report["agents"]["memory_method"], "structural");
     assert_eq!(report["process"]["shared_heap_peak_bytes"], 0);
     for a in report["agents"]["list"].as_array().expect("a list") {

@@ -9,8 +9,8 @@
 //!   conversation crate's, compressed as the scenario's `[compression]` says) and the prompt
 //!   converted for the LLM client; `tokens` counts it.
 //! - [`runner`]: [`run`] a scenario under the live or the virtual clock into a
-//!   [`metrics::RunSnapshot`]; `record` turns turn reports into metrics, `process` reads
-//!   process figures.
+//!   [`metrics::RunSnapshot`]; `record` turns turn reports into metrics, `tally` keeps each
+//!   agent's totals and heap account, `process` reads process figures.
 
 pub mod agent;
 mod history;
@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod scripted;
 pub mod stop;
 mod summary;
+mod tally;
 mod tokens;
 
 pub use agent::{Agent, AgentContext, TurnReport, spawn, tool_definitions};

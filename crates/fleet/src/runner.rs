@@ -28,6 +28,7 @@ use crate::process;
 use crate::record;
 use crate::schedule::{OpenSchedule, ramp_offset};
 use crate::stop::{Stop, StopReason};
+use crate::tally::{self, Tally};
 
 /// What the run prints while it goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -205,47 +206,6 @@ impl Shared {
     }
 }
 
-/// An agent's running totals, readable after the agent is gone or cancelled.
-type Summary = Arc<Mutex<AgentSummary>>;
-
-/// An agent's totals and the heap account its allocations are charged to.
-#[derive(Clone)]
-struct Tally {
-    summary: Summary,
-    account: heap::Account,
-}
-
-impl Tally {
-    /// A new agent `id`: its totals (listed in `all`) and a fresh heap account.
-    fn open(all: &Mutex<Vec<Tally>>, id: u64) -> Self {
-        let tally = Self {
-            summary: Arc::new(Mutex::new(AgentSummary {
-                id,
-                ..AgentSummary::default()
-            })),
-            account: heap::Account::open(),
-        };
-        all.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(tally.clone());
-        tally
-    }
-
-    /// The totals at the end of the run, with the heap figures when the allocator tracks.
-    fn finish(&self, tracking: bool) -> AgentSummary {
-        let mut s = self
-            .summary
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        s.heap = tracking.then(|| metrics::HeapFigures {
-            peak_bytes: self.account.usage().peak,
-            final_bytes: s.heap.map_or(0, |h| h.final_bytes),
-        });
-        s
-    }
-}
-
 async fn fleet<A, F>(
     scenario: Arc<Scenario>,
     clients: Arc<Clients>,
@@ -269,7 +229,7 @@ where
     });
     let tallies: Arc<Mutex<Vec<Tally>>> = Arc::default();
     let tracking = heap::installed();
-    warm_shared_state(&scenario);
+    tally::warm_shared_state(&scenario);
     let mut tasks = JoinSet::new();
     let progress = options.progress.clone().map(|f| {
         tokio::spawn(report_progress(
@@ -286,10 +246,10 @@ where
                 let at = start + ramp_offset(i, scenario.fleet.agents, scenario.fleet.ramp_up.0);
                 let tally = Tally::open(&tallies, u64::from(i));
                 // The agent, its task and what they allocate from now on are its own.
-                heap::charged_to(tally.account, || {
+                heap::charged_to(tally.account(), || {
                     let agent = make_agent(u64::from(i));
                     let task = closed_agent(shared.clone(), agent, tally.clone(), at);
-                    tasks.spawn(heap::attribute(tally.account, task));
+                    tasks.spawn(heap::attribute(tally.account(), task));
                 });
             }
             shared.stop.stopped().await;
@@ -367,37 +327,11 @@ where
     RunOutcome { snapshot, stop }
 }
 
-/// Loads what the run shares lazily (the tokenizers) before any agent runs, so it is charged
-/// as shared heap rather than to whichever agent happens to count tokens first.
-fn warm_shared_state(scenario: &Scenario) {
-    for tokenizer in [scenario.mock.tokenizer, scenario.compression.tokenizer] {
-        if tokenizer != scenario::Tokenizer::Chars {
-            let _ = mock::count_tokens(tokenizer, "warm");
-        }
-    }
-}
-
-/// Records one turn into the metrics and the agent's own summary.
+/// Records one turn into the metrics and the agent's own totals.
 fn on_turn(shared: &Shared, tally: &Tally, turn: &TurnReport) {
-    // What the agent holds now, before the harness's own bookkeeping allocates anything.
-    let held = tally.account.usage().live;
-    // Metrics are the harness's, not the agent's: they are charged as shared.
-    heap::shared(|| {
-        let on_target = shared.scenario.targets.agent_response_p95.0;
-        shared.record(|r| record::turn(r, turn, on_target));
-        let mut s = tally.summary.lock().unwrap_or_else(PoisonError::into_inner);
-        s.turns += 1;
-        s.errors += u64::from(turn.error.is_some());
-        s.response.record(turn.response);
-        s.conversation_bytes = s.conversation_bytes.max(turn.conversation_bytes);
-        s.conversation_tokens = s.conversation_tokens.max(turn.conversation_tokens);
-        s.structural_peak_bytes = s.structural_peak_bytes.max(turn.memory_bytes);
-        s.structural_final_bytes = turn.memory_bytes;
-        s.heap = Some(metrics::HeapFigures {
-            peak_bytes: 0,
-            final_bytes: held,
-        });
-    });
+    tally.turn(turn);
+    let on_target = shared.scenario.targets.agent_response_p95.0;
+    shared.record(|r| record::turn(r, turn, on_target));
 }
 
 async fn session<A: Agent>(
@@ -431,11 +365,7 @@ async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, tally: Tally,
         () = shared.stop.token().cancelled() => return,
     }
     shared.enter();
-    let id = tally
-        .summary
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .id;
+    let id = tally.id();
     let mut rng = SimRng::for_agent(shared.scenario.seed, id);
     while shared.stop.try_start_session() {
         session(&shared, &mut agent, &tally, id, &mut rng, None).await;
@@ -485,7 +415,7 @@ async fn open_loop<A, F>(
         };
         let (shared, free, waiting) = (shared.clone(), free.clone(), waiting.clone());
         let tally = Tally::open(&tallies, n);
-        let account = tally.account;
+        let account = tally.account();
         // The agent, its task and what they allocate from now on are its own.
         heap::charged_to(account, || {
             let mut agent = make_agent(n);
