@@ -5,27 +5,17 @@
 use std::alloc::Layout;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::Pin;
+use std::task::Poll;
 
 use fleetbench_heap as heap;
 use heap::{Account, Usage, attribute, charged_to, shared};
 
+mod common;
+use common::block_on;
+
 #[global_allocator]
 static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
-
-/// Polls `fut` to completion on this thread with a no-op waker (no runtime, so nothing but the
-/// future itself runs inside its polls).
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 /// Pending once, then ready: ends a poll, so the rest runs in a later poll.
 async fn yield_once() {

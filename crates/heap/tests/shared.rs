@@ -6,13 +6,13 @@
 //! a lock (one at a time) and compare shared deltas within `SLACK` of what they expect, with
 //! buffers much larger than that: a wrong attribution moves it by a whole buffer.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 
 use fleetbench_heap as heap;
 use heap::{Account, Usage, attribute, charged_to, current, shared, shared_usage};
+
+mod common;
+use common::block_on;
 
 #[global_allocator]
 static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
@@ -27,16 +27,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 
 fn shared_live() -> i64 {
     shared_usage().live as i64
-}
-
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 #[test]
