@@ -140,7 +140,10 @@ impl DirectMock {
                         .ok()
                         .and_then(|json| mock::Answer::plan(self.mock.config(), &json).ok())
                 });
-                let delivery = server(self.mock.chat_direct_digest(digest, &frame, bearer)).await;
+                // The mock's side of the call is the server's work, charged as shared heap
+                // rather than to the agent whose poll runs it.
+                let delivery =
+                    heap::shared_future(self.mock.chat_direct_digest(digest, &frame, bearer)).await;
                 #[cfg(debug_assertions)]
                 if let (Ok(got), Some(expected)) = (&delivery, &expected) {
                     assert_eq!(
@@ -154,7 +157,7 @@ impl DirectMock {
             _ => {
                 let json =
                     body(provider, request).map_err(|_| Failure::new(ErrorKind::ClientError))?;
-                server(self.mock.chat_direct(&json, bearer)).await
+                heap::shared_future(self.mock.chat_direct(&json, bearer)).await
             }
         };
         read(delivery.map_err(rejected)?, sent, request.prompt_tokens)
@@ -349,12 +352,6 @@ fn read(
             .collect(),
     };
     Ok((response, measured))
-}
-
-/// The mock's side of a call: the server's work, charged as shared heap rather than to the
-/// agent whose poll runs it (a real server's memory is not the agent's).
-fn server<F: std::future::Future>(fut: F) -> heap::Attributed<F> {
-    heap::shared(|| heap::inherit(fut))
 }
 
 #[cfg(test)]

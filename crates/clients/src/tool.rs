@@ -205,7 +205,7 @@ async fn direct(
 ) -> Result<(ToolResult, Measured), Failure> {
     // The mock's work is the server's, charged as shared heap, not to the calling agent. Tool
     // requests carry no API key.
-    let delivery = heap::shared(|| heap::inherit(mock.tool_direct(name, body, None)))
+    let delivery = heap::shared_future(mock.tool_direct(name, body, None))
         .await
         .map_err(rejected)?;
     match delivery.ending {

@@ -105,7 +105,7 @@ async fn in_process(
             detail: format!("cannot build the in-process request: {err}"),
         })?;
     // The mock's work is the server's, charged as shared heap, not to the calling agent.
-    let response = heap::shared(|| heap::inherit(server.router().oneshot(http_request)))
+    let response = heap::shared_future(server.router().oneshot(http_request))
         .await
         .unwrap_or_else(|never| match never {});
     if response.extensions().get::<ResetConnection>().is_some() {

@@ -40,6 +40,13 @@ pub fn inherit<F: Future>(fut: F) -> Attributed<F> {
     }
 }
 
+/// Wraps `fut` so that every poll of it runs shared: the async counterpart of
+/// [`shared`](crate::shared), for work done for every agent from inside one agent's poll (the
+/// in-process mock answering a call).
+pub fn shared_future<F: Future>(fut: F) -> Attributed<F> {
+    Attributed { account: 0, fut }
+}
+
 impl<F> Attributed<F> {
     /// The account its polls are charged to (`None`: shared).
     pub fn account(&self) -> Option<Account> {
@@ -141,10 +148,10 @@ mod tests {
     }
 
     #[test]
-    fn shared_then_inherit_makes_a_shared_future() {
+    fn a_shared_future_polls_shared_inside_an_account() {
         let a = Account::open();
         let seen = crate::charged_to(a, || {
-            let fut = crate::shared(|| inherit(twice()));
+            let fut = shared_future(twice());
             assert_eq!(fut.account(), None);
             run(fut)
         });

@@ -52,8 +52,8 @@ pub(crate) fn enter(account: u32) -> Restore {
 /// For work done on behalf of every agent from inside one agent's poll (a shared cache, the
 /// in-process mock). The previous account is restored afterwards, also if `f` panics.
 ///
-/// For async work, `shared(|| inherit(fut))` wraps a future so that every poll of it runs
-/// shared (see [`inherit`](crate::inherit)).
+/// For async work, [`shared_future`](crate::shared_future) wraps a future so that every poll
+/// of it runs shared.
 pub fn shared<R>(f: impl FnOnce() -> R) -> R {
     let _restore = enter(0);
     f()

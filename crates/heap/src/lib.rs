@@ -22,7 +22,8 @@
 //! ```
 //!
 //! Tasks an agent spawns are wrapped with [`inherit`]; work done for everyone from inside an
-//! agent's poll (shared caches, the in-process mock) runs under [`shared`].
+//! agent's poll (shared caches, the in-process mock) runs under [`shared`], or
+//! [`shared_future`] for a future.
 //!
 //! # What is counted
 //!
@@ -42,7 +43,8 @@
 //! - `table`: the lock-free account table ([`Account`], [`Usage`], [`shared_usage`],
 //!   [`stats`]).
 //! - `current`: the thread's current account ([`current`], [`shared`], [`charged_to`]).
-//! - `attributed`: the future wrapper ([`Attributed`], [`attribute`], [`inherit`]).
+//! - `attributed`: the future wrapper ([`Attributed`], [`attribute`], [`inherit`],
+//!   [`shared_future`]).
 //!
 //! This is the only fleetbench crate with `unsafe` code; every block says why it is sound.
 
@@ -52,6 +54,6 @@ mod current;
 mod table;
 
 pub use allocator::{TrackingAllocator, installed};
-pub use attributed::{Attributed, attribute, inherit};
+pub use attributed::{Attributed, attribute, inherit, shared_future};
 pub use current::{charged_to, current, shared};
 pub use table::{Account, Stats, Usage, shared_header_bytes, shared_usage, stats};
