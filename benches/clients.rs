@@ -37,7 +37,7 @@ fn request() -> LlmRequest {
     .into();
     LlmRequest {
         messages: vec![message],
-        tools: Vec::new(),
+        tools: Default::default(),
         max_tokens: 64,
         prompt_tokens: 20,
     }

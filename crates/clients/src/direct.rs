@@ -49,7 +49,7 @@ pub(crate) struct DirectMock {
 /// A request frame and what it was read from (the provider's model and options are fixed).
 struct Frame {
     max_tokens: u32,
-    tools: Vec<ChatCompletionTools>,
+    tools: Arc<[ChatCompletionTools]>,
     frame: Arc<RequestFrame>,
 }
 
@@ -167,10 +167,12 @@ impl DirectMock {
     /// and `max_tokens`. `None` when the mock cannot read it: the body is sent instead.
     fn frame(&self, provider: &Provider, request: &LlmRequest) -> Option<Arc<RequestFrame>> {
         let mut frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(f) = frames
-            .iter()
-            .find(|f| f.max_tokens == request.max_tokens && f.tools == request.tools)
-        {
+        if let Some(f) = frames.iter().find(|f| {
+            // The same list (a fleet shares one) is the same tools; comparing their
+            // definitions on every call cost a twentieth of a virtual run.
+            f.max_tokens == request.max_tokens
+                && (Arc::ptr_eq(&f.tools, &request.tools) || f.tools == request.tools)
+        }) {
             return Some(f.frame.clone());
         }
         let json = body_of(provider, &[], request).ok()?;
@@ -334,8 +336,11 @@ fn read(
         },
         tokens_out: if usage { answer.completion_tokens() } else { 0 },
     };
+    // The text is the caller's; its count goes to the process's memo, shared heap.
+    let content = answer.text();
+    heap::shared(|| mock::remember_words(&content, answer.word_count()));
     let response = LlmResponse {
-        content: answer.text(),
+        content,
         finish_reason: Some(match answer.finish_reason {
             mock::FinishReason::Stop => FinishReason::Stop,
             mock::FinishReason::Length => FinishReason::Length,

@@ -31,8 +31,9 @@ use crate::transport::{Transport, TransportError, classify_reqwest};
 pub struct LlmRequest {
     /// The conversation as the LLM sees it.
     pub messages: Vec<ChatCompletionRequestMessage>,
-    /// Tools offered.
-    pub tools: Vec<ChatCompletionTools>,
+    /// Tools offered: shared, since every call of a fleet offers the same few (a clone is a
+    /// count, and the in-process mock recognises them by address).
+    pub tools: Arc<[ChatCompletionTools]>,
     /// `max_completion_tokens`.
     pub max_tokens: u32,
     /// Prompt tokens as the caller counted them: with `max_tokens`, the estimate charged to
@@ -283,7 +284,7 @@ pub(crate) fn build(provider: &Provider, request: &LlmRequest) -> CreateChatComp
     CreateChatCompletionRequest {
         model: provider.model.clone(),
         messages: request.messages.clone(),
-        tools: (!request.tools.is_empty()).then(|| request.tools.clone()),
+        tools: (!request.tools.is_empty()).then(|| request.tools.to_vec()),
         max_completion_tokens: Some(request.max_tokens),
         stream: Some(provider.stream),
         stream_options: stream_options(provider.stream),

@@ -37,7 +37,7 @@ fn request(text: &str) -> LlmRequest {
     let message: ChatCompletionRequestMessage = ChatCompletionRequestUserMessage::from(text).into();
     LlmRequest {
         messages: vec![message],
-        tools: Vec::new(),
+        tools: Default::default(),
         max_tokens: 50,
         prompt_tokens: 20,
     }

@@ -4,6 +4,7 @@
 //! support agent.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
@@ -24,7 +25,7 @@ pub struct AgentContext<'a> {
     /// The shared LLM and tool clients.
     pub clients: &'a Clients,
     /// The tool definitions offered to the LLM.
-    pub tools: &'a [ChatCompletionTools],
+    pub tools: &'a Arc<[ChatCompletionTools]>,
     /// The agent's own seeded randomness.
     pub rng: &'a mut SimRng,
     /// The run's stop conditions: check before starting work, count turns.

@@ -181,7 +181,7 @@ where
 struct Shared {
     scenario: Arc<Scenario>,
     clients: Arc<Clients>,
-    tools: Vec<async_openai::types::chat::ChatCompletionTools>,
+    tools: Arc<[async_openai::types::chat::ChatCompletionTools]>,
     stop: Stop,
     registry: Registry,
     alive: AtomicU64,
@@ -219,7 +219,7 @@ where
     let wall = std::time::Instant::now();
     let start = Instant::now();
     let shared = Arc::new(Shared {
-        tools: tool_definitions(&scenario),
+        tools: tool_definitions(&scenario).into(),
         stop: Stop::new(&scenario.fleet, start, options.interrupt.clone()),
         registry: Registry::default(),
         alive: AtomicU64::new(0),

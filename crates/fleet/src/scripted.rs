@@ -4,6 +4,7 @@
 //! `max_steps` LLM calls; then it thinks before the next turn. Before each LLM call the
 //! conversation is compressed if the scenario's `[compression]` trigger fires.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -39,10 +40,10 @@ impl Agent for ScriptedAgent {
         let session = &scenario.session;
         let turns = session.turns.sample(rng).0.max(1);
         let system_tokens = session.system_prompt_tokens.sample(rng).0;
-        let system = text::words(rng, system_tokens);
+        let system = generated(rng, system_tokens);
         let (summarizer, pending) = summary::summarizer(&scenario.compression);
         let mut history = History::with_summarizer(&scenario.compression, &system, summarizer);
-        let mut offered = tools.to_vec();
+        let mut offered = Arc::clone(tools);
         let mut first_turn_start = intended_start;
         for turn in 0..turns {
             if stop.is_stopped() {
@@ -50,7 +51,7 @@ impl Agent for ScriptedAgent {
             }
             let started = first_turn_start.take().unwrap_or_else(Instant::now);
             let user_tokens = session.user_message_tokens.sample(rng).0;
-            history.user(&text::words(rng, user_tokens));
+            history.user(&generated(rng, user_tokens));
             let mut turn_report = TurnReport::default();
             for step in 0..session.max_steps.max(1) {
                 let compressing = Instant::now();
@@ -148,6 +149,15 @@ impl Agent for ScriptedAgent {
     }
 }
 
+/// `tokens` words of generated text, the agent's; their count is remembered in the
+/// process's token memo ([`mock::remember_words`], charged to shared heap), so counting the
+/// message costs a hash.
+fn generated(rng: &mut scenario::SimRng, tokens: u32) -> String {
+    let out = text::words(rng, tokens);
+    heap::shared(|| mock::remember_words(&out, tokens));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -184,7 +194,7 @@ tool_followup_probability = 0.0
     async fn run(s: &Scenario) -> (Vec<TurnReport>, Duration) {
         let server = MockServer::new(MockConfig::from_scenario(s));
         let clients = Clients::build(s, &Embedded::InProcess(server)).unwrap();
-        let tools = tool_definitions(s);
+        let tools: Arc<[_]> = tool_definitions(s).into();
         let stop = Stop::new(&s.fleet, Instant::now(), CancellationToken::new());
         let mut rng = SimRng::for_agent(s.seed, 1);
         let mut reports = Vec::new();

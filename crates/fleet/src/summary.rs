@@ -135,7 +135,7 @@ pub(crate) fn request(pending: &Pending, counter: &dyn TokenCounter) -> LlmReque
             ChatCompletionRequestSystemMessage::from(SYSTEM_PROMPT).into(),
             ChatCompletionRequestUserMessage::from(pending.text.as_str()).into(),
         ],
-        tools: Vec::new(),
+        tools: Default::default(),
         max_tokens: MAX_SUMMARY_TOKENS,
         prompt_tokens,
     }

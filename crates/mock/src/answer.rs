@@ -173,6 +173,11 @@ impl Answer {
         out
     }
 
+    /// Words in the text.
+    pub fn word_count(&self) -> u32 {
+        u32::try_from(self.words.len()).unwrap_or(u32::MAX)
+    }
+
     /// The whole text, words joined by spaces.
     pub fn text(&self) -> String {
         self.words.join(" ")

@@ -49,7 +49,7 @@ pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
-pub use tokens::count as count_tokens;
+pub use tokens::{count as count_tokens, remember_words};
 pub use tools::ToolDelivery;
 pub use wire::FinishReason;
 

@@ -79,9 +79,9 @@ fn request(text: &str, max_tokens: u32, tools: bool) -> LlmRequest {
     LlmRequest {
         messages: vec![message],
         tools: if tools {
-            vec![tool("search"), tool("lookup_order")]
+            vec![tool("search"), tool("lookup_order")].into()
         } else {
-            Vec::new()
+            Default::default()
         },
         max_tokens,
         prompt_tokens: 20,
@@ -330,7 +330,7 @@ async fn the_body_is_what_async_openai_sends() {
         .into(),
     );
     let mut no_tools = req.clone();
-    no_tools.tools.clear();
+    no_tools.tools = Default::default();
     for stream in [true, false] {
         let provider = provider(&mock, stream, true);
         for r in [&req, &no_tools, &request("x", 0, false)] {
