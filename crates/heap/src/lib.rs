@@ -2,7 +2,7 @@
 //!
 //! A fleet runs thousands of agents as futures on a few threads, so the process's RSS says
 //! nothing about what one agent holds. This crate answers that: [`TrackingAllocator`] wraps
-//! [`std::alloc::System`] and charges every allocation to the [`Account`] (one per agent)
+//! mimalloc and charges every allocation to the [`Account`] (one per agent)
 //! current on the allocating thread, and [`Attributed`] makes an account current around each
 //! poll of an agent's future. Binaries install the allocator and wrap each agent, as in
 //! `tokio::spawn(heap::attribute(account, agent.run()))`:
