@@ -68,6 +68,10 @@ pub(crate) struct RunArgs {
     /// Override the number of agents (`fleet.agents`).
     #[arg(long)]
     pub(crate) agents: Option<u32>,
+    /// Virtual clock: run the fleet as N independent parts on N threads, each with its share
+    /// of the agents and of every shared limit (`fleet.shards`; same seed and N, same report).
+    #[arg(long)]
+    pub(crate) shards: Option<u32>,
     /// Override how long the run lasts (`fleet.duration`), like "30s" or "5m".
     #[arg(long, value_parser = parse_duration)]
     pub(crate) duration: Option<scenario::Dur>,

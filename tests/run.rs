@@ -206,3 +206,48 @@ fn ctrl_c_stops_a_live_run_gracefully_and_keeps_the_report() {
     assert!(report["simulated_ms"].as_u64().unwrap() < 30_000);
     assert!(report["counters"]["turns"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn shards_split_a_virtual_run_and_are_refused_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let assert = fleetbench()
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args(["--clock", "virtual", "--shards", "2", "--out"])
+        .arg(&out)
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("virtual clock in 2 shards"), "{stdout}");
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(report["shards"], 2);
+    assert_eq!(report["agents"]["count"], 20);
+    for (args, says) in [
+        (
+            &["--clock", "live", "--shards", "2"][..],
+            "applies to the virtual clock only",
+        ),
+        (
+            &["--clock", "virtual", "--shards", "0"][..],
+            "invalid shards `0`",
+        ),
+        (
+            &["--clock", "virtual", "--shards", "21"][..],
+            "more than the 20 agents",
+        ),
+    ] {
+        let assert = fleetbench()
+            .arg("run")
+            .arg(scenario("smoke.toml"))
+            .args(args)
+            .assert()
+            .code(2);
+        let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        assert!(
+            err.contains("fleet.shards") && err.contains(says) && err.contains("--shards"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -195,9 +195,14 @@ fn plan(s: &Scenario) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let f = &s.fleet;
+    let shards = if f.shards > 1 {
+        format!(", {} shards", f.shards)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "scenario `{}` (seed {}, {:?} clock)",
+        "scenario `{}` (seed {}, {:?} clock{shards})",
         s.name, s.seed, s.clock
     );
     let stop = [
@@ -302,6 +307,10 @@ pub(crate) fn apply_overrides(s: &mut Scenario, args: &RunArgs) -> anyhow::Resul
     if let Some(agents) = args.agents {
         s.fleet.agents = agents;
         flags.push("--agents");
+    }
+    if let Some(shards) = args.shards {
+        s.fleet.shards = shards;
+        flags.push("--shards");
     }
     if let Some(duration) = args.duration {
         s.fleet.duration = Some(duration);

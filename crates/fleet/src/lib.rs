@@ -19,6 +19,7 @@ mod record;
 pub mod runner;
 pub mod schedule;
 pub mod scripted;
+mod shard;
 pub mod stop;
 mod summary;
 mod tally;

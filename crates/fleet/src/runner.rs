@@ -4,7 +4,9 @@
 //!
 //! Live clock: a multi-thread runtime and real HTTP (the embedded mock on 127.0.0.1:0).
 //! Virtual clock: a current-thread runtime with paused time and the mock in-process, so a
-//! seed gives the same run every time and an hour of fleet time takes seconds.
+//! seed gives the same run every time and an hour of fleet time takes seconds; with
+//! `fleet.shards` above 1, one such runtime per part of the fleet, each on its own thread
+//! ([`crate::shard`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,6 +29,7 @@ use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
 use crate::process;
 use crate::record;
 use crate::schedule::{OpenSchedule, ramp_offset};
+use crate::shard::{self, Part};
 use crate::stop::{Stop, StopReason};
 use crate::tally::{self, Tally};
 
@@ -110,29 +113,79 @@ where
     A: Agent + 'static,
     F: Fn(u64) -> A + Send + Sync + 'static,
 {
-    let scenario = Arc::new(scenario.clone());
-    match scenario.clock {
+    let wall = std::time::Instant::now();
+    let tracking = heap::installed();
+    tally::warm_shared_state(scenario);
+    let make_agent = Arc::new(make_agent);
+    let parts = match scenario.clock {
         ClockMode::Live => {
             let _ = clients::raise_fd_limit();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(RunError::Runtime)?;
-            runtime.block_on(live(scenario, Arc::new(make_agent), options))
+            vec![runtime.block_on(live(Arc::new(scenario.clone()), make_agent, options))?]
+        }
+        ClockMode::Virtual if scenario.fleet.shards <= 1 => {
+            vec![virtual_part(scenario, Part::WHOLE, make_agent, options)?]
         }
         ClockMode::Virtual => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .start_paused(true)
-                .build()
-                .map_err(RunError::Runtime)?;
-            runtime.block_on(async {
-                let server = MockServer::new(MockConfig::from_scenario(&scenario));
-                let clients = Clients::build(&scenario, &Embedded::InProcess(server))?;
-                Ok(fleet(scenario, Arc::new(clients), Arc::new(make_agent), options).await)
-            })
+            let of = scenario.fleet.shards;
+            let progress = shard::progress(options.progress.clone(), of);
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..of)
+                    .zip(progress)
+                    .map(|(index, progress)| {
+                        let options = RunOptions {
+                            progress,
+                            ..options.clone()
+                        };
+                        let make_agent = make_agent.clone();
+                        std::thread::Builder::new()
+                            .name(format!("fleet-shard-{index}"))
+                            .spawn_scoped(scope, move || {
+                                let part = Part { index, of };
+                                virtual_part(scenario, part, make_agent, options)
+                            })
+                            .map_err(RunError::Runtime)
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| {
+                        t?.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect::<Result<Vec<_>, RunError>>()
+            })?
         }
-    }
+    };
+    Ok(finish(scenario, parts, wall, tracking))
+}
+
+/// Part `part` of a virtual run, on this thread: its own paused current-thread runtime,
+/// in-process mock and clients, with its share of every shared limit.
+fn virtual_part<A, F>(
+    scenario: &Scenario,
+    part: Part,
+    make_agent: Arc<F>,
+    options: RunOptions,
+) -> Result<PartOutcome, RunError>
+where
+    A: Agent + 'static,
+    F: Fn(u64) -> A + Send + Sync + 'static,
+{
+    let scenario = Arc::new(shard::scale(scenario, part));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(RunError::Runtime)?;
+    runtime.block_on(async {
+        let server = MockServer::new(MockConfig::from_scenario(&scenario));
+        let clients = Clients::build(&scenario, &Embedded::InProcess(server))?;
+        Ok(fleet(scenario, Arc::new(clients), make_agent, options, part).await)
+    })
 }
 
 fn uses_embedded(s: &Scenario) -> bool {
@@ -147,7 +200,7 @@ async fn live<A, F>(
     scenario: Arc<Scenario>,
     make_agent: Arc<F>,
     options: RunOptions,
-) -> Result<RunOutcome, RunError>
+) -> Result<PartOutcome, RunError>
 where
     A: Agent + 'static,
     F: Fn(u64) -> A + Send + Sync + 'static,
@@ -169,7 +222,7 @@ where
         (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
     };
     let clients = Arc::new(Clients::build(&scenario, &embedded)?);
-    let outcome = fleet(scenario, clients, make_agent, options).await;
+    let outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;
     stop_mock.cancel();
     if let Some(serving) = serving {
         let _ = serving.await;
@@ -206,17 +259,27 @@ impl Shared {
     }
 }
 
+/// What one part of a run measured (the whole run unless it is sharded).
+struct PartOutcome {
+    recorder: metrics::Recorder,
+    agents: Vec<AgentSummary>,
+    breakers: Vec<BreakerSummary>,
+    alive_peak: u64,
+    simulated: Duration,
+    stop: StopReason,
+}
+
 async fn fleet<A, F>(
     scenario: Arc<Scenario>,
     clients: Arc<Clients>,
     make_agent: Arc<F>,
     options: RunOptions,
-) -> RunOutcome
+    part: Part,
+) -> PartOutcome
 where
     A: Agent + 'static,
     F: Fn(u64) -> A + Send + Sync + 'static,
 {
-    let wall = std::time::Instant::now();
     let start = Instant::now();
     let shared = Arc::new(Shared {
         tools: tool_definitions(&scenario).into(),
@@ -229,7 +292,6 @@ where
     });
     let tallies: Arc<Mutex<Vec<Tally>>> = Arc::default();
     let tracking = heap::installed();
-    tally::warm_shared_state(&scenario);
     let mut tasks = JoinSet::new();
     let progress = options.progress.clone().map(|f| {
         tokio::spawn(report_progress(
@@ -240,9 +302,9 @@ where
         ))
     });
 
-    match OpenSchedule::new(&scenario.fleet, scenario.seed) {
+    match OpenSchedule::for_part(&scenario.fleet, scenario.seed, part) {
         None => {
-            for i in 0..scenario.fleet.agents {
+            for i in (0..scenario.fleet.agents).filter(|i| part.owns(*i)) {
                 let at = start + ramp_offset(i, scenario.fleet.agents, scenario.fleet.ramp_up.0);
                 let tally = Tally::open(&tallies, u64::from(i));
                 // The agent, its task and what they allocate from now on are its own.
@@ -260,7 +322,7 @@ where
                 make_agent,
                 tallies.clone(),
                 schedule,
-                start,
+                (start, part),
                 &mut tasks,
             );
             tokio::select! {
@@ -295,15 +357,48 @@ where
         .iter()
         .map(|t| t.finish(tracking))
         .collect();
+    PartOutcome {
+        recorder: shared.registry.snapshot(),
+        agents,
+        breakers: breakers(&shared.clients),
+        alive_peak: shared.alive_peak.load(Ordering::Relaxed),
+        simulated: stopped - start,
+        stop: shared.stop.reason().unwrap_or(StopReason::Duration),
+    }
+}
+
+/// The run's snapshot from its parts, merged in part order: recordings and counts added,
+/// agents listed by id, breakers merged by target, agents alive at peak added (each part's
+/// own peak: an upper bound of the fleet's when the parts peak apart).
+fn finish(
+    scenario: &Scenario,
+    parts: Vec<PartOutcome>,
+    wall: std::time::Instant,
+    tracking: bool,
+) -> RunOutcome {
+    let stop = if parts.iter().any(|p| p.stop == StopReason::Interrupted) {
+        StopReason::Interrupted
+    } else {
+        parts.first().map_or(StopReason::Duration, |p| p.stop)
+    };
+    let simulated = shard::simulated(parts.iter().map(|p| p.simulated));
+    let alive_peak = parts.iter().map(|p| p.alive_peak).sum();
+    let mut recorder = metrics::Recorder::default();
+    let mut agents = Vec::new();
+    let mut breakers = Vec::new();
+    for p in parts {
+        recorder.merge(&p.recorder);
+        agents.extend(p.agents);
+        breakers.push(p.breakers);
+    }
     let shared_heap = heap::shared_usage();
     let process = ProcessStats {
-        agents_alive_peak: shared.alive_peak.load(Ordering::Relaxed),
+        agents_alive_peak: alive_peak,
         wall_time_ms: u64::try_from(wall.elapsed().as_millis()).unwrap_or(u64::MAX),
         shared_heap_peak_bytes: shared_heap.peak,
         shared_heap_final_bytes: shared_heap.live,
         ..process::stats()
     };
-    let stop = shared.stop.reason().unwrap_or(StopReason::Duration);
     let snapshot = RunSnapshot::build(SnapshotInput {
         scenario: scenario.name.clone(),
         seed: scenario.seed,
@@ -311,12 +406,13 @@ where
             ClockMode::Live => "live".to_owned(),
             ClockMode::Virtual => "virtual".to_owned(),
         },
-        simulated: stopped - start,
+        shards: scenario.fleet.shards.max(1),
+        simulated,
         stop: stop.as_str().to_owned(),
-        recorder: shared.registry.snapshot(),
+        recorder,
         agents,
         targets: &scenario.targets,
-        breakers: breakers(&shared.clients),
+        breakers: shard::merge_breakers(breakers),
         process,
         memory_method: if tracking {
             MemoryMethod::Allocator
@@ -387,16 +483,18 @@ async fn open_loop<A, F>(
     make_agent: Arc<F>,
     tallies: Arc<Mutex<Vec<Tally>>>,
     schedule: OpenSchedule,
-    start: Instant,
+    (start, part): (Instant, Part),
     tasks: &mut JoinSet<()>,
 ) where
     A: Agent + 'static,
     F: Fn(u64) -> A + Send + Sync + 'static,
 {
-    let slots = usize::try_from(shared.scenario.fleet.agents).unwrap_or(usize::MAX);
+    // This part's share of the slots (all of them in an unsharded run).
+    let slots =
+        usize::try_from(part.share(u64::from(shared.scenario.fleet.agents))).unwrap_or(usize::MAX);
     let free = Arc::new(Semaphore::new(slots));
     let waiting = Arc::new(AtomicU64::new(0));
-    for (n, offset) in (0u64..).zip(schedule) {
+    for (n, offset) in (0u64..).map(|n| part.session_id(n)).zip(schedule) {
         let intended = start + offset;
         tokio::select! {
             () = sleep_until(intended) => {}

@@ -313,3 +313,88 @@ fn the_compression_fixture_compresses() {
     let c = &snap.counters;
     assert!(c.compressions > 0 && c.compressed_tokens > 0, "{c:?}");
 }
+
+fn sharded(mut s: Scenario, shards: u32) -> Scenario {
+    s.fleet.shards = shards;
+    s
+}
+
+#[test]
+fn a_sharded_run_is_deterministic_and_runs_the_whole_fleet() {
+    let whole = virtual_run(fixture("smoke"));
+    let a = virtual_run(sharded(fixture("smoke"), 3));
+    let b = virtual_run(sharded(fixture("smoke"), 3));
+    assert_eq!(comparable(&a), comparable(&b));
+    assert_eq!((a.shards, whole.shards), (3, 1));
+    // Every agent ran, in one part each, for the whole duration.
+    let ids = |s: &RunSnapshot| s.agents.list.iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(&a), ids(&whole));
+    assert_eq!(ids(&a), (0..20).collect::<Vec<u64>>());
+    assert!(a.agents.list.iter().all(|agent| agent.turns > 0));
+    assert_eq!(a.simulated_ms, 5000);
+    assert_eq!(a.process.agents_alive_peak, 20);
+    // Each part is a smaller copy of the fleet: about as much work.
+    let (ta, tw) = (a.counters.turns as f64, whole.counters.turns as f64);
+    assert!((ta / tw - 1.0).abs() < 0.15, "{ta} turns vs {tw}");
+    let c = &a.counters;
+    assert_eq!(
+        c.llm_calls,
+        c.llm_succeeded + a.errors.calls_failed(CallClass::Llm)
+    );
+    assert_eq!(
+        c.tool_calls,
+        c.tool_succeeded + a.errors.calls_failed(CallClass::Tool)
+    );
+    // The histograms are the parts' merged: every turn is in agent_response.
+    assert_eq!(
+        a.latency[&MetricKind::AgentResponse].count(),
+        c.turns + c.turns_failed
+    );
+}
+
+#[test]
+fn a_sharded_open_loop_splits_the_rate_and_ids_stay_unique() {
+    let mut s = fixture("smoke");
+    s.fleet.arrival = Arrival::Constant;
+    s.fleet.rate = Some(Rate(10.0));
+    s.fleet.ramp_up = Dur::secs(0);
+    s.fleet.duration = Some(Dur::secs(20));
+    s.session.turns = Dist::Constant(Tokens(1));
+    s.targets.min_concurrent_agents = 1;
+    let whole = virtual_run(s.clone());
+    let two = virtual_run(sharded(s, 2));
+    let started = |s: &RunSnapshot| s.counters.sessions_started;
+    assert_eq!(
+        started(&two),
+        started(&whole),
+        "10 a second for 20 s, split or not"
+    );
+    let mut ids: Vec<u64> = two.agents.list.iter().map(|a| a.id).collect();
+    let listed = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), listed, "session ids are unique across parts");
+}
+
+#[test]
+fn sharded_stop_counts_and_progress_add_up() {
+    let mut s = sharded(fixture("smoke"), 2);
+    s.fleet.duration = None;
+    s.fleet.max_turns = Some(50);
+    let snap = virtual_run(s);
+    assert_eq!(snap.stop, "turns");
+    assert!(snap.counters.turns >= 50, "{:?}", snap.counters);
+
+    // Progress is the sum of the parts: all 20 agents alive once both ramps are done.
+    let mut s = sharded(fixture("smoke"), 2);
+    s.clock = ClockMode::Virtual;
+    let alive = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = alive.clone();
+    let options = RunOptions {
+        progress: Some(std::sync::Arc::new(move |p: &crate::Progress| {
+            seen.fetch_max(p.alive, std::sync::atomic::Ordering::Relaxed);
+        })),
+        ..RunOptions::default()
+    };
+    run(&s, |_| ScriptedAgent, options).unwrap();
+    assert_eq!(alive.load(std::sync::atomic::Ordering::Relaxed), 20);
+}

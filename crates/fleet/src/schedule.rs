@@ -31,6 +31,9 @@ pub struct OpenSchedule {
     next: f64,
     /// Sessions scheduled so far (for the evenly spaced schedule, to avoid drift).
     index: u64,
+    /// Seconds added to every start: a part of a sharded evenly spaced schedule starts its
+    /// share of the whole one's starts, the parts in turn.
+    offset: f64,
 }
 
 impl OpenSchedule {
@@ -46,9 +49,28 @@ impl OpenSchedule {
             rng: SimRng::derive(seed, &[stream::ARRIVALS]),
             next: 0.0,
             index: 0,
+            offset: 0.0,
         };
         if schedule.poisson {
             schedule.next = schedule.rng.exponential(schedule.mean_gap);
+        }
+        Some(schedule)
+    }
+
+    /// The schedule of one part of a sharded run: `fleet` is the part's (its rate the part's
+    /// share). Evenly spaced: the parts take the whole schedule's starts in turn, so together
+    /// they start exactly its sessions. Poisson: each part draws its own stream (the sum of
+    /// independent Poisson schedules is a Poisson schedule of the summed rate). The whole
+    /// fleet's is [`OpenSchedule::new`]'s.
+    pub(crate) fn for_part(fleet: &Fleet, seed: u64, part: crate::shard::Part) -> Option<Self> {
+        let mut schedule = Self::new(fleet, seed)?;
+        if part.of > 1 {
+            if schedule.poisson {
+                schedule.rng = SimRng::derive(seed, &[stream::ARRIVALS, u64::from(part.index)]);
+                schedule.next = schedule.rng.exponential(schedule.mean_gap);
+            } else {
+                schedule.offset = schedule.mean_gap * f64::from(part.index) / f64::from(part.of);
+            }
         }
         Some(schedule)
     }
@@ -68,7 +90,7 @@ impl Iterator for OpenSchedule {
             let next = self.index as f64 * self.mean_gap;
             next
         };
-        Some(Duration::from_secs_f64(at))
+        Some(Duration::from_secs_f64(at + self.offset))
     }
 }
 

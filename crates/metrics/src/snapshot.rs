@@ -120,6 +120,8 @@ pub struct RunSnapshot {
     pub seed: u64,
     /// `live` or `virtual`.
     pub clock: String,
+    /// The parts the fleet ran as (`fleet.shards`; 1 for one fleet sharing every limit).
+    pub shards: u32,
     /// Why the run stopped: `duration`, `sessions`, `turns` or `interrupted`.
     pub stop: String,
     /// Fleet time from the start to the stop, ms (simulated time under the virtual clock).
@@ -157,6 +159,8 @@ pub struct SnapshotInput<'a> {
     pub seed: u64,
     /// `live` or `virtual`.
     pub clock: String,
+    /// The parts the fleet ran as.
+    pub shards: u32,
     /// Why the run stopped.
     pub stop: String,
     /// Fleet time from the start to the stop.
@@ -182,6 +186,7 @@ impl RunSnapshot {
             scenario,
             seed,
             clock,
+            shards,
             stop,
             simulated,
             recorder,
@@ -242,6 +247,7 @@ impl RunSnapshot {
             scenario,
             seed,
             clock,
+            shards,
             stop,
             simulated_ms: u64::try_from(simulated.as_millis()).unwrap_or(u64::MAX),
             passed: verdicts.iter().all(|v| v.passed),
@@ -305,6 +311,7 @@ mod tests {
             scenario: "t".to_owned(),
             seed: 1,
             clock: "virtual".to_owned(),
+            shards: 1,
             stop: "duration".to_owned(),
             simulated: Duration::from_secs(10),
             recorder: r,

@@ -52,13 +52,13 @@ pub enum CompareError {
         /// `base` or `new`.
         side: &'static str,
     },
-    /// Two reports come from different scenarios or clocks.
+    /// Two reports come from different scenarios, clocks or numbers of shards.
     #[error(
         "{first} is a run of {field} `{first_value}` but {other} of {field} `{other_value}`: \
          compare runs of the same {field}, or pass --force to compare anyway"
     )]
     Mismatch {
-        /// `scenario` or `clock`.
+        /// `scenario`, `clock` or `shards`.
         field: &'static str,
         /// The first base report.
         first: String,
@@ -77,6 +77,8 @@ pub struct Report {
     origin: String,
     scenario: String,
     clock: String,
+    /// `shards` as text (`1` for reports from before the field).
+    shards: String,
     schema_version: u64,
     value: Value,
 }
@@ -113,10 +115,16 @@ impl Report {
         if !value.get("latency").is_some_and(Value::is_object) {
             return Err(not_a_report("no `latency` object".to_owned()));
         }
+        let shards = value
+            .get("shards")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .to_string();
         Ok(Report {
             origin: origin.to_owned(),
             scenario,
             clock,
+            shards,
             schema_version,
             value,
         })
@@ -135,6 +143,11 @@ impl Report {
     /// `live` or `virtual`.
     pub fn clock(&self) -> &str {
         &self.clock
+    }
+
+    /// The parts the fleet ran as (`1` for one fleet).
+    pub fn shards(&self) -> &str {
+        &self.shards
     }
 
     /// The whole report.
@@ -338,6 +351,7 @@ pub fn compare(
         for (field, a, b) in [
             ("scenario", first.scenario(), other.scenario()),
             ("clock", first.clock(), other.clock()),
+            ("shards", first.shards(), other.shards()),
         ] {
             if a == b {
                 continue;

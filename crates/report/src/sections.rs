@@ -13,8 +13,13 @@ pub(crate) const WORST_AGENTS: usize = 10;
 
 /// `scenario smoke, virtual clock, seed 42, …`: what ran and how it stopped.
 pub(crate) fn header(s: &RunSnapshot) -> String {
+    let shards = if s.shards > 1 {
+        format!(" in {} shards", s.shards)
+    } else {
+        String::new()
+    };
     format!(
-        "scenario {}, {} clock, seed {}, {} simulated, stop: {}, {} agents alive at peak",
+        "scenario {}, {} clock{shards}, seed {}, {} simulated, stop: {}, {} agents alive at peak",
         s.scenario,
         s.clock,
         s.seed,

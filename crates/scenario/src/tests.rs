@@ -282,6 +282,31 @@ fn token_limits_belong_to_llm_providers_only() {
 }
 
 #[test]
+fn shards_are_checked_against_the_agents_and_the_clock() {
+    let base = "clock = \"virtual\"\n[fleet]\nagents = 4\n";
+    assert!(Scenario::from_toml(&format!("{base}shards = 4\n"), "x.toml").is_ok());
+    for (extra, says) in [
+        ("shards = 0\n", "invalid shards `0`: give 1 to 256"),
+        ("shards = 257\n", "invalid shards `257`"),
+        ("shards = 5\n", "shards `5` is more than the 4 agents"),
+    ] {
+        let (p, text) = problem(&format!("{base}{extra}"));
+        assert_eq!(
+            (p.key.as_str(), p.line),
+            ("fleet.shards", Some(4)),
+            "{text}"
+        );
+        assert!(text.contains(says), "{text}");
+    }
+    let (p, text) = problem("clock = \"live\"\n[fleet]\nagents = 4\nshards = 2\n");
+    assert_eq!(p.key, "fleet.shards");
+    assert!(
+        text.contains("virtual clock only") && text.contains("shards = 1"),
+        "{text}"
+    );
+}
+
+#[test]
 fn scenarios_changed_in_code_are_checked_too() {
     let mut s = Scenario::default();
     assert!(s.check("flags").is_ok());

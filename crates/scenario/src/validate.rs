@@ -6,7 +6,8 @@ use std::fmt;
 
 use crate::dist::{Dist, Tokens};
 use crate::schema::{
-    Arrival, Breaker, ClientLimits, FaultKind, FaultTarget, Retry, Scenario, Trigger,
+    Arrival, Breaker, ClientLimits, ClockMode, FaultKind, FaultTarget, Fleet, Retry, Scenario,
+    Trigger,
 };
 use crate::units::Dur;
 
@@ -139,6 +140,41 @@ fn fleet(c: &mut Checker, s: &Scenario) {
     }
     if f.max_turns == Some(0) {
         c.at_least_one(p.key("max_turns"), 0, "max_turns");
+    }
+    shards(c, s);
+}
+
+/// `fleet.shards`: 1 to [`Fleet::MAX_SHARDS`], no more than the agents, and 1 under the live
+/// clock.
+fn shards(c: &mut Checker, s: &Scenario) {
+    let f = &s.fleet;
+    let key = KeyPath::parse("fleet").key("shards");
+    if f.shards == 0 || f.shards > Fleet::MAX_SHARDS {
+        c.fail(
+            key,
+            format!(
+                "invalid shards `{}`: give 1 to {} (one thread each under the virtual clock)",
+                f.shards,
+                Fleet::MAX_SHARDS
+            ),
+        );
+    } else if f.shards > f.agents && f.agents > 0 {
+        c.fail(
+            key,
+            format!(
+                "shards `{}` is more than the {} agents: every shard needs at least one agent",
+                f.shards, f.agents
+            ),
+        );
+    } else if f.shards > 1 && s.clock == ClockMode::Live {
+        c.fail(
+            key,
+            format!(
+                "shards `{}` applies to the virtual clock only (the live clock already runs on \
+                 every core): set shards = 1 or clock = \"virtual\"",
+                f.shards
+            ),
+        );
     }
 }
 

@@ -258,6 +258,20 @@ fn different_scenarios_or_clocks_need_force() {
         err.contains("scenario `ci`") && err.contains("`smoke`"),
         "{err}"
     );
+    // A report without `shards` is one fleet: equal to `shards: 1`, not to 2.
+    let mut sharded: Value = base.value().clone();
+    sharded["shards"] = json!(1);
+    let one = Report::from_json(&sharded.to_string(), "one.json").unwrap();
+    assert!(one_to_one(&base, &one, &Options::default()).is_ok());
+    sharded["shards"] = json!(2);
+    let two = Report::from_json(&sharded.to_string(), "two.json").unwrap();
+    let err = one_to_one(&base, &two, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("shards `1`") && err.contains("shards `2`") && err.contains("--force"),
+        "{err}"
+    );
     let forced = Options {
         force: true,
         ..Options::default()

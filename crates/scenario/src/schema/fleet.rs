@@ -55,6 +55,18 @@ pub struct Fleet {
     /// After a stop condition, calls in flight get this long to finish before they are
     /// cancelled and counted as such.
     pub grace: Dur,
+    /// Virtual clock: run the fleet as this many independent parts, one thread each, every
+    /// part with its share of the agents, of the open-loop rate, of the stop counts and of
+    /// every shared limit (mock capacity, in-flight bounds, rate limits, caches, retry
+    /// budgets). A seed gives the same report for the same `shards` on any machine; 1 (the
+    /// default) shares every limit across the whole fleet. The live clock already uses every
+    /// core and takes only 1.
+    pub shards: u32,
+}
+
+impl Fleet {
+    /// The most shards a run may have.
+    pub const MAX_SHARDS: u32 = 256;
 }
 
 impl Fleet {
@@ -80,6 +92,7 @@ impl Default for Fleet {
             max_sessions: None,
             max_turns: None,
             grace: Dur::secs(10),
+            shards: 1,
         }
     }
 }

@@ -1,0 +1,280 @@
+//! Sharded virtual runs (`fleet.shards`): the fleet split into independent parts, one
+//! current-thread runtime each, so a virtual run uses more than one core.
+//!
+//! Why parts and not one fleet on many threads: under the virtual clock a seed decides the
+//! whole run only because one thread polls every task in an order the seed fixes. Agents
+//! interact through what they share (the mock's capacity, in-flight bounds, rate limiters,
+//! caches, retry budgets, breakers), so a fleet cannot be spread over threads without making
+//! that order, and the report, depend on the machine. A part instead owns its agents and its
+//! share of every shared limit, and never touches another part's state; each part is as
+//! deterministic as a whole run, and merging their figures in part order is exact (histograms
+//! add, counters add, agents are listed by id). So a seed and a number of shards give one
+//! report on any machine, however many cores it has.
+//!
+//! What changes against one fleet: each shared limit becomes `shards` smaller limits, one
+//! per part (a pooled queue of N slots serves a little better than two queues of N/2: the
+//! shards' report is that of `shards` independent fleets). With 1 (the default) nothing is
+//! split.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use metrics::BreakerSummary;
+use scenario::{ClientLimits, Rate, Retry, Scenario};
+
+use crate::runner::{Progress, ProgressFn};
+
+/// Part `index` of `of`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub(crate) index: u32,
+    pub(crate) of: u32,
+}
+
+impl Part {
+    /// The whole fleet, unsplit.
+    pub(crate) const WHOLE: Part = Part { index: 0, of: 1 };
+
+    /// Whether closed-loop agent `i` runs in this part: agents are dealt out in turn, so every
+    /// part has agents from the whole ramp.
+    pub(crate) fn owns(self, i: u32) -> bool {
+        i % self.of == self.index
+    }
+
+    /// This part's share of `n`: `n / of`, the remainder going one each to the first parts.
+    pub(crate) fn share(self, n: u64) -> u64 {
+        n / u64::from(self.of) + u64::from(u64::from(self.index) < n % u64::from(self.of))
+    }
+
+    /// [`Part::share`] for a limit that must stay at least 1.
+    fn share_u32(self, n: u32) -> u32 {
+        u32::try_from(self.share(u64::from(n)))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+
+    /// This part's share of a rate.
+    fn share_rate(self, r: Rate) -> Rate {
+        Rate(r.0 / f64::from(self.of))
+    }
+
+    /// The id of open-loop session `n` of this part: ids interleave, so they are unique
+    /// across parts.
+    pub(crate) fn session_id(self, n: u64) -> u64 {
+        n * u64::from(self.of) + u64::from(self.index)
+    }
+}
+
+/// The scenario a part runs: the same fleet shape and targets, with its share of the open-loop
+/// rate, of the stop counts and of every shared limit. The identity for [`Part::WHOLE`].
+pub(crate) fn scale(s: &Scenario, part: Part) -> Scenario {
+    let mut s = s.clone();
+    if part.of == 1 {
+        return s;
+    }
+    let f = &mut s.fleet;
+    f.rate = f.rate.map(|r| part.share_rate(r));
+    f.max_sessions = f.max_sessions.map(|n| part.share(n).max(1));
+    f.max_turns = f.max_turns.map(|n| part.share(n).max(1));
+    s.mock.capacity = part.share_u32(s.mock.capacity);
+    for p in &mut s.llm.providers {
+        limits(&mut p.limits, part);
+        retry(&mut p.retry, part);
+    }
+    for t in s.tools.values_mut() {
+        limits(&mut t.limits, part);
+        retry(&mut t.retry, part);
+        if let Some(cache) = &mut t.cache {
+            cache.capacity = part.share(cache.capacity).max(1);
+        }
+    }
+    s
+}
+
+fn limits(l: &mut ClientLimits, part: Part) {
+    l.rpm = l.rpm.map(|n| part.share_u32(n));
+    l.tpm = l.tpm.map(|n| part.share(n).max(1));
+    l.max_in_flight = part.share_u32(l.max_in_flight);
+    // 0 waiting callers is a setting (shed at once), so this share may be 0.
+    l.max_queue = u32::try_from(part.share(u64::from(l.max_queue))).unwrap_or(u32::MAX);
+}
+
+fn retry(r: &mut Retry, part: Part) {
+    r.budget_min_per_sec = part.share_rate(r.budget_min_per_sec);
+}
+
+/// One callback per part, from the run's: each part reports into its slot, and part 0's
+/// report (its cadence is the run's) passes on the sum of the latest of every part: agents
+/// alive, turns and failed turns added, the highest part p95.
+pub(crate) fn progress(progress: Option<ProgressFn>, parts: u32) -> Vec<Option<ProgressFn>> {
+    let Some(report) = progress else {
+        return vec![None; parts as usize];
+    };
+    if parts == 1 {
+        return vec![Some(report)];
+    }
+    let latest: Arc<Mutex<Vec<Progress>>> =
+        Arc::new(Mutex::new(vec![Progress::default(); parts as usize]));
+    (0..parts as usize)
+        .map(|k| {
+            let (latest, report) = (latest.clone(), report.clone());
+            let f: ProgressFn = Arc::new(move |p: &Progress| {
+                let mut all = latest.lock().unwrap_or_else(PoisonError::into_inner);
+                all[k] = *p;
+                if k == 0 {
+                    let sum = all.iter().fold(
+                        Progress {
+                            elapsed: p.elapsed,
+                            ..Progress::default()
+                        },
+                        |s, q| Progress {
+                            elapsed: s.elapsed,
+                            alive: s.alive + q.alive,
+                            turns: s.turns + q.turns,
+                            failed_turns: s.failed_turns + q.failed_turns,
+                            p95: s.p95.max(q.p95),
+                        },
+                    );
+                    drop(all);
+                    report(&sum);
+                }
+            });
+            Some(f)
+        })
+        .collect()
+}
+
+/// The parts' breakers as one list, in the first part's order: transitions and rejections
+/// added; the state the worst any part ended in (open, then half-open, then closed).
+pub(crate) fn merge_breakers(parts: Vec<Vec<BreakerSummary>>) -> Vec<BreakerSummary> {
+    let mut parts = parts.into_iter();
+    let Some(mut merged) = parts.next() else {
+        return Vec::new();
+    };
+    let rank = |state: &str| match state {
+        "open" => 2,
+        "half_open" => 1,
+        _ => 0,
+    };
+    let mut by_target: BTreeMap<String, usize> = merged
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.target.clone(), i))
+        .collect();
+    for part in parts {
+        for b in part {
+            match by_target.get(&b.target) {
+                Some(&i) => {
+                    let m = &mut merged[i];
+                    m.opened += b.opened;
+                    m.half_opened += b.half_opened;
+                    m.closed += b.closed;
+                    m.rejected += b.rejected;
+                    if rank(&b.state) > rank(&m.state) {
+                        m.state = b.state;
+                    }
+                }
+                None => {
+                    by_target.insert(b.target.clone(), merged.len());
+                    merged.push(b);
+                }
+            }
+        }
+    }
+    merged
+}
+
+/// The longest of the parts' simulated times (they share the stop conditions, so they end
+/// together unless a count stopped one early).
+pub(crate) fn simulated(parts: impl IntoIterator<Item = Duration>) -> Duration {
+    parts.into_iter().max().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_and_agents_are_dealt_out() {
+        for of in 1..=7 {
+            for n in [0_u64, 1, 6, 7, 100, 1_001] {
+                let total: u64 = (0..of).map(|index| Part { index, of }.share(n)).sum();
+                assert_eq!(total, n, "{n} over {of}");
+            }
+            let owned: Vec<u32> = (0..of)
+                .map(|index| (0..50).filter(|i| Part { index, of }.owns(*i)).count() as u32)
+                .collect();
+            assert_eq!(owned.iter().sum::<u32>(), 50);
+            let mut ids: Vec<u64> = (0..of)
+                .flat_map(|index| (0..10).map(move |n| Part { index, of }.session_id(n)))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), 10 * of as usize, "session ids are unique");
+        }
+    }
+
+    #[test]
+    fn one_part_is_the_whole_scenario_and_two_halve_every_shared_limit() {
+        let s: Scenario = Scenario::from_toml(
+            r#"
+            [fleet]
+            agents = 10
+            arrival = "poisson"
+            rate = 9.0
+            max_turns = 101
+            [[llm.providers]]
+            name = "a"
+            base_url = "embedded"
+            model = "m"
+            limits = { rpm = 601, tpm = 1000, max_in_flight = 7, max_queue = 3 }
+            [tools.search]
+            description = "d"
+            cache = { ttl = "1m", capacity = 9 }
+            [mock]
+            capacity = 5
+            "#,
+            "test",
+        )
+        .expect("a valid scenario");
+        assert_eq!(scale(&s, Part::WHOLE), s);
+        let halves: Vec<Scenario> = (0..2)
+            .map(|index| scale(&s, Part { index, of: 2 }))
+            .collect();
+        let (a, b) = (&halves[0], &halves[1]);
+        assert_eq!((a.mock.capacity, b.mock.capacity), (3, 2));
+        assert_eq!((a.fleet.max_turns, b.fleet.max_turns), (Some(51), Some(50)));
+        assert_eq!(a.fleet.rate, Some(Rate(4.5)));
+        let (la, lb) = (&a.llm.providers[0].limits, &b.llm.providers[0].limits);
+        assert_eq!((la.rpm, lb.rpm), (Some(301), Some(300)));
+        assert_eq!((la.tpm, lb.tpm), (Some(500), Some(500)));
+        assert_eq!((la.max_in_flight, lb.max_in_flight), (4, 3));
+        assert_eq!((la.max_queue, lb.max_queue), (2, 1));
+        let cache = |s: &Scenario| s.tools["search"].cache.as_ref().map(|c| c.capacity);
+        assert_eq!((cache(a), cache(b)), (Some(5), Some(4)));
+        // What is not a shared limit stays: the fleet's shape, the sessions, the targets.
+        assert_eq!(a.fleet.agents, 10);
+        assert_eq!((&a.session, &a.targets), (&s.session, &s.targets));
+    }
+
+    #[test]
+    fn breakers_merge_by_target() {
+        let b = |target: &str, state: &str, opened| BreakerSummary {
+            target: target.to_owned(),
+            state: state.to_owned(),
+            opened,
+            half_opened: opened,
+            closed: 0,
+            rejected: 10 * opened,
+        };
+        let merged = merge_breakers(vec![
+            vec![b("llm:a", "closed", 1), b("tool:x", "half_open", 0)],
+            vec![b("llm:a", "open", 2), b("tool:x", "closed", 3)],
+        ]);
+        assert_eq!(
+            merged,
+            vec![b("llm:a", "open", 3), b("tool:x", "half_open", 3)]
+        );
+    }
+}
