@@ -326,8 +326,9 @@ where
                 &mut tasks,
             );
             tokio::select! {
-                () = scheduler => shared.stop.stopped().await,
+                biased;
                 () = shared.stop.stopped() => {}
+                () = scheduler => shared.stop.stopped().await,
             }
         }
     }
@@ -456,9 +457,13 @@ async fn session<A: Agent>(
 
 /// A closed-loop agent: starts on the ramp, then runs sessions back to back until the stop.
 async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, tally: Tally, at: Instant) {
+    // Every select! of the fleet is `biased`, the stop first: unbiased, select! polls its
+    // branches in a random order (not the run's seed), so a stop at the very tick a wait ends
+    // would go either way, run to run.
     tokio::select! {
-        () = sleep_until(at) => {}
+        biased;
         () = shared.stop.token().cancelled() => return,
+        () = sleep_until(at) => {}
     }
     shared.enter();
     let id = tally.id();
@@ -467,8 +472,9 @@ async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, tally: Tally,
         session(&shared, &mut agent, &tally, id, &mut rng, None).await;
         let pause = shared.scenario.session.between_sessions.sample(&mut rng).0;
         tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+            biased;
             () = shared.stop.token().cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
         }
     }
     shared.leave();
@@ -497,8 +503,9 @@ async fn open_loop<A, F>(
     for (n, offset) in (0u64..).map(|n| part.session_id(n)).zip(schedule) {
         let intended = start + offset;
         tokio::select! {
-            () = sleep_until(intended) => {}
+            biased;
             () = shared.stop.token().cancelled() => return,
+            () = sleep_until(intended) => {}
         }
         if !shared.stop.try_start_session() {
             return;

@@ -367,7 +367,7 @@ fn a_sharded_open_loop_splits_the_rate_and_ids_stay_unique() {
     assert_eq!(
         started(&two),
         started(&whole),
-        "10 a second for 20 s, split or not"
+        "10 a second for 20 s, split or not; the start due at the stop's own tick is not made"
     );
     let mut ids: Vec<u64> = two.agents.list.iter().map(|a| a.id).collect();
     let listed = ids.len();

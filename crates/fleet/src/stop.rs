@@ -129,7 +129,9 @@ impl Stop {
                 None => std::future::pending().await,
             }
         };
+        // `biased`: a deterministic order when two are ready at once (see the runner).
         tokio::select! {
+            biased;
             () = self.token.cancelled() => {}
             () = until_deadline => self.fire(StopReason::Duration),
             () = self.interrupt.cancelled() => self.fire(StopReason::Interrupted),

@@ -342,7 +342,9 @@ pub(crate) async fn apply_fault(s: &Shared, fault: Option<&Fault>) -> Result<Deg
         ),
         FaultKind::Reset => Err(Rejection::Reset),
         FaultKind::Stall => {
+            // `biased`: select! is otherwise randomly ordered, which a seeded run must not be.
             tokio::select! {
+                biased;
                 () = tokio::time::sleep(s.config.llm.stall_limit.0) => {}
                 () = s.shutdown.cancelled() => {}
             }
