@@ -89,21 +89,9 @@ fn decide() -> bool {
     let value = unsafe { libc::getenv(c"FLEETBENCH_HEAP".as_ptr()) };
     // SAFETY: a non-null result is a NUL-terminated string owned by the environment.
     let off = !value.is_null() && unsafe { std::ffi::CStr::from_ptr(value) }.to_bytes() == b"off";
-    // SAFETY: sets a plain option before the first block is made; it does not allocate.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     MODE.store(if off { PASS } else { TRACK }, Relaxed);
     !off
 }
-
-/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3 alike; libmimalloc-sys has
-/// no constant for it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// How long mimalloc keeps freed pages before returning them to the OS. Its default, 10 ms,
-/// made a virtual run (which frees and reuses memory continuously) spend a tenth of its time
-/// in the kernel faulting pages back in; at 1 s the peak RSS is the same (docs/performance.md).
-/// `MIMALLOC_PURGE_DELAY` in the environment does not override this.
-const PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 #[inline]
 fn header_size(align: usize) -> usize {

@@ -280,11 +280,3 @@ fn attribution_survives_pinning_a_not_unpin_future() {
     drop(held);
     assert_eq!(agent.usage().live, 0);
 }
-
-#[test]
-fn mimalloc_keeps_freed_pages_for_a_second() {
-    // `mi_option_purge_delay` (15): the allocator sets it on the process's first allocation.
-    assert!(heap::installed());
-    // SAFETY: reading an option.
-    assert_eq!(unsafe { libmimalloc_sys::mi_option_get(15) }, 1_000);
-}
