@@ -5,7 +5,8 @@
 //! 1. Virtual clock: simulated turns per wall-clock second, and how long an hour of simulated
 //!    time for `BENCH_VIRTUAL_AGENTS` agents (default 10,000) takes, extrapolated from a
 //!    `BENCH_VIRTUAL_SIM`-long run (default 120 s of simulated time), on the default scenario
-//!    scaled as below.
+//!    scaled as below, for each of `BENCH_SHARDS` (default "1,2": one thread, and the fleet
+//!    in two parts on two threads).
 //! 2. Live clock, growing fleets (`BENCH_AGENTS`, default "2000,4000,6000,8000,12000") for
 //!    `BENCH_SECS` each (default 30): agent response p95 next to the same fleet under the
 //!    virtual clock (the latency model's own answer, no harness overhead), error rate, CPU,
@@ -19,7 +20,14 @@
 //!    time of the same fleet (`BENCH_HEAP_AGENTS`, default 2,000), best of
 //!    `BENCH_HEAP_REPEAT`.
 //!
-//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|live|heap`)
+//! 4. The floor under the virtual clock (`BENCH_ONLY=floor`, part of `virtual`): the same
+//!    number of tasks doing nothing but sleeping `BENCH_FLOOR_SLEEPS` times a turn (default
+//!    "6,12") on one paused current-thread runtime, turns lasting 4.2 s as the default
+//!    scenario's do: what tokio's timer and wake-ups alone cost an hour of such a fleet; and
+//!    the default scenario with one-token texts (the clients, mock, metrics and agent loop
+//!    without text).
+//!
+//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|floor|live|heap`)
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -78,31 +86,35 @@ fn virtual_speed(dir: &Path) {
         agents.parse().expect("BENCH_VIRTUAL_AGENTS is a number"),
     );
     let file = file.to_str().unwrap();
-    let args = [
-        file,
-        "--clock",
-        "virtual",
-        "--agents",
-        &agents,
-        "--duration",
-        &sim,
-    ];
-    let (r, wall) = run(&args, &dir.join("virtual"));
-    let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
-    let simulated = r["simulated_ms"].as_f64().unwrap_or(0.0) / 1000.0;
-    println!("virtual clock, {agents} agents, {simulated:.0} s simulated:");
-    println!(
-        "  {turns} turns in {wall:.1} s wall: {:.0} turns/s, {:.1} simulated s per wall s; an hour would take {:.0} s",
-        turns as f64 / wall,
-        simulated / wall,
-        wall * 3600.0 / simulated
-    );
-    println!(
-        "  peak RSS {:.0} MB, agent response p95 {:.0} ms, error rate {}",
-        r["process"]["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-        p95_ms(&r),
-        r["error_rate"]
-    );
+    for shards in env_or("BENCH_SHARDS", "1,2").split(',') {
+        let args = [
+            file,
+            "--clock",
+            "virtual",
+            "--agents",
+            &agents,
+            "--duration",
+            &sim,
+            "--shards",
+            shards,
+        ];
+        let (r, wall) = run(&args, &dir.join(format!("virtual-{shards}")));
+        let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
+        let simulated = r["simulated_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        println!("virtual clock, {agents} agents, {simulated:.0} s simulated, {shards} shard(s):");
+        println!(
+            "  {turns} turns in {wall:.1} s wall: {:.0} turns/s, {:.1} simulated s per wall s; an hour would take {:.0} s",
+            turns as f64 / wall,
+            simulated / wall,
+            wall * 3600.0 / simulated
+        );
+        println!(
+            "  peak RSS {:.0} MB, agent response p95 {:.0} ms, error rate {}",
+            r["process"]["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            p95_ms(&r),
+            r["error_rate"]
+        );
+    }
 }
 
 /// The default scenario with the mock's capacity and the in-flight bound scaled to `agents`.
@@ -229,12 +241,122 @@ fn heap_overhead(dir: &Path) {
     }
 }
 
+/// Tokio's own cost per simulated turn: `agents` tasks sleeping `sleeps` times a turn of
+/// 4.2 s for `sim`, on one paused current-thread runtime; and the default scenario with
+/// one-token texts through the binary.
+fn floor(dir: &Path) {
+    let agents: u64 = env_or("BENCH_VIRTUAL_AGENTS", "10000").parse().unwrap();
+    let sim = std::time::Duration::from_secs(120);
+    println!(
+        "\nthe floor: {agents} tasks that only sleep, {} s simulated:",
+        sim.as_secs()
+    );
+    for sleeps in env_or("BENCH_FLOOR_SLEEPS", "6,12").split(',') {
+        let sleeps: u64 = sleeps.parse().unwrap();
+        let turns = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        runtime.block_on(async {
+            let end = tokio::time::Instant::now() + sim;
+            let mut tasks = tokio::task::JoinSet::new();
+            for a in 0..agents {
+                let turns = turns.clone();
+                tasks.spawn(async move {
+                    // xorshift: sleeps of 0.5 to 1.5 times a turn's share, 4.2 s a turn.
+                    let mut x = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let share = 4200 / sleeps;
+                    while tokio::time::Instant::now() < end {
+                        for _ in 0..sleeps {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            let ms = share / 2 + x % share;
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        }
+                        turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+        let wall = started.elapsed().as_secs_f64();
+        let turns = turns.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "  {sleeps:>2} sleeps a turn: {turns} turns in {wall:.2} s: {:.0} turns/s, {:.0} ns a sleep; an hour would take {:.0} s",
+            turns as f64 / wall,
+            wall * 1e9 / (turns * sleeps) as f64,
+            wall * 3600.0 / sim.as_secs_f64()
+        );
+    }
+    let default = include_str!("../fixtures/scenarios/default.toml");
+    let slots = (agents / 4).max(1);
+    let tiny = [
+        ("capacity = 512", format!("capacity = {slots}")),
+        ("max_in_flight = 512", format!("max_in_flight = {slots}")),
+        (
+            "system_prompt_tokens = 400",
+            "system_prompt_tokens = 1".to_owned(),
+        ),
+        (
+            "user_message_tokens = { dist = \"lognormal\", median = 60, p95 = 300 }",
+            "user_message_tokens = 1".to_owned(),
+        ),
+        (
+            "output_tokens = { dist = \"lognormal\", median = 50, p95 = 200 }",
+            "output_tokens = 1".to_owned(),
+        ),
+        (
+            "response_tokens = { dist = \"lognormal\", median = 300, p95 = 1200 }",
+            "response_tokens = 1".to_owned(),
+        ),
+        (
+            "response_tokens = { dist = \"uniform\", min = 60, max = 200 }",
+            "response_tokens = 1".to_owned(),
+        ),
+        (
+            "response_tokens = { dist = \"lognormal\", median = 500, p95 = 3000 }",
+            "response_tokens = 1".to_owned(),
+        ),
+    ]
+    .iter()
+    .fold(default.to_owned(), |text, (from, to)| {
+        assert!(text.contains(from), "default.toml has `{from}`");
+        text.replace(from, to)
+    });
+    let path = dir.join("one-token-texts.toml");
+    std::fs::write(&path, tiny).unwrap();
+    let agents = agents.to_string();
+    let args = [
+        path.to_str().unwrap(),
+        "--clock",
+        "virtual",
+        "--agents",
+        &agents,
+        "--duration",
+        "120s",
+    ];
+    let (r, wall) = run(&args, &dir.join("one-token"));
+    let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
+    println!(
+        "  the default scenario with one-token texts: {turns} turns in {wall:.1} s: {:.0} turns/s; an hour would take {:.0} s",
+        turns as f64 / wall,
+        wall * 30.0
+    );
+}
+
 fn main() {
     let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let only = env_or("BENCH_ONLY", "all");
     if only == "all" || only == "virtual" {
         virtual_speed(&dir);
+    }
+    if only == "all" || only == "virtual" || only == "floor" {
+        floor(&dir);
     }
     if only == "all" || only == "live" {
         live_fleets(&dir);
