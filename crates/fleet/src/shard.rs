@@ -77,6 +77,12 @@ pub(crate) fn scale(s: &Scenario, part: Part) -> Scenario {
     f.rate = f.rate.map(|r| part.share_rate(r));
     f.max_sessions = f.max_sessions.map(|n| part.share(n).max(1));
     f.max_turns = f.max_turns.map(|n| part.share(n).max(1));
+    // Each part's mock its own seed: with one, the n-th tool call (or fault decision) of
+    // every part would draw the same latency, result and fault.
+    s.mock.seed = Some(scenario::rng::derive_seed(
+        s.mock_seed(),
+        &[scenario::rng::stream::SHARD_MOCK, u64::from(part.index)],
+    ));
     s.mock.capacity = part.share_u32(s.mock.capacity);
     for p in &mut s.llm.providers {
         limits(&mut p.limits, part);
@@ -244,6 +250,11 @@ mod tests {
             .collect();
         let (a, b) = (&halves[0], &halves[1]);
         assert_eq!((a.mock.capacity, b.mock.capacity), (3, 2));
+        let seeds = [s.mock_seed(), a.mock_seed(), b.mock_seed()];
+        assert!(
+            seeds[0] != seeds[1] && seeds[1] != seeds[2] && seeds[0] != seeds[2],
+            "each part's mock draws its own numbers: {seeds:?}"
+        );
         assert_eq!((a.fleet.max_turns, b.fleet.max_turns), (Some(51), Some(50)));
         assert_eq!(a.fleet.rate, Some(Rate(4.5)));
         let (la, lb) = (&a.llm.providers[0].limits, &b.llm.providers[0].limits);

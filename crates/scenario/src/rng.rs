@@ -52,6 +52,8 @@ pub mod stream {
     pub const ARRIVALS: u64 = 5;
     /// Retry jitter in the client stack.
     pub const RETRY_JITTER: u64 = 6;
+    /// The mock seed of one part of a sharded run (keyed further by the part).
+    pub const SHARD_MOCK: u64 = 7;
 }
 
 /// xoshiro256++: fast, small and statistically strong for simulation (not for cryptography).
