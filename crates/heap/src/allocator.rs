@@ -133,6 +133,41 @@ unsafe fn owner(ptr: *mut u8) -> u32 {
     unsafe { ptr.cast::<u32>().sub(1).read() }
 }
 
+/// `alloc` and `alloc_zeroed`: a block of `layout` from `BASE` (zeroed if `zeroed`), behind a
+/// header naming the current account, which is charged.
+///
+/// # Safety
+///
+/// `GlobalAlloc::alloc`'s: `layout` has a non-zero size.
+#[inline]
+unsafe fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+    let base_alloc = |layout| {
+        // SAFETY: the caller's contract, and `block` below has a non-zero size (at least the
+        // header).
+        unsafe {
+            if zeroed {
+                BASE.alloc_zeroed(layout)
+            } else {
+                BASE.alloc(layout)
+            }
+        }
+    };
+    if !tracking() {
+        return base_alloc(layout);
+    }
+    let header = header_size(layout.align());
+    let Some(block) = block_layout(layout.size(), header) else {
+        return ptr::null_mut();
+    };
+    let base = base_alloc(block);
+    if base.is_null() {
+        return base;
+    }
+    let owner = table::charge(current::raw(), layout.size(), header);
+    // SAFETY: `base` is a fresh block of `block`, aligned to and larger than `header`.
+    unsafe { finish(base, header, owner) }
+}
+
 // SAFETY: every block comes from `BASE` with a layout at least as large and as aligned as
 // the request plus the header, the returned pointer is `header` bytes in (so it is aligned to
 // `layout.align()` and has `layout.size()` usable bytes), and every free or realloc rebuilds
@@ -141,42 +176,14 @@ unsafe fn owner(ptr: *mut u8) -> u32 {
 unsafe impl GlobalAlloc for TrackingAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !tracking() {
-            // SAFETY: the caller's contract, passed on.
-            return unsafe { BASE.alloc(layout) };
-        }
-        let header = header_size(layout.align());
-        let Some(block) = block_layout(layout.size(), header) else {
-            return ptr::null_mut();
-        };
-        // SAFETY: `block` has a non-zero size (at least the header).
-        let base = unsafe { BASE.alloc(block) };
-        if base.is_null() {
-            return base;
-        }
-        let owner = table::charge(current::raw(), layout.size(), header);
-        // SAFETY: `base` is a fresh block of `block`, aligned to and larger than `header`.
-        unsafe { finish(base, header, owner) }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { allocate(layout, false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !tracking() {
-            // SAFETY: the caller's contract, passed on.
-            return unsafe { BASE.alloc_zeroed(layout) };
-        }
-        let header = header_size(layout.align());
-        let Some(block) = block_layout(layout.size(), header) else {
-            return ptr::null_mut();
-        };
-        // SAFETY: `block` has a non-zero size (at least the header).
-        let base = unsafe { BASE.alloc_zeroed(block) };
-        if base.is_null() {
-            return base;
-        }
-        let owner = table::charge(current::raw(), layout.size(), header);
-        // SAFETY: `base` is a fresh block of `block`, aligned to and larger than `header`.
-        unsafe { finish(base, header, owner) }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { allocate(layout, true) }
     }
 
     #[inline]
