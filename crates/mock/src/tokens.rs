@@ -111,20 +111,32 @@ pub fn count(tokenizer: Tokenizer, text: &str) -> u32 {
     if tokenizer == Tokenizer::Chars {
         return count_uncached(tokenizer, text);
     }
-    let mut h = HASHER.build_hasher();
-    h.write(text.as_bytes());
-    let key = (tokenizer as u8, h.finish());
+    let key = (tokenizer as u8, text_hash(text));
     if let Some(hit) = MEMO.get(&key).map(|e| *e.value())
         && hit.0 == text.len()
     {
         return hit.1;
     }
     let n = vocabulary_tokens(text).unwrap_or_else(|| count_uncached(tokenizer, text));
+    memoize(&[key], text.len(), n);
+    n
+}
+
+fn text_hash(text: &str) -> u64 {
+    let mut h = HASHER.build_hasher();
+    h.write(text.as_bytes());
+    h.finish()
+}
+
+/// Stores `tokens` for a text of `len` bytes under each of `keys`, clearing the memo first
+/// when it is full.
+fn memoize(keys: &[(u8, u64)], len: usize, tokens: u32) {
     if MEMO.len() >= MEMO_MAX_ENTRIES {
         MEMO.clear();
     }
-    MEMO.insert(key, (text.len(), n));
-    n
+    for key in keys {
+        MEMO.insert(*key, (len, tokens));
+    }
 }
 
 /// Records that `text` is `words` of the generator's words (`scenario::text`) joined by
@@ -140,15 +152,9 @@ pub fn remember_words(text: &str, words: u32) {
     if text.is_empty() {
         return;
     }
-    let mut h = HASHER.build_hasher();
-    h.write(text.as_bytes());
-    let hash = h.finish();
-    if MEMO.len() >= MEMO_MAX_ENTRIES {
-        MEMO.clear();
-    }
-    for tokenizer in [Tokenizer::O200k, Tokenizer::Cl100k] {
-        MEMO.insert((tokenizer as u8, hash), (text.len(), words));
-    }
+    let hash = text_hash(text);
+    let keys = [Tokenizer::O200k, Tokenizer::Cl100k].map(|t| (t as u8, hash));
+    memoize(&keys, text.len(), words);
 }
 
 /// `scenario::text::words`, remembered ([`remember_words`]): a text of exactly `tokens`
