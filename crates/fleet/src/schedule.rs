@@ -39,22 +39,7 @@ pub struct OpenSchedule {
 impl OpenSchedule {
     /// The schedule of an open-loop fleet (`None` for a closed loop or no rate).
     pub fn new(fleet: &Fleet, seed: u64) -> Option<Self> {
-        let rate = fleet.rate?.0;
-        if !fleet.arrival.is_open() || rate <= 0.0 {
-            return None;
-        }
-        let mut schedule = Self {
-            poisson: fleet.arrival == Arrival::Poisson,
-            mean_gap: 1.0 / rate,
-            rng: SimRng::derive(seed, &[stream::ARRIVALS]),
-            next: 0.0,
-            index: 0,
-            offset: 0.0,
-        };
-        if schedule.poisson {
-            schedule.next = schedule.rng.exponential(schedule.mean_gap);
-        }
-        Some(schedule)
+        Self::with(fleet, SimRng::derive(seed, &[stream::ARRIVALS]), 0.0)
     }
 
     /// The schedule of one part of a sharded run: `fleet` is the part's (its rate the part's
@@ -63,14 +48,34 @@ impl OpenSchedule {
     /// independent Poisson schedules is a Poisson schedule of the summed rate). The whole
     /// fleet's is [`OpenSchedule::new`]'s.
     pub(crate) fn for_part(fleet: &Fleet, seed: u64, part: crate::shard::Part) -> Option<Self> {
-        let mut schedule = Self::new(fleet, seed)?;
-        if part.of > 1 {
-            if schedule.poisson {
-                schedule.rng = SimRng::derive(seed, &[stream::ARRIVALS, u64::from(part.index)]);
-                schedule.next = schedule.rng.exponential(schedule.mean_gap);
-            } else {
-                schedule.offset = schedule.mean_gap * f64::from(part.index) / f64::from(part.of);
-            }
+        if part.of == 1 {
+            return Self::new(fleet, seed);
+        }
+        let rng = SimRng::derive(seed, &[stream::ARRIVALS, u64::from(part.index)]);
+        // The part's gap is `of` whole gaps: part k starts k whole gaps in.
+        let offset = fleet
+            .rate
+            .map_or(0.0, |r| f64::from(part.index) / (r.0 * f64::from(part.of)));
+        Self::with(fleet, rng, offset)
+    }
+
+    /// A schedule drawing from `rng`; evenly spaced starts shifted by `offset` seconds.
+    fn with(fleet: &Fleet, rng: SimRng, offset: f64) -> Option<Self> {
+        let rate = fleet.rate?.0;
+        if !fleet.arrival.is_open() || rate <= 0.0 {
+            return None;
+        }
+        let poisson = fleet.arrival == Arrival::Poisson;
+        let mut schedule = Self {
+            poisson,
+            mean_gap: 1.0 / rate,
+            rng,
+            next: 0.0,
+            index: 0,
+            offset: if poisson { 0.0 } else { offset },
+        };
+        if poisson {
+            schedule.next = schedule.rng.exponential(schedule.mean_gap);
         }
         Some(schedule)
     }
