@@ -14,6 +14,7 @@
 
 pub mod agent;
 mod history;
+mod options;
 mod process;
 mod record;
 pub mod runner;

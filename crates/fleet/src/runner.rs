@@ -26,82 +26,13 @@ use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
 
 use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
+pub use crate::options::{Progress, ProgressFn, RunError, RunOptions, RunOutcome};
 use crate::process;
 use crate::record;
 use crate::schedule::{OpenSchedule, ramp_offset};
-use crate::shard::{self, Part};
+use crate::shard::{self, Part, PartOutcome};
 use crate::stop::{Stop, StopReason};
 use crate::tally::{self, Tally};
-
-/// What the run prints while it goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Progress {
-    /// Time since the start (simulated under the virtual clock).
-    pub elapsed: Duration,
-    /// Agents (or open-loop sessions) running now.
-    pub alive: u64,
-    /// Turns completed.
-    pub turns: u64,
-    /// Turns failed.
-    pub failed_turns: u64,
-    /// p95 of `agent_response` so far.
-    pub p95: Duration,
-}
-
-/// A callback that receives progress.
-pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
-
-/// How to run.
-#[derive(Clone)]
-pub struct RunOptions {
-    /// Cancel to stop the run early (Ctrl-C); it still reports what it has.
-    pub interrupt: CancellationToken,
-    /// Called every `progress_every`.
-    pub progress: Option<ProgressFn>,
-    /// How often progress is reported.
-    pub progress_every: Duration,
-}
-
-impl std::fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("progress_every", &self.progress_every)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            interrupt: CancellationToken::new(),
-            progress: None,
-            progress_every: Duration::from_secs(1),
-        }
-    }
-}
-
-/// The result of a run.
-#[derive(Debug)]
-pub struct RunOutcome {
-    /// Everything measured.
-    pub snapshot: RunSnapshot,
-    /// Why it stopped.
-    pub stop: StopReason,
-}
-
-/// Why a run could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The async runtime could not be created.
-    #[error("cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
-    /// The embedded mock could not listen on 127.0.0.1.
-    #[error("cannot start the embedded mock on 127.0.0.1")]
-    Mock(#[source] std::io::Error),
-    /// The clients could not be built.
-    #[error(transparent)]
-    Clients(#[from] clients::BuildError),
-}
 
 /// Runs `scenario` with agents made by `make_agent` (called with each agent's id).
 pub fn run<A, F>(
@@ -130,33 +61,8 @@ where
             vec![virtual_part(scenario, Part::WHOLE, make_agent, options)?]
         }
         ClockMode::Virtual => {
-            let of = scenario.fleet.shards;
-            let progress = shard::progress(options.progress.clone(), of);
-            std::thread::scope(|scope| {
-                let threads: Vec<_> = (0..of)
-                    .zip(progress)
-                    .map(|(index, progress)| {
-                        let options = RunOptions {
-                            progress,
-                            ..options.clone()
-                        };
-                        let make_agent = make_agent.clone();
-                        std::thread::Builder::new()
-                            .name(format!("fleet-shard-{index}"))
-                            .spawn_scoped(scope, move || {
-                                let part = Part { index, of };
-                                virtual_part(scenario, part, make_agent, options)
-                            })
-                            .map_err(RunError::Runtime)
-                    })
-                    .collect();
-                threads
-                    .into_iter()
-                    .map(|t| {
-                        t?.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect::<Result<Vec<_>, RunError>>()
+            shard::run_parts(scenario.fleet.shards, &options, |part, options| {
+                virtual_part(scenario, part, make_agent.clone(), options)
             })?
         }
     };
@@ -259,16 +165,6 @@ impl Shared {
     }
 }
 
-/// What one part of a run measured (the whole run unless it is sharded).
-struct PartOutcome {
-    recorder: metrics::Recorder,
-    agents: Vec<AgentSummary>,
-    breakers: Vec<BreakerSummary>,
-    alive_peak: u64,
-    simulated: Duration,
-    stop: StopReason,
-}
-
 async fn fleet<A, F>(
     scenario: Arc<Scenario>,
     clients: Arc<Clients>,
@@ -368,32 +264,22 @@ where
     }
 }
 
-/// The run's snapshot from its parts, merged in part order: recordings and counts added,
-/// agents listed by id, breakers merged by target, agents alive at peak added (each part's
-/// own peak: an upper bound of the fleet's when the parts peak apart).
+/// The run's snapshot from its parts ([`shard::merge`]).
 fn finish(
     scenario: &Scenario,
     parts: Vec<PartOutcome>,
     wall: std::time::Instant,
     tracking: bool,
 ) -> RunOutcome {
-    let stop = if parts.iter().any(|p| p.stop == StopReason::Interrupted) {
-        StopReason::Interrupted
-    } else {
-        parts.first().map_or(StopReason::Duration, |p| p.stop)
-    };
-    let simulated = shard::simulated(parts.iter().map(|p| p.simulated));
-    // The parts that ran (the live clock runs one, whatever a scenario not checked says).
-    let shards = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-    let alive_peak = parts.iter().map(|p| p.alive_peak).sum();
-    let mut recorder = metrics::Recorder::default();
-    let mut agents = Vec::new();
-    let mut breakers = Vec::new();
-    for p in parts {
-        recorder.merge(&p.recorder);
-        agents.extend(p.agents);
-        breakers.push(p.breakers);
-    }
+    let shard::Merged {
+        recorder,
+        agents,
+        breakers,
+        alive_peak,
+        simulated,
+        stop,
+        shards,
+    } = shard::merge(parts);
     let shared_heap = heap::shared_usage();
     let process = ProcessStats {
         agents_alive_peak: alive_peak,
@@ -415,7 +301,7 @@ fn finish(
         recorder,
         agents,
         targets: &scenario.targets,
-        breakers: shard::merge_breakers(breakers),
+        breakers,
         process,
         memory_method: if tracking {
             MemoryMethod::Allocator

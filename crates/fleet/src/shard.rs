@@ -20,10 +20,98 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use metrics::BreakerSummary;
+use metrics::{AgentSummary, BreakerSummary, Recorder};
 use scenario::{ClientLimits, Rate, Retry, Scenario};
 
-use crate::runner::{Progress, ProgressFn};
+use crate::runner::{Progress, ProgressFn, RunError, RunOptions};
+use crate::stop::StopReason;
+
+/// What one part of a run measured (the whole run unless it is sharded).
+pub(crate) struct PartOutcome {
+    pub(crate) recorder: Recorder,
+    pub(crate) agents: Vec<AgentSummary>,
+    pub(crate) breakers: Vec<BreakerSummary>,
+    pub(crate) alive_peak: u64,
+    pub(crate) simulated: Duration,
+    pub(crate) stop: StopReason,
+}
+
+/// Runs the `of` parts of a virtual run, each on its own thread (`run` builds and runs one
+/// part), and returns their outcomes in part order. The parts' progress is passed on summed
+/// ([`progress`]). A part that panics panics the run.
+pub(crate) fn run_parts(
+    of: u32,
+    options: &RunOptions,
+    run: impl Fn(Part, RunOptions) -> Result<PartOutcome, RunError> + Sync,
+) -> Result<Vec<PartOutcome>, RunError> {
+    let run = &run;
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..of)
+            .zip(progress(options.progress.clone(), of))
+            .map(|(index, progress)| {
+                let options = RunOptions {
+                    progress,
+                    ..options.clone()
+                };
+                std::thread::Builder::new()
+                    .name(format!("fleet-shard-{index}"))
+                    .spawn_scoped(scope, move || run(Part { index, of }, options))
+                    .map_err(RunError::Runtime)
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t?.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// The parts' figures as one run's.
+pub(crate) struct Merged {
+    pub(crate) recorder: Recorder,
+    pub(crate) agents: Vec<AgentSummary>,
+    pub(crate) breakers: Vec<BreakerSummary>,
+    pub(crate) alive_peak: u64,
+    pub(crate) simulated: Duration,
+    pub(crate) stop: StopReason,
+    /// The parts that ran (the live clock runs one, whatever a scenario not checked says).
+    pub(crate) shards: u32,
+}
+
+/// Merges the parts in part order: recordings and counts added, agents concatenated (the
+/// snapshot lists them by id), breakers merged by target ([`merge_breakers`]), agents alive
+/// at peak added (each part's own peak: an upper bound of the fleet's when the parts peak
+/// apart), the longest part's simulated time (they share the stop conditions, so they end
+/// together unless a count stopped one early), and `interrupted` if any part was.
+pub(crate) fn merge(parts: Vec<PartOutcome>) -> Merged {
+    let stop = if parts.iter().any(|p| p.stop == StopReason::Interrupted) {
+        StopReason::Interrupted
+    } else {
+        parts.first().map_or(StopReason::Duration, |p| p.stop)
+    };
+    let mut merged = Merged {
+        recorder: Recorder::default(),
+        agents: Vec::new(),
+        breakers: Vec::new(),
+        alive_peak: 0,
+        simulated: Duration::ZERO,
+        stop,
+        shards: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+    };
+    let mut breakers = Vec::new();
+    for p in parts {
+        merged.recorder.merge(&p.recorder);
+        merged.agents.extend(p.agents);
+        breakers.push(p.breakers);
+        merged.alive_peak += p.alive_peak;
+        merged.simulated = merged.simulated.max(p.simulated);
+    }
+    merged.breakers = merge_breakers(breakers);
+    merged
+}
 
 /// Part `index` of `of`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,19 +217,16 @@ pub(crate) fn progress(progress: Option<ProgressFn>, parts: u32) -> Vec<Option<P
                 let mut all = latest.lock().unwrap_or_else(PoisonError::into_inner);
                 all[k] = *p;
                 if k == 0 {
-                    let sum = all.iter().fold(
-                        Progress {
-                            elapsed: p.elapsed,
-                            ..Progress::default()
-                        },
-                        |s, q| Progress {
-                            elapsed: s.elapsed,
-                            alive: s.alive + q.alive,
-                            turns: s.turns + q.turns,
-                            failed_turns: s.failed_turns + q.failed_turns,
-                            p95: s.p95.max(q.p95),
-                        },
-                    );
+                    let mut sum = Progress {
+                        elapsed: p.elapsed,
+                        ..Progress::default()
+                    };
+                    for q in all.iter() {
+                        sum.alive += q.alive;
+                        sum.turns += q.turns;
+                        sum.failed_turns += q.failed_turns;
+                        sum.p95 = sum.p95.max(q.p95);
+                    }
                     drop(all);
                     report(&sum);
                 }
@@ -189,12 +274,6 @@ pub(crate) fn merge_breakers(parts: Vec<Vec<BreakerSummary>>) -> Vec<BreakerSumm
         }
     }
     merged
-}
-
-/// The longest of the parts' simulated times (they share the stop conditions, so they end
-/// together unless a count stopped one early).
-pub(crate) fn simulated(parts: impl IntoIterator<Item = Duration>) -> Duration {
-    parts.into_iter().max().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,0 +1,81 @@
+//! What a run is given and gives back: its options (interrupt, progress), its outcome, and
+//! why it could not start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use metrics::RunSnapshot;
+
+use crate::stop::StopReason;
+
+/// What the run prints while it goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// Time since the start (simulated under the virtual clock).
+    pub elapsed: Duration,
+    /// Agents (or open-loop sessions) running now.
+    pub alive: u64,
+    /// Turns completed.
+    pub turns: u64,
+    /// Turns failed.
+    pub failed_turns: u64,
+    /// p95 of `agent_response` so far.
+    pub p95: Duration,
+}
+
+/// A callback that receives progress.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Cancel to stop the run early (Ctrl-C); it still reports what it has.
+    pub interrupt: CancellationToken,
+    /// Called every `progress_every`.
+    pub progress: Option<ProgressFn>,
+    /// How often progress is reported.
+    pub progress_every: Duration,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("progress_every", &self.progress_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            interrupt: CancellationToken::new(),
+            progress: None,
+            progress_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Everything measured.
+    pub snapshot: RunSnapshot,
+    /// Why it stopped.
+    pub stop: StopReason,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The async runtime could not be created.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The embedded mock could not listen on 127.0.0.1.
+    #[error("cannot start the embedded mock on 127.0.0.1")]
+    Mock(#[source] std::io::Error),
+    /// The clients could not be built.
+    #[error(transparent)]
+    Clients(#[from] clients::BuildError),
+}
