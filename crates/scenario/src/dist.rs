@@ -21,6 +21,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::bounds::{MAX_DURATION, MAX_TOKENS};
 use crate::rng::SimRng;
 use crate::units::Dur;
 
@@ -33,7 +34,8 @@ pub trait Quantity:
 {
     /// The value in its base unit (seconds, tokens).
     fn to_f64(self) -> f64;
-    /// The nearest representable value of a base-unit number (negatives clamp to zero).
+    /// The nearest representable value of a base-unit number (negatives clamp to zero, values
+    /// above the quantity's bound in [`crate::bounds`] to the bound).
     fn from_f64(v: f64) -> Self;
 }
 
@@ -42,10 +44,13 @@ impl Quantity for Dur {
         self.0.as_secs_f64()
     }
     fn from_f64(v: f64) -> Self {
-        // Round to whole microseconds so sampled values print and compare cleanly.
+        // Round to whole microseconds so sampled values print and compare cleanly; a draw
+        // beyond the longest duration is the longest duration.
         let micros = (v.max(0.0) * 1e6).round();
+        #[allow(clippy::cast_precision_loss)]
+        let max = MAX_DURATION.0.as_micros() as f64;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Dur(Duration::from_micros(micros.min(u64::MAX as f64) as u64))
+        Dur(Duration::from_micros(micros.min(max) as u64))
     }
 }
 
@@ -63,12 +68,15 @@ impl fmt::Display for Tokens {
 impl<'de> Deserialize<'de> for Tokens {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let v = i64::deserialize(deserializer)?;
-        u32::try_from(v).map(Tokens).map_err(|_| {
-            de::Error::custom(format!(
-                "invalid token count `{v}`: must be a whole number from 0 to {}",
-                u32::MAX
-            ))
-        })
+        u32::try_from(v)
+            .ok()
+            .filter(|n| *n <= MAX_TOKENS)
+            .map(Tokens)
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "invalid token count `{v}`: must be a whole number from 0 to {MAX_TOKENS} (text of that many tokens is generated, so more would exhaust memory)"
+                ))
+            })
     }
 }
 
@@ -78,7 +86,7 @@ impl Quantity for Tokens {
     }
     fn from_f64(v: f64) -> Self {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Tokens(v.round().clamp(0.0, f64::from(u32::MAX)) as u32)
+        Tokens(v.round().clamp(0.0, f64::from(MAX_TOKENS)) as u32)
     }
 }
 

@@ -10,12 +10,14 @@
 //! - [`schema`]: the sections of the file, with their defaults.
 //! - `load`: TOML → [`Scenario`], every error located by file, line, column and key.
 //! - `validate`: rules across fields (references, stop conditions, orderings).
+//! - [`bounds`]: the largest and smallest values a scenario may hold, and why.
 //! - [`budget`]: a `[targets]` table on its own, laid over a scenario's targets (CI gates).
 //! - [`dist`]: constant, uniform, log-normal (median + p95) and empirical distributions.
 //! - [`units`]: durations, byte sizes, probabilities and rates.
 //! - [`rng`]: the portable seeded generator and seed derivation.
 //! - [`text`]: deterministic text of an exact token length.
 
+pub mod bounds;
 pub mod budget;
 pub mod dist;
 mod error;

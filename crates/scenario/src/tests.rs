@@ -6,6 +6,8 @@ use proptest::prelude::*;
 
 use crate::*;
 
+mod bounds;
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/scenarios")

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::bounds::{MAX_DURATION, number};
+
 /// A non-negative duration written as a humantime string (`"250ms"`, `"2s"`, `"1m 30s"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Dur(pub Duration);
@@ -49,12 +51,24 @@ impl FromStr for Dur {
                 "invalid duration `{s}`: durations cannot be negative; use a value like \"250ms\" or \"2s\""
             ));
         }
-        humantime::parse_duration(trimmed).map(Dur).map_err(|err| {
-            format!(
+        let d = humantime::parse_duration(trimmed).map_err(|err| match err {
+            humantime::DurationError::NumberOverflow => too_long(s),
+            err => format!(
                 "invalid duration `{s}` ({err}): write a number with a unit, like \"250ms\", \"2s\" or \"1m 30s\""
-            )
-        })
+            ),
+        })?;
+        if d > MAX_DURATION.0 {
+            return Err(too_long(s));
+        }
+        Ok(Dur(d))
     }
+}
+
+/// The error of a duration above [`MAX_DURATION`].
+fn too_long(s: &str) -> String {
+    format!(
+        "invalid duration `{s}`: the longest duration is one year (\"1y\"), as far as tokio's timers reach; use a shorter one"
+    )
 }
 
 impl Serialize for Dur {
@@ -80,9 +94,12 @@ impl<'de> Deserialize<'de> for Dur {
                 )))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+                Err(E::custom(format!(
+                    "invalid duration `{v}`: a duration needs a unit; write \"{v}s\" or \"{v}ms\""
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
+                let v = number(v);
                 Err(E::custom(format!(
                     "invalid duration `{v}`: a duration needs a unit; write \"{v}s\""
                 )))
@@ -93,14 +110,16 @@ impl<'de> Deserialize<'de> for Dur {
 }
 
 /// A size in bytes, written as an integer or a string with a unit: `"100MB"` (10^6),
-/// `"100MiB"` (2^20), `"64KiB"`, `"2GB"`.
+/// `"100MiB"` (2^20), `"64KiB"`, `"2GB"`. A size must fit in 64 bits (16 EiB).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bytes(pub u64);
 
-const BYTE_UNITS: [(&str, u64); 9] = [
+const BYTE_UNITS: [(&str, u64); 11] = [
+    ("TiB", 1 << 40),
     ("GiB", 1 << 30),
     ("MiB", 1 << 20),
     ("KiB", 1 << 10),
+    ("TB", 1_000_000_000_000),
     ("GB", 1_000_000_000),
     ("MB", 1_000_000),
     ("KB", 1_000),
@@ -125,6 +144,9 @@ impl FromStr for Bytes {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let trimmed = s.trim();
+        if trimmed.starts_with('-') {
+            return Err(format!("invalid size `{s}`: a size cannot be negative"));
+        }
         let split = trimmed
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(trimmed.len());
@@ -135,16 +157,29 @@ impl FromStr for Bytes {
             .find(|(name, _)| *name == unit)
             .map(|(_, f)| *f)
             .ok_or_else(|| {
-                format!("invalid size `{s}`: unknown unit `{unit}`; use B, KB, MB, GB, KiB, MiB or GiB, like \"100MB\"")
+                format!("invalid size `{s}`: unknown unit `{unit}`; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB, like \"100MB\"")
             })?;
+        let too_large = || {
+            format!(
+                "invalid size `{s}`: larger than the largest size, {} bytes (16 EiB); use a smaller one, like \"100MB\"",
+                u64::MAX
+            )
+        };
+        // Whole numbers exactly (a float would round 2^64 down to a size that fits).
+        if let Ok(whole) = number.parse::<u64>() {
+            return whole.checked_mul(factor).map(Bytes).ok_or_else(too_large);
+        }
         let value: f64 = number.parse().map_err(|_| {
             format!("invalid size `{s}`: write a number with a unit, like \"100MB\" or \"64KiB\"")
         })?;
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!("invalid size `{s}`: a size cannot be negative"));
+        #[allow(clippy::cast_precision_loss)]
+        let bytes = (value * factor as f64).round();
+        // 2^64 is exactly representable; anything from it up does not fit.
+        if bytes >= 18_446_744_073_709_551_616.0 {
+            return Err(too_large());
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Ok(Bytes((value * factor as f64).round() as u64))
+        Ok(Bytes(bytes as u64))
     }
 }
 
@@ -190,7 +225,8 @@ impl<'de> Deserialize<'de> for Probability {
             Ok(Probability(v))
         } else {
             Err(de::Error::custom(format!(
-                "invalid probability `{v}`: must be between 0 and 1 (write 5 % as 0.05)"
+                "invalid probability `{}`: must be between 0 and 1 (write 5 % as 0.05)",
+                number(v)
             )))
         }
     }
@@ -208,7 +244,8 @@ impl<'de> Deserialize<'de> for Rate {
             Ok(Rate(v))
         } else {
             Err(de::Error::custom(format!(
-                "invalid rate `{v}`: must be a finite number of at least 0"
+                "invalid rate `{}`: must be a finite number of at least 0",
+                number(v)
             )))
         }
     }

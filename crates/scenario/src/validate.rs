@@ -11,6 +11,8 @@ use crate::schema::{
 };
 use crate::units::Dur;
 
+mod ranges;
+
 /// One segment of a key path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Seg {
@@ -88,7 +90,7 @@ impl Checker {
 }
 
 /// Every cross-field issue of a scenario, section by section (fleet, session, llm, tools,
-/// mock, compression, targets).
+/// mock, compression, targets), then the bounds of plain numbers.
 pub(crate) fn check(s: &Scenario) -> Vec<Issue> {
     let mut c = Checker::default();
     fleet(&mut c, s);
@@ -98,6 +100,7 @@ pub(crate) fn check(s: &Scenario) -> Vec<Issue> {
     mock(&mut c, s);
     compression(&mut c, s);
     targets(&mut c, s);
+    ranges::check(&mut c, s);
     c.issues
 }
 
@@ -112,10 +115,6 @@ fn fleet(c: &mut Checker, s: &Scenario) {
                 "arrival `{}` is open loop and needs `fleet.rate` (session starts per second), e.g. rate = 20.0",
                 arrival_name(f.arrival)
             ),
-        ),
-        (true, Some(r)) if r.0 <= 0.0 => c.fail(
-            p.key("rate"),
-            "invalid rate `0`: an open-loop arrival rate must be greater than zero".to_owned(),
         ),
         (false, Some(r)) => c.fail(
             p.key("rate"),

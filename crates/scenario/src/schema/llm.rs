@@ -21,24 +21,65 @@ pub enum Endpoint {
 impl TryFrom<String> for Endpoint {
     type Error = String;
 
+    /// `"embedded"`, or an `http` or `https` URL with a host, a port from 1 to 65535 if any,
+    /// and no credentials. Errors never echo a password: the userinfo is shown as `***`.
     fn try_from(s: String) -> Result<Self, Self::Error> {
         if s == "embedded" {
             return Ok(Endpoint::Embedded);
         }
-        let rest = s
+        let shown = redacted(&s);
+        let example = "like \"https://api.example.com/v1\" or \"http://127.0.0.1:8000/v1\"";
+        let Some(rest) = s
             .strip_prefix("http://")
             .or_else(|| s.strip_prefix("https://"))
-            .ok_or_else(|| {
-                format!(
-                    "invalid base_url `{s}`: use \"embedded\" for the built-in mock or an http(s) URL of an OpenAI-compatible API, like \"http://127.0.0.1:8000/v1\""
-                )
-            })?;
-        if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        else {
             return Err(format!(
-                "invalid base_url `{s}`: the URL has no host; write it like \"https://api.example.com/v1\""
+                "invalid base_url `{shown}`: use \"embedded\" for the built-in mock or an http(s) URL of an OpenAI-compatible API, like \"http://127.0.0.1:8000/v1\""
+            ));
+        };
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(format!(
+                "invalid base_url `{shown}`: the URL has no host; write it {example}"
+            ));
+        }
+        if s.contains(char::is_whitespace) {
+            return Err(format!(
+                "invalid base_url `{shown}`: the URL holds whitespace; write it {example} (percent-encode a space in a path as %20)"
+            ));
+        }
+        let url = url::Url::parse(&s).map_err(|err| match err {
+            url::ParseError::InvalidPort => format!(
+                "invalid base_url `{shown}`: the port is not a number from 1 to 65535; write it {example}"
+            ),
+            err => format!("invalid base_url `{shown}`: {err}; write it {example}"),
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "invalid base_url `{shown}`: the URL holds credentials (`user:password@`), which would be printed in the run's plan; remove them and give a provider's key through `api_key_env` (the name of the environment variable that holds it)"
+            ));
+        }
+        if url.host().is_none() {
+            return Err(format!(
+                "invalid base_url `{shown}`: the URL has no host; write it {example}"
+            ));
+        }
+        if url.port() == Some(0) {
+            return Err(format!(
+                "invalid base_url `{shown}`: port 0 is not a port a server listens on; use 1 to 65535, {example}"
             ));
         }
         Ok(Endpoint::Url(s.trim_end_matches('/').to_owned()))
+    }
+}
+
+/// `s` with everything between the scheme and the last `@` (the userinfo, a password) shown
+/// as `***`. Errors about a URL that cannot even be parsed print this, so a password in it
+/// never reaches a terminal or a log.
+pub(crate) fn redacted(s: &str) -> String {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    match s[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &s[..start], &s[start + at..]),
+        None => s.to_owned(),
     }
 }
 
