@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mock::MockServer;
 use scenario::{ClientLimits, Endpoint, Scenario};
+use tokio_util::sync::CancellationToken;
 
 use crate::breaker::CircuitBreaker;
 use crate::budget::RetryBudget;
@@ -63,6 +64,7 @@ pub struct Clients {
 impl Clients {
     /// The clients `scenario` describes, with `embedded` standing for the built-in mock.
     pub fn build(scenario: &Scenario, embedded: &Embedded) -> Result<Clients, BuildError> {
+        let cancel = CancellationToken::new();
         let mut targets = Vec::new();
         let mut providers = Vec::new();
         for p in &scenario.llm.providers {
@@ -103,6 +105,7 @@ impl Clients {
                 .map(|p| p.deadline.0)
                 .max()
                 .unwrap_or(Duration::from_secs(120)),
+            cancel: cancel.clone(),
         };
         let mut tools = BTreeMap::new();
         for (name, t) in &scenario.tools {
@@ -133,8 +136,15 @@ impl Clients {
         }
         Ok(Clients {
             llm,
-            tools: ToolClient { tools },
+            tools: ToolClient { tools, cancel },
         })
+    }
+
+    /// Ends every call in flight, and every call made from now on, at once as `cancelled`:
+    /// the attempt on the wire is recorded as a `cancelled` attempt, so the counts keep every
+    /// call and attempt that started. The fleet calls it when the grace period is over.
+    pub fn cancel_calls(&self) {
+        self.llm.cancel.cancel();
     }
 }
 

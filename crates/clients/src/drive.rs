@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep, timeout_at};
+use tokio_util::sync::CancellationToken;
 
 use metrics::ErrorKind;
 use scenario::Retry;
@@ -82,26 +83,90 @@ pub(crate) struct Policy<'a> {
     pub(crate) seed: u64,
     /// Tokens charged to the limiter before each attempt.
     pub(crate) estimated_tokens: u64,
+    /// Cancelled when the run's grace period is over: the call ends at once as `cancelled`,
+    /// with the attempt in flight (if any) recorded as a `cancelled` attempt, so no call that
+    /// started is missing from the counts (`docs/metrics.md`, "Counters and accounting").
+    pub(crate) cancel: &'a CancellationToken,
+}
+
+/// The attempt on the wire: recorded as `cancelled` if the call is cancelled before it ends.
+#[derive(Debug)]
+struct InFlight {
+    target: usize,
+    sent: Instant,
+    probe: bool,
 }
 
 /// Runs a logical call. `order` gives the targets to try for an attempt, best first;
-/// `attempt` runs one attempt against the target with that index.
+/// `attempt` runs one attempt against the target with that index. When `policy.cancel` fires
+/// the call ends at once with [`ErrorKind::Cancelled`].
 pub(crate) async fn drive<T, A, Fut>(
     targets: &[Arc<Target>],
     order: impl Fn() -> Vec<usize>,
     policy: &Policy<'_>,
-    mut attempt: A,
+    attempt: A,
 ) -> (CallRecord, Result<T, ErrorKind>)
 where
     A: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(T, Measured), Failure>>,
 {
     let start = Instant::now();
-    let deadline = start + policy.deadline;
     let mut record = CallRecord::default();
+    let mut in_flight = None;
+    let result = {
+        let attempts = attempts(
+            targets,
+            order,
+            policy,
+            attempt,
+            (&mut record, &mut in_flight),
+        );
+        // `biased`, the cancellation first: a call cancelled on the tick its attempt ends
+        // goes the same way every run.
+        tokio::select! {
+            biased;
+            () = policy.cancel.cancelled() => Err(ErrorKind::Cancelled),
+            result = attempts => result,
+        }
+    };
+    if let Some(InFlight {
+        target,
+        sent,
+        probe,
+    }) = in_flight
+    {
+        // Cancelled on the wire: the attempt was made, and ends as cancelled.
+        record.attempts.push(Attempt {
+            target: targets[target].name.clone(),
+            duration: sent.elapsed(),
+            ttft: None,
+            status: None,
+            error: Some(ErrorKind::Cancelled),
+            probe,
+        });
+    }
+    record.total = start.elapsed();
+    record.error = result.as_ref().err().copied();
+    (record, result)
+}
+
+/// The attempts of a logical call, until one succeeds or the call fails for good. `in_flight`
+/// is the attempt on the wire, while there is one.
+async fn attempts<T, A, Fut>(
+    targets: &[Arc<Target>],
+    order: impl Fn() -> Vec<usize>,
+    policy: &Policy<'_>,
+    mut attempt: A,
+    (record, in_flight): (&mut CallRecord, &mut Option<InFlight>),
+) -> Result<T, ErrorKind>
+where
+    A: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(T, Measured), Failure>>,
+{
+    let deadline = Instant::now() + policy.deadline;
     let mut delays = backoff::delays(policy.retry, policy.seed);
     let mut preferred = None;
-    let result = loop {
+    loop {
         let candidates = order();
         preferred = preferred.or_else(|| candidates.first().copied());
         let mut chosen = None;
@@ -115,7 +180,7 @@ where
             }
         }
         let Some((i, permit)) = chosen else {
-            break Err(ErrorKind::BreakerOpen);
+            return Err(ErrorKind::BreakerOpen);
         };
         let target = &targets[i];
         record.target.clone_from(&target.name);
@@ -127,17 +192,23 @@ where
                 record.pool_wait += waited;
                 slot
             }
-            Ok(Err(Shed)) => break Err(ErrorKind::Shed),
-            Err(_) => break Err(ErrorKind::Deadline),
+            Ok(Err(Shed)) => return Err(ErrorKind::Shed),
+            Err(_) => return Err(ErrorKind::Deadline),
         };
         match timeout_at(deadline, target.limiter.acquire(policy.estimated_tokens)).await {
             Ok(waited) => record.limiter_wait += waited,
-            Err(_) => break Err(ErrorKind::Deadline),
+            Err(_) => return Err(ErrorKind::Deadline),
         }
         let probe = permit.is_probe();
         let sent = Instant::now();
         let attempt_end = (sent + target.timeout).min(deadline);
+        *in_flight = Some(InFlight {
+            target: i,
+            sent,
+            probe,
+        });
         let outcome = timeout_at(attempt_end, attempt(i)).await;
+        *in_flight = None;
         drop(slot);
         let duration = sent.elapsed();
         let failure = match outcome {
@@ -160,7 +231,7 @@ where
                 record.tokens_in = measured.tokens_in;
                 record.tokens_out = measured.tokens_out;
                 record.failover = preferred != Some(i);
-                break Ok(value);
+                return Ok(value);
             }
             Ok(Err(failure)) => failure,
             Err(_) if attempt_end == deadline => Failure::new(ErrorKind::Deadline),
@@ -181,25 +252,22 @@ where
             probe,
         });
         if !failure.kind.is_retryable() {
-            break Err(failure.kind);
+            return Err(failure.kind);
         }
         let Some(backoff) = delays.next() else {
-            break Err(failure.kind);
+            return Err(failure.kind);
         };
         let wait = match failure.retry_after {
             Some(after) => after.min(policy.retry.max_retry_after.0),
             None => backoff,
         };
         if Instant::now() + wait >= deadline {
-            break Err(ErrorKind::Deadline);
+            return Err(ErrorKind::Deadline);
         }
         if !target.budget.try_retry() {
-            break Err(ErrorKind::RetryBudget);
+            return Err(ErrorKind::RetryBudget);
         }
         sleep(wait).await;
         record.backoff += wait;
-    };
-    record.total = start.elapsed();
-    record.error = result.as_ref().err().copied();
-    (record, result)
+    }
 }

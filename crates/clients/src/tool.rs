@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use metrics::ErrorKind;
 use mock::{Ending, MockServer};
@@ -56,6 +57,8 @@ pub(crate) struct ToolEntry {
 #[derive(Debug, Default)]
 pub struct ToolClient {
     pub(crate) tools: BTreeMap<String, ToolEntry>,
+    /// Ends every call in flight as `cancelled` ([`crate::Clients::cancel_calls`]).
+    pub(crate) cancel: CancellationToken,
 }
 
 impl ToolClient {
@@ -76,13 +79,13 @@ impl ToolClient {
             return (record, Err(ErrorKind::ClientError));
         };
         let Some(cache) = &tool.cache else {
-            return fetch(tool, args, seed).await;
+            return fetch(tool, args, seed, &self.cancel).await;
         };
         let start = tokio::time::Instant::now();
         let mut fetched = None;
         let (result, lookup) = cache
             .get_or_fetch(&tool_key(name, args), || async {
-                let (record, result) = fetch(tool, args, seed).await;
+                let (record, result) = fetch(tool, args, seed, &self.cancel).await;
                 fetched = Some(record);
                 result
             })
@@ -124,12 +127,14 @@ async fn fetch(
     tool: &ToolEntry,
     args: &serde_json::Value,
     seed: u64,
+    cancel: &CancellationToken,
 ) -> (CallRecord, Result<ToolResult, ErrorKind>) {
     let policy = Policy {
         retry: &tool.retry,
         deadline: tool.deadline,
         seed,
         estimated_tokens: 0,
+        cancel,
     };
     let targets = std::slice::from_ref(&tool.target);
     drive(targets, || vec![0], &policy, |_| attempt(tool, args)).await

@@ -11,6 +11,10 @@ use crate::agent::TurnReport;
 /// Records one turn and every call in it.
 /// `on_target` is the response limit a successful turn must stay within to count as goodput.
 pub(crate) fn turn(r: &mut Recorder, t: &TurnReport, on_target: Duration) {
+    if t.error == Some(ErrorKind::Cancelled) {
+        cancelled_turn(r, t);
+        return;
+    }
     r.record(MetricKind::AgentResponse, t.response);
     r.record(MetricKind::ContextBuild, t.context_build);
     // Turns that compressed; under the virtual clock their time is ~0 (tokio's clock).
@@ -35,6 +39,21 @@ pub(crate) fn turn(r: &mut Recorder, t: &TurnReport, on_target: Duration) {
         self::call(r, CallClass::Tool, call);
     }
     r.breakdown.record_turn(t.response, &parts(t));
+}
+
+/// A turn cut off when the grace period ended: counted in `turns_cancelled` and as `turn` /
+/// `cancelled`, not in `turns` nor in any latency (it never finished: its time says when the
+/// run ended, not how long a turn takes). Its calls are counted like any other: every call
+/// and attempt that started is in the counts, those cut off as `cancelled`.
+fn cancelled_turn(r: &mut Recorder, t: &TurnReport) {
+    r.counters.turns_cancelled += 1;
+    r.error(CallClass::Turn, ErrorKind::Cancelled);
+    for call in &t.llm {
+        self::call(r, CallClass::Llm, call);
+    }
+    for call in &t.tools {
+        self::call(r, CallClass::Tool, call);
+    }
 }
 
 /// Where a turn's time went. LLM calls and tool rounds alternate, so the turn is the LLM
@@ -73,11 +92,17 @@ fn call(r: &mut Recorder, class: CallClass, c: &CallRecord) {
         CallClass::Tool => (MetricKind::ToolCall, MetricKind::ToolAttempt),
         _ => (MetricKind::LlmCall, MetricKind::LlmAttempt),
     };
-    r.record(logical, c.total);
-    r.record(MetricKind::LimiterWait, c.limiter_wait);
-    r.record(MetricKind::PoolWait, c.pool_wait);
+    // A call or attempt cut off by the end of the run never finished: it is counted, but
+    // its time is not a latency.
+    if c.error != Some(ErrorKind::Cancelled) {
+        r.record(logical, c.total);
+        r.record(MetricKind::LimiterWait, c.limiter_wait);
+        r.record(MetricKind::PoolWait, c.pool_wait);
+    }
     for a in &c.attempts {
-        r.record(attempt, a.duration);
+        if a.error != Some(ErrorKind::Cancelled) {
+            r.record(attempt, a.duration);
+        }
         if let Some(kind) = a.error {
             r.attempt_error(class, kind);
         }

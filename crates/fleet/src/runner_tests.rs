@@ -103,9 +103,24 @@ fn a_fault_run_completes_and_accounts_for_every_call() {
             .get(&class)
             .map_or(0, |m| m.values().sum::<u64>())
     };
-    // Every logical call has a latency, and is a success or one final error.
-    assert_eq!(s.latency[&MetricKind::LlmCall].count(), c.llm_calls);
-    assert_eq!(s.latency[&MetricKind::ToolCall].count(), c.tool_calls);
+    // Every logical call that ended has a latency (one the end of the run cut off, as
+    // `cancelled`, has none), and is a success or one final error.
+    let cancelled = |class| {
+        s.errors
+            .calls
+            .get(&class)
+            .and_then(|m| m.get(&ErrorKind::Cancelled))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        s.latency[&MetricKind::LlmCall].count(),
+        c.llm_calls - cancelled(CallClass::Llm)
+    );
+    assert_eq!(
+        s.latency[&MetricKind::ToolCall].count(),
+        c.tool_calls - cancelled(CallClass::Tool)
+    );
     assert!(failed(CallClass::Llm) > 0 && failed(CallClass::Llm) < c.llm_calls);
     assert!(failed(CallClass::Tool) > 0 && failed(CallClass::Tool) < c.tool_calls);
     // Logical calls: successes plus final errors by kind, counted independently.

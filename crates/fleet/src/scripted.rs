@@ -131,6 +131,15 @@ impl Agent for ScriptedAgent {
                     }
                     turn_report.tools.push(record);
                 }
+                if turn_report
+                    .tools
+                    .iter()
+                    .any(|t| t.error == Some(clients::ErrorKind::Cancelled))
+                {
+                    // The run is over: no further LLM call for this turn.
+                    turn_report.error = Some(clients::ErrorKind::Cancelled);
+                    break;
+                }
             }
             turn_report.response = started.elapsed();
             turn_report.conversation_bytes = history.bytes();
