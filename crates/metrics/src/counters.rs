@@ -38,8 +38,8 @@ pub struct Counters {
     pub turns: u64,
     /// Turns that failed (an LLM call failed for good).
     pub turns_failed: u64,
-    /// Turns still running when the grace period ended (aborted; also counted as a `turn`
-    /// error of kind `cancelled`).
+    /// Turns still running when the grace period ended: their calls were cancelled (also
+    /// counted as a `turn` error of kind `cancelled`; not in `turns`, no latency).
     pub turns_cancelled: u64,
     /// Turns that succeeded within the `agent_response_p95` limit (goodput's numerator).
     pub turns_on_target: u64,
