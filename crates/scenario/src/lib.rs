@@ -36,4 +36,6 @@ pub use schema::*;
 pub use units::{Bytes, Dur, Probability, Rate};
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
