@@ -3,6 +3,10 @@
 //! most requests in flight at once. Tests read these to check that clients keep to their
 //! limits, so the windows are exact: every arrival inside the last 60 s is kept, and the
 //! maximum is taken at each arrival (where a sliding window's sum peaks).
+//!
+//! The names are the client's to choose (any model string, any API key), so the number kept
+//! apart is bounded ([`MAX_SERIES`] keys and as many models); further ones are counted
+//! together under [`OTHER`], and the totals stay exact.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +17,19 @@ use tokio::time::Instant;
 
 use scenario::FaultKind;
 use scenario::rng::stable_hash;
+
+/// How many distinct API keys, and how many distinct models, `/stats` keeps apart. Without a
+/// bound a client sending a new key or model name with each request would grow the mock's
+/// memory (and every `/stats` body) without limit; a fleet uses a handful.
+pub(crate) const MAX_SERIES: usize = 1_000;
+
+/// The entry of `by_key` and `by_model` that counts together the keys and models past
+/// [`MAX_SERIES`], the models whose name is longer than [`MAX_NAME_BYTES`], and a model
+/// named `(other)` itself. No key fingerprint has this form.
+pub(crate) const OTHER: &str = "(other)";
+
+/// The longest model name `/stats` keeps as it is: a bound on what one entry's name costs.
+pub(crate) const MAX_NAME_BYTES: usize = 256;
 
 /// A name under which an API key is reported: never the key itself.
 pub fn key_fingerprint(api_key: Option<&str>) -> String {
@@ -144,12 +161,20 @@ pub struct StatsSnapshot {
     pub completion_tokens: u64,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
-    /// Per API key fingerprint (`anonymous` without a key).
+    /// Per API key fingerprint (`anonymous` without a key); keys past the first 1,000 under
+    /// `(other)`.
     pub by_key: BTreeMap<String, SeriesStats>,
-    /// Per model.
+    /// Per model; models past the first 1,000, and names longer than 256 bytes, under
+    /// `(other)`.
     pub by_model: BTreeMap<String, SeriesStats>,
     /// Per tool.
     pub by_tool: BTreeMap<String, SeriesStats>,
+    /// Requests counted under `by_key`'s `(other)`.
+    #[serde(default)]
+    pub folded_keys: u64,
+    /// Requests counted under `by_model`'s `(other)`.
+    #[serde(default)]
+    pub folded_models: u64,
 }
 
 #[derive(Debug, Default)]
@@ -159,9 +184,70 @@ struct Inner {
     prompt_tokens: u64,
     completion_tokens: u64,
     faults: BTreeMap<FaultKind, u64>,
-    by_key: BTreeMap<String, Series>,
-    by_model: BTreeMap<String, Series>,
-    by_tool: BTreeMap<String, Series>,
+    by_key: SeriesMap,
+    by_model: SeriesMap,
+    by_tool: SeriesMap,
+}
+
+/// Series by name, at most `limit` names apart and the rest under [`OTHER`].
+#[derive(Debug)]
+struct SeriesMap {
+    series: BTreeMap<String, Series>,
+    limit: usize,
+    /// Requests counted under [`OTHER`].
+    folded: u64,
+}
+
+impl Default for SeriesMap {
+    fn default() -> Self {
+        Self::bounded(MAX_SERIES)
+    }
+}
+
+impl SeriesMap {
+    fn bounded(limit: usize) -> Self {
+        Self {
+            series: BTreeMap::new(),
+            limit,
+            folded: 0,
+        }
+    }
+
+    /// Counts an arrival under `name`, or under [`OTHER`] when `name` is new and `limit`
+    /// names are kept already, is longer than [`MAX_NAME_BYTES`] or is [`OTHER`]; returns the
+    /// name it was counted under, for [`SeriesMap::leave`].
+    fn arrive(&mut self, name: &str, now: Instant, tokens: u64) -> String {
+        if let Some(series) = self.series.get_mut(name).filter(|_| name != OTHER) {
+            series.arrive(now, tokens);
+            return name.to_owned();
+        }
+        let kept = self.series.len() - usize::from(self.series.contains_key(OTHER));
+        let name = if name == OTHER || name.len() > MAX_NAME_BYTES || kept >= self.limit {
+            self.folded += 1;
+            OTHER
+        } else {
+            name
+        };
+        self.series
+            .entry(name.to_owned())
+            .or_default()
+            .arrive(now, tokens);
+        name.to_owned()
+    }
+
+    /// Ends the in-flight mark of a request counted under `name`.
+    fn leave(&mut self, name: &str) {
+        if let Some(series) = self.series.get_mut(name) {
+            series.in_flight -= 1;
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, SeriesStats> {
+        self.series
+            .iter()
+            .map(|(k, s)| (k.clone(), s.snapshot()))
+            .collect()
+    }
 }
 
 /// The mock's counters. Cheap to clone; one lock, never held across an await.
@@ -195,8 +281,8 @@ impl Drop for InFlight {
             (by_model, &self.model),
             (by_tool, &self.tool),
         ] {
-            if let Some(series) = name.as_ref().and_then(|n| map.get_mut(n)) {
-                series.in_flight -= 1;
+            if let Some(name) = name {
+                map.leave(name);
             }
         }
     }
@@ -206,7 +292,12 @@ impl Stats {
     pub(crate) fn new(started: Instant) -> Self {
         Self {
             started,
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(Inner {
+                // Tools are the configuration's: a request for another is answered 404 and
+                // not counted.
+                by_tool: SeriesMap::bounded(usize::MAX),
+                ..Inner::default()
+            })),
         }
     }
 
@@ -225,20 +316,12 @@ impl Stats {
         inner.chat_requests += 1;
         inner.prompt_tokens += u64::from(prompt);
         inner.completion_tokens += u64::from(completion);
-        inner
-            .by_key
-            .entry(key.to_owned())
-            .or_default()
-            .arrive(now, tokens);
-        inner
-            .by_model
-            .entry(model.to_owned())
-            .or_default()
-            .arrive(now, tokens);
+        let key = inner.by_key.arrive(key, now, tokens);
+        let model = inner.by_model.arrive(model, now, tokens);
         InFlight {
             stats: self.clone(),
-            key: Some(key.to_owned()),
-            model: Some(model.to_owned()),
+            key: Some(key),
+            model: Some(model),
             tool: None,
         }
     }
@@ -248,21 +331,13 @@ impl Stats {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.tool_requests += 1;
-        inner
-            .by_key
-            .entry(key.to_owned())
-            .or_default()
-            .arrive(now, 0);
-        inner
-            .by_tool
-            .entry(name.to_owned())
-            .or_default()
-            .arrive(now, 0);
+        let key = inner.by_key.arrive(key, now, 0);
+        let tool = inner.by_tool.arrive(name, now, 0);
         InFlight {
             stats: self.clone(),
-            key: Some(key.to_owned()),
+            key: Some(key),
             model: None,
-            tool: Some(name.to_owned()),
+            tool: Some(tool),
         }
     }
 
@@ -273,9 +348,6 @@ impl Stats {
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let uptime = Instant::now().duration_since(self.started);
         let inner = self.lock();
-        let series = |m: &BTreeMap<String, Series>| {
-            m.iter().map(|(k, s)| (k.clone(), s.snapshot())).collect()
-        };
         StatsSnapshot {
             uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
             chat_requests: inner.chat_requests,
@@ -287,9 +359,11 @@ impl Stats {
                 .iter()
                 .map(|(k, v)| (k.as_str().to_owned(), *v))
                 .collect(),
-            by_key: series(&inner.by_key),
-            by_model: series(&inner.by_model),
-            by_tool: series(&inner.by_tool),
+            by_key: inner.by_key.snapshot(),
+            by_model: inner.by_model.snapshot(),
+            by_tool: inner.by_tool.snapshot(),
+            folded_keys: inner.by_key.folded,
+            folded_models: inner.by_model.folded,
         }
     }
 }
@@ -322,5 +396,52 @@ mod tests {
         assert_eq!(f, key_fingerprint(Some("sk-secret-123")));
         assert_ne!(f, key_fingerprint(Some("sk-other")));
         assert_eq!(key_fingerprint(None), "anonymous");
+    }
+
+    #[test]
+    fn distinct_keys_and_models_are_bounded_and_totals_exact() {
+        let stats = Stats::new(Instant::now());
+        let mut held = Vec::new();
+        for i in 0..10_000_u32 {
+            let key = key_fingerprint(Some(&format!("sk-{i}")));
+            held.push(stats.chat(&key, &format!("model-{i}"), 3, 4));
+            held.push(stats.tool(&key, "search"));
+        }
+        // A long model name and one named like the fold are folded whatever the count.
+        let fresh = Stats::new(Instant::now());
+        drop(fresh.chat("anonymous", &"m".repeat(MAX_NAME_BYTES + 1), 1, 1));
+        drop(fresh.chat("anonymous", OTHER, 1, 1));
+        drop(fresh.chat("anonymous", &"m".repeat(MAX_NAME_BYTES), 1, 1));
+        let f = fresh.snapshot();
+        assert_eq!(f.folded_models, 2);
+        assert_eq!(f.by_model[OTHER].requests, 2);
+        assert_eq!(f.by_model.len(), 2);
+
+        let s = stats.snapshot();
+        assert_eq!(s.by_key.len(), MAX_SERIES + 1);
+        assert_eq!(s.by_model.len(), MAX_SERIES + 1);
+        assert_eq!((s.chat_requests, s.tool_requests), (10_000, 10_000));
+        assert_eq!((s.prompt_tokens, s.completion_tokens), (30_000, 40_000));
+        // Each of the first 1,000 keys made a chat and a tool request; the rest are folded.
+        assert_eq!(s.folded_keys, 2 * (10_000 - 1_000));
+        assert_eq!(s.folded_models, 10_000 - 1_000);
+        let sum = |m: &BTreeMap<String, SeriesStats>, f: fn(&SeriesStats) -> u64| {
+            m.values().map(f).sum::<u64>()
+        };
+        assert_eq!(sum(&s.by_key, |x| x.requests), 20_000);
+        assert_eq!(sum(&s.by_key, |x| x.tokens), 70_000);
+        assert_eq!(sum(&s.by_model, |x| x.requests), 10_000);
+        assert_eq!(sum(&s.by_model, |x| x.tokens), 70_000);
+        assert_eq!(s.by_key[OTHER].in_flight, 18_000);
+        assert_eq!(s.by_model[OTHER].max_in_flight, 9_000);
+        assert_eq!(s.by_tool["search"].requests, 10_000);
+        // Every mark is taken back from the entry it was counted under.
+        drop(held);
+        let s = stats.snapshot();
+        assert_eq!(sum(&s.by_key, |x| x.in_flight), 0);
+        assert_eq!(sum(&s.by_model, |x| x.in_flight), 0);
+        // The snapshot stays small: about 200 bytes an entry.
+        let body = serde_json::to_vec(&s).expect("a snapshot serializes");
+        assert!(body.len() < 600_000, "{} bytes", body.len());
     }
 }
