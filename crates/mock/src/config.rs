@@ -1,6 +1,7 @@
 //! The mock's configuration, taken from a scenario's `[mock]`, `[tools]` and providers.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use scenario::{Mock, Scenario, ToolMock};
 
@@ -15,6 +16,10 @@ pub struct MockConfig {
     pub tools: BTreeMap<String, ToolBehaviour>,
     /// Models listed by `/v1/models` (any model name is accepted).
     pub models: Vec<String>,
+    /// Over sockets ([`crate::serve`]), how long a connection may carry no request before it
+    /// is closed: one that sends nothing or half a request head, or an idle keep-alive one.
+    /// 10 s; not a scenario key.
+    pub idle_timeout: Duration,
 }
 
 /// How one tool behaves.
@@ -50,6 +55,7 @@ impl MockConfig {
                 })
                 .collect(),
             models,
+            idle_timeout: crate::server::IDLE_TIMEOUT,
         }
     }
 }

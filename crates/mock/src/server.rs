@@ -1,22 +1,31 @@
 //! Serving the mock over TCP: our own accept loop (hyper-util, HTTP/1.1 and h2c), so that a
 //! `reset` fault can reset exactly the connection it hit with a TCP RST. Over h2c, hyper
 //! answers the failed request with `RST_STREAM` and keeps the connection for the others.
+//!
+//! Every connection is bounded in time when it carries no request: one that sends nothing,
+//! or only part of a request head (slowloris), or that stays open between requests, is closed
+//! after `MockConfig::idle_timeout` ([`IDLE_TIMEOUT`] by default); an h2 connection is also pinged, and closed if its peer stops
+//! answering. A request in flight keeps its connection as long as it lasts (a long stream, a
+//! `stall` fault). All of it runs on tokio's clock, so tests pause time.
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::http::Request;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::app::{MockServer, ResetConnection};
@@ -24,6 +33,25 @@ use crate::config::MockConfig;
 
 /// How long connections get to finish at shutdown before they are dropped.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// How long a connection may carry no request before it is closed, by default
+/// (`MockConfig::idle_timeout`): from its accept, or from
+/// the end of its last response, to the end of the next request head. It bounds what a client
+/// that opens connections and sends nothing, or half a request head, can hold (each costs a
+/// socket and a task), and idle keep-alive connections. Clients pool idle connections longer
+/// (reqwest 90 s), which is harmless: they notice the close and dial again.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often an h2 connection is pinged, and how long its peer has to answer, so that a
+/// connection whose peer vanished without closing it ends even under a long request.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// Streams one h2 connection may have open at once (hyper's default, stated): a client that
+/// wants more opens more connections.
+const H2_MAX_STREAMS: u32 = 200;
+
+/// How long an idle connection gets, once asked to close (h2: `GOAWAY`), before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves a mock built from `config` on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -41,9 +69,14 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let router = server.router();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    let idle = server.config().idle_timeout;
+    let builder = builder(idle);
+    // Asks every connection to finish; then, after `DRAIN`, drops them.
+    let stop = CancellationToken::new();
+    let kill = CancellationToken::new();
+    // Every connection task holds a sender: `recv` ends when the last one has finished.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    let mut shutdown = pin!(shutdown);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -66,38 +99,200 @@ pub async fn serve_with(
             inner: stream,
             reset: reset.clone(),
         });
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let router = router.clone();
-            let reset = reset.clone();
-            async move {
-                let response = router
-                    .oneshot(req)
-                    .await
-                    .unwrap_or_else(|never| match never {});
-                if response.extensions().get::<ResetConnection>().is_some() {
-                    reset.store(true, Ordering::Relaxed);
-                    return Err(InjectedReset);
-                }
-                Ok(response)
-            }
-        });
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(io, service)
-                .into_owned(),
+        let connection = connection(
+            &builder,
+            io,
+            Ends {
+                router: router.clone(),
+                reset,
+                idle,
+                stop: stop.clone(),
+                kill: kill.clone(),
+            },
         );
+        let open = open.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            connection.await;
+            drop(open);
         });
     }
     drop(listener);
+    drop(open);
     server.shutdown();
+    stop.cancel();
     tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN) => tracing::warn!("mock: connections still open after {DRAIN:?}; dropping them"),
+        _ = all_closed.recv() => {}
+        () = tokio::time::sleep(DRAIN) => {
+            tracing::warn!("mock: connections still open after {DRAIN:?}; dropping them");
+            kill.cancel();
+        }
     }
     Ok(())
+}
+
+/// The connection builder: HTTP/1.1 and h2c, with the timeouts above on tokio's clock.
+pub(crate) fn builder(idle: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Runs from when a head may start (accept, or the previous response sent) to its
+        // end, like `idle` below; hyper closes the connection when it fires.
+        .header_read_timeout(idle);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_concurrent_streams(H2_MAX_STREAMS);
+    builder
+}
+
+/// What one connection serves and what ends it.
+#[derive(Debug)]
+pub(crate) struct Ends {
+    pub(crate) router: Router,
+    /// Set when a response carries [`ResetConnection`]: the connection is then dropped with
+    /// a TCP RST.
+    pub(crate) reset: Arc<AtomicBool>,
+    /// The connection is closed once it has had no request in flight for this long.
+    pub(crate) idle: Duration,
+    /// Asks the connection to finish its requests and close.
+    pub(crate) stop: CancellationToken,
+    /// Drops the connection at once.
+    pub(crate) kill: CancellationToken,
+}
+
+/// Serves one connection until it closes, is idle for `ends.idle`, or is stopped.
+pub(crate) fn connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    ends: Ends,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let Ends {
+        router,
+        reset,
+        idle,
+        stop,
+        kill,
+    } = ends;
+    // Requests in flight: from a complete head to the end (or drop) of the response body.
+    let (in_flight, mut watch_in_flight) = watch::channel(0_usize);
+    let in_flight = Arc::new(in_flight);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let busy = Busy::new(&in_flight);
+        let router = router.clone();
+        let reset = reset.clone();
+        async move {
+            let response = router
+                .oneshot(req)
+                .await
+                .unwrap_or_else(|never| match never {});
+            if response.extensions().get::<ResetConnection>().is_some() {
+                reset.store(true, Ordering::Relaxed);
+                return Err(InjectedReset);
+            }
+            Ok(response.map(|body| Body::new(Tracked { body, _busy: busy })))
+        }
+    });
+    let connection = builder
+        .serve_connection_with_upgrades(io, service)
+        .into_owned();
+    async move {
+        let mut connection = pin!(connection);
+        // Asked to close: it finishes what it has in flight (a stop), or gets `CLOSE_GRACE`
+        // (when idle).
+        let mut closing = false;
+        let mut give_up = None;
+        loop {
+            // `biased`: the connection first, so a request that arrives on the tick the idle
+            // timer fires is served.
+            tokio::select! {
+                biased;
+                _ = connection.as_mut() => return,
+                () = kill.cancelled() => return,
+                () = stop.cancelled(), if !closing => {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                () = idle_for(&mut watch_in_flight, idle), if !closing => {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                    give_up = Some(tokio::time::Instant::now() + CLOSE_GRACE);
+                }
+                () = sleep_until_some(give_up) => return,
+            }
+        }
+    }
+}
+
+/// Completes once no request has been in flight for `idle`.
+async fn idle_for(in_flight: &mut watch::Receiver<usize>, idle: Duration) {
+    loop {
+        if in_flight.wait_for(|n| *n == 0).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            biased;
+            changed = in_flight.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(idle) => return,
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Marks a request in flight on its connection until dropped.
+#[derive(Debug)]
+struct Busy(Arc<watch::Sender<usize>>);
+
+impl Busy {
+    fn new(in_flight: &Arc<watch::Sender<usize>>) -> Self {
+        in_flight.send_modify(|n| *n += 1);
+        Self(in_flight.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped.
+#[derive(Debug)]
+struct Tracked {
+    body: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn is_transient(err: &io::Error) -> bool {
@@ -178,3 +373,6 @@ impl AsyncWrite for ResettableStream {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests;
