@@ -19,7 +19,6 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_openai::config::{Config, OpenAIConfig};
 use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageContent,
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageContent,
@@ -38,8 +37,8 @@ use crate::llm::{LlmRequest, LlmResponse, Provider, StatusError, ToolCall, strea
 /// The embedded mock, called in-process with the credentials async-openai would send.
 pub(crate) struct DirectMock {
     mock: MockServer,
-    /// The bearer token of the `Authorization` header the HTTP path sends (the provider's key,
-    /// or async-openai's default from the environment): the mock's `/stats` count per key.
+    /// The bearer token of the `Authorization` header the HTTP path sends (the key the
+    /// provider's `api_key_env` names; none without one): the mock's `/stats` count per key.
     bearer: Option<String>,
     /// The frames of recent requests (all of a request but its messages), newest last: an
     /// agent sends the same tools and options on every call, so each is read once.
@@ -66,13 +65,9 @@ impl fmt::Debug for DirectMock {
 }
 
 impl DirectMock {
-    pub(crate) fn new(mock: MockServer, config: &OpenAIConfig) -> Self {
-        let bearer = config
-            .headers()
-            .get(reqwest::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
+    /// `api_key`: the key the HTTP path would send, if any.
+    pub(crate) fn new(mock: MockServer, api_key: Option<&str>) -> Self {
+        let bearer = api_key.map(str::to_owned);
         Self {
             mock,
             bearer,

@@ -26,6 +26,8 @@ use crate::drive::{Failure, Measured, Policy, Target, drive};
 use crate::record::CallRecord;
 use crate::transport::{Transport, TransportError, classify_reqwest};
 
+mod credentials;
+
 /// One chat request, as an agent builds it.
 #[derive(Clone, Debug, Default)]
 pub struct LlmRequest {
@@ -125,7 +127,9 @@ pub(crate) struct Provider {
 
 impl Provider {
     /// An async-openai client whose HTTP goes through `transport`: no hidden retries, and
-    /// error statuses come back with their `Retry-After`.
+    /// error statuses come back with their `Retry-After`. `api_key` (from the variable the
+    /// provider's `api_key_env` names) is the only credential its requests carry: nothing is
+    /// taken from async-openai's `OPENAI_*` variables (see `credentials`).
     pub(crate) fn new(
         transport: Transport,
         base_url: &str,
@@ -133,18 +137,21 @@ impl Provider {
         model: String,
         stream: bool,
     ) -> Self {
-        let mut config = OpenAIConfig::new().with_api_base(base_url);
-        if let Some(key) = api_key {
-            config = config.with_api_key(key);
-        }
+        let config = credentials::config(base_url);
+        let authorization = credentials::authorization(api_key.as_deref());
         let direct = match &transport {
-            Transport::InProcess(mock) => Some(DirectMock::new(mock.clone(), &config)),
+            Transport::InProcess(mock) => {
+                let key = api_key.as_deref().filter(|_| authorization.is_some());
+                Some(DirectMock::new(mock.clone(), key))
+            }
             Transport::Http(_) => None,
         };
         let service = tower::service_fn(move |factory: HttpRequestFactory| {
             let transport = transport.clone();
+            let authorization = authorization.clone();
             async move {
-                let request = factory.build().await?;
+                let mut request = factory.build().await?;
+                credentials::set_credentials(request.headers_mut(), authorization);
                 let response = transport
                     .send(request)
                     .await
@@ -167,7 +174,8 @@ impl Provider {
     }
 }
 
-/// The kind of an async-openai failure.
+/// The kind of an async-openai failure. A body it could not read is logged (at debug) only
+/// as its length and a short redacted excerpt: a server may echo the request's headers.
 fn classify(err: OpenAIError) -> Failure {
     match err {
         OpenAIError::Boxed(boxed) => {
@@ -180,14 +188,25 @@ fn classify(err: OpenAIError) -> Failure {
             }
         }
         OpenAIError::Reqwest(e) => Failure::new(classify_reqwest(&e)),
-        OpenAIError::JSONDeserialize(..) => Failure::new(ErrorKind::Malformed),
+        OpenAIError::JSONDeserialize(_, body) => malformed(&body),
         OpenAIError::StreamError(e) => match *e {
             // The event stream broke off: a cut connection.
             StreamError::EventStream(_) => Failure::new(ErrorKind::Truncated),
-            StreamError::UnknownEvent(_) => Failure::new(ErrorKind::Malformed),
+            StreamError::UnknownEvent(event) => malformed(&event.data),
         },
         _ => Failure::new(ErrorKind::ClientError),
     }
+}
+
+/// A successful (2xx) response whose body is not the answer: logged as its length and a
+/// redacted excerpt, never whole.
+fn malformed(body: &str) -> Failure {
+    tracing::debug!(
+        bytes = body.len(),
+        excerpt = %credentials::excerpt(body),
+        "malformed 2xx response body"
+    );
+    Failure::new(ErrorKind::Malformed)
 }
 
 /// The shared LLM client: every provider with its policies, and the routing between them.

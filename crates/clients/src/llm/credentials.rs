@@ -1,0 +1,204 @@
+//! What a provider's requests carry as credentials, and what of a response body may be logged.
+//!
+//! A provider sends exactly the key its `api_key_env` names, to its own base URL, and nothing
+//! else: async-openai's `OpenAIConfig::new` reads `OPENAI_API_KEY` (or `OPENAI_ADMIN_KEY`),
+//! `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_BASE_URL` from the environment, and would
+//! send whatever it found to any server a scenario points at. The config is built with each
+//! of those overwritten ([`config`]), and each request's credential headers are replaced by
+//! the provider's own ([`set_credentials`]): no `Authorization` header at all without a key.
+
+use async_openai::config::{OPENAI_ORGANIZATION_HEADER, OPENAI_PROJECT_HEADER, OpenAIConfig};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+
+/// async-openai's configuration with nothing taken from the environment: every value it
+/// would have read there is overwritten (the key is empty; the request gets the provider's
+/// own in [`set_credentials`]).
+pub(super) fn config(base_url: &str) -> OpenAIConfig {
+    OpenAIConfig::new()
+        .with_api_base(base_url)
+        .with_api_key("")
+        .with_org_id("")
+        .with_project_id("")
+}
+
+/// The `Authorization` header for the key a provider's `api_key_env` named, marked sensitive
+/// so that the debug output of http, hyper and reqwest shows `Sensitive` instead. `None`
+/// without a key, or with an empty one: no header is sent.
+pub(super) fn authorization(api_key: Option<&str>) -> Option<HeaderValue> {
+    let key = api_key.filter(|k| !k.is_empty())?;
+    match HeaderValue::try_from(format!("Bearer {key}")) {
+        Ok(mut value) => {
+            value.set_sensitive(true);
+            Some(value)
+        }
+        Err(_) => {
+            // The key is not named: it would be in the log.
+            tracing::warn!(
+                "an API key holds characters an HTTP header cannot carry (a line break?); \
+                 its provider's requests are sent without one: fix the variable its \
+                 `api_key_env` names"
+            );
+            None
+        }
+    }
+}
+
+/// Makes the credential headers of a request async-openai built exactly the provider's:
+/// async-openai's own `Authorization` (an empty `Bearer `), organization and project headers
+/// go, and `authorization` (sensitive) comes in when the provider has a key.
+pub(super) fn set_credentials(headers: &mut HeaderMap, authorization: Option<HeaderValue>) {
+    headers.remove(AUTHORIZATION);
+    headers.remove(OPENAI_ORGANIZATION_HEADER);
+    headers.remove(OPENAI_PROJECT_HEADER);
+    if let Some(value) = authorization {
+        headers.insert(AUTHORIZATION, value);
+    }
+}
+
+/// Characters of a response body a debug log may show.
+const EXCERPT_CHARS: usize = 64;
+
+/// Words after which the next word is taken for a credential (lowercase substrings): a
+/// server may echo request headers, `authorization: Bearer <key>` among them.
+const CREDENTIAL_NAMES: [&str; 8] = [
+    "auth",
+    "bearer",
+    "key",
+    "token",
+    "secret",
+    "password",
+    "organization",
+    "project",
+];
+
+/// A word this long is taken for an opaque token.
+const OPAQUE_CHARS: usize = 32;
+
+/// The start of a response body for a debug log ([`EXCERPT_CHARS`] characters), with every
+/// word that looks like a credential replaced by `[redacted]`: an `sk-` key, a long opaque
+/// token, or the word after a credential's name (`Bearer`, `"authorization":`, `api_key=`).
+pub(super) fn excerpt(body: &str) -> String {
+    let head: String = body.chars().take(EXCERPT_CHARS).collect();
+    let mut out = String::with_capacity(head.len());
+    let mut previous = String::new();
+    let mut rest = head.as_str();
+    while !rest.is_empty() {
+        let word_len = rest.find(|c| !is_word(c)).unwrap_or(rest.len());
+        if word_len == 0 {
+            let gap = rest.find(is_word).unwrap_or(rest.len());
+            out.push_str(&rest[..gap]);
+            rest = &rest[gap..];
+            continue;
+        }
+        let word = &rest[..word_len];
+        let lower = word.to_ascii_lowercase();
+        let secret = lower.starts_with("sk-")
+            || lower.starts_with("sk_")
+            || word.chars().count() >= OPAQUE_CHARS
+            || CREDENTIAL_NAMES.iter().any(|name| previous.contains(name));
+        out.push_str(if secret { "[redacted]" } else { word });
+        previous = lower;
+        rest = &rest[word_len..];
+    }
+    out
+}
+
+/// A character of a token-like word (keys, JWTs and base64 included; `=` separates a name
+/// from its value).
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/')
+}
+
+#[cfg(test)]
+mod tests {
+    use async_openai::config::Config;
+
+    use super::*;
+
+    /// The headers async-openai builds from an environment with every credential set.
+    fn ambient() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-ambient-1"),
+        );
+        headers.insert(
+            OPENAI_ORGANIZATION_HEADER,
+            HeaderValue::from_static("org-1"),
+        );
+        headers.insert(OPENAI_PROJECT_HEADER, HeaderValue::from_static("proj-1"));
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers
+    }
+
+    #[test]
+    fn the_config_carries_no_credential_whatever_the_environment() {
+        let config = config("http://127.0.0.1:9/v1");
+        let headers = config.headers();
+        assert_eq!(
+            headers.get(AUTHORIZATION).map(HeaderValue::as_bytes),
+            Some(&b"Bearer "[..]),
+            "an empty key, never the environment's"
+        );
+        assert!(!headers.contains_key(OPENAI_ORGANIZATION_HEADER));
+        assert!(!headers.contains_key(OPENAI_PROJECT_HEADER));
+        assert_eq!(
+            config.url("/chat/completions"),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+    }
+
+    #[test]
+    fn a_provider_without_a_key_sends_no_credential_header() {
+        let mut headers = ambient();
+        set_credentials(&mut headers, authorization(None));
+        assert!(!headers.contains_key(AUTHORIZATION), "{headers:?}");
+        assert!(!headers.contains_key(OPENAI_ORGANIZATION_HEADER));
+        assert!(!headers.contains_key(OPENAI_PROJECT_HEADER));
+        assert_eq!(headers.len(), 1, "other headers stay: {headers:?}");
+        let mut headers = ambient();
+        set_credentials(&mut headers, authorization(Some("")));
+        assert!(!headers.contains_key(AUTHORIZATION), "an empty key is none");
+    }
+
+    #[test]
+    fn a_named_key_is_sent_alone_and_sensitive() {
+        let mut headers = ambient();
+        set_credentials(&mut headers, authorization(Some("sk-named-2")));
+        let value = headers.get(AUTHORIZATION).expect("the header is set");
+        assert_eq!(value.as_bytes(), b"Bearer sk-named-2");
+        assert!(value.is_sensitive());
+        assert_eq!(
+            format!("{headers:?}").matches("sk-").count(),
+            0,
+            "{headers:?}"
+        );
+        assert!(!headers.contains_key(OPENAI_ORGANIZATION_HEADER));
+        assert!(!headers.contains_key(OPENAI_PROJECT_HEADER));
+    }
+
+    #[test]
+    fn a_key_no_header_can_carry_is_not_sent() {
+        assert_eq!(authorization(Some("sk-with\nbreak")), None);
+    }
+
+    #[test]
+    fn an_excerpt_is_short_and_redacts_credentials() {
+        let echoed = r#"{"echo":{"authorization":"Bearer sk-abc123","x":"ok"}}"#;
+        assert_eq!(
+            excerpt(echoed),
+            r#"{"echo":{"authorization":"[redacted] [redacted]","x":"ok"}}"#
+        );
+        assert_eq!(excerpt("key=hunter2 and more"), "key=[redacted] and more");
+        assert_eq!(
+            excerpt("token sk_live_1 then plain words"),
+            "token [redacted] then plain words"
+        );
+        let opaque = "a".repeat(40);
+        assert_eq!(excerpt(&format!("x {opaque}")), "x [redacted]");
+        let long = "word ".repeat(100);
+        assert_eq!(excerpt(&long).chars().count(), EXCERPT_CHARS);
+        assert_eq!(excerpt("tiny ünïcödé"), "tiny ünïcödé");
+        assert_eq!(excerpt(""), "");
+    }
+}
