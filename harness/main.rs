@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod logging;
 mod scenario_source;
 
 use std::process::ExitCode;
@@ -42,12 +43,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` picks the level (default: warnings).
+/// Logs go to stderr; `RUST_LOG` picks the level (default: warnings). See `logging`.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init();
 }
