@@ -18,5 +18,7 @@ mod compress;
 mod memory;
 /// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
 mod run;
+/// API keys: only a named key is sent, to its provider; no key in any output, even at trace.
+mod secrets;
 /// `serve`: the standalone mock answers real HTTP.
 mod serve;
