@@ -12,14 +12,17 @@
 //! # Layout
 //! - `classes`: [`Class`] and the [`Thresholds`] that give a change its class.
 //! - `extract`: the compared figures of one report, with their directions.
+//! - `checked`: one JSON value read as the type its figure needs, or a [`BadFigure`].
 //! - `render`: a comparison as a terminal table, Markdown or JSON.
 
+mod checked;
 mod classes;
 mod extract;
 mod render;
 
 use serde_json::Value;
 
+pub use checked::BadFigure;
 pub use classes::{Class, ParseThresholdsError, Thresholds};
 pub use extract::{Better, Metric, Quantity, metrics};
 pub use render::{json, markdown, table};
@@ -45,6 +48,21 @@ pub enum CompareError {
         origin: String,
         /// What is missing or wrong.
         problem: String,
+    },
+    /// A known figure of a report has the wrong type or range.
+    #[error(
+        "{origin}: `{path}` is {value}, expected {expected}; the report was edited or damaged: \
+         write it again with `fleetbench run --out DIR`, or correct or remove that field"
+    )]
+    BadFigure {
+        /// The file.
+        origin: String,
+        /// The figure's JSON path, like `counters.turns`.
+        path: String,
+        /// The value found, as JSON.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
     },
     /// A side has no report.
     #[error("no {side} report given; give one or more files with --{side}")]
@@ -81,12 +99,15 @@ pub struct Report {
     shards: String,
     schema_version: u64,
     value: Value,
+    /// Every compared figure, `process` included, checked when the report was read.
+    figures: Vec<Metric>,
 }
 
 impl Report {
     /// Parses a report; `origin` names it in errors (its path). Any report.json version that
     /// has `schema_version`, `scenario`, `clock` and `latency` is accepted; the figures it
-    /// lacks are left out of the comparison.
+    /// lacks (or has as `null`) are left out of the comparison, and a figure of the wrong type
+    /// or range is an error naming its JSON path.
     pub fn from_json(text: &str, origin: &str) -> Result<Report, CompareError> {
         let value: Value = serde_json::from_str(text).map_err(|source| CompareError::Json {
             origin: origin.to_owned(),
@@ -99,27 +120,39 @@ impl Report {
         if !value.is_object() {
             return Err(not_a_report("the top level is not an object".to_owned()));
         }
+        let bad_figure = |bad: BadFigure| CompareError::BadFigure {
+            origin: origin.to_owned(),
+            path: bad.path,
+            value: bad.value,
+            expected: bad.expected,
+        };
         let text_field = |key: &str| {
-            value
-                .get(key)
-                .and_then(Value::as_str)
+            checked::string(value.get(key), key)
+                .map_err(bad_figure)?
                 .map(str::to_owned)
                 .ok_or_else(|| not_a_report(format!("no `{key}` string")))
         };
         let scenario = text_field("scenario")?;
         let clock = text_field("clock")?;
-        let schema_version = value
-            .get("schema_version")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| not_a_report("no `schema_version` number".to_owned()))?;
+        let schema_version = match value.get("schema_version") {
+            None | Some(Value::Null) => {
+                return Err(not_a_report("no `schema_version` number".to_owned()));
+            }
+            Some(v) => v.as_u64().ok_or_else(|| {
+                bad_figure(checked::bad("schema_version", v, "a whole number like 1"))
+            })?,
+        };
         if !value.get("latency").is_some_and(Value::is_object) {
             return Err(not_a_report("no `latency` object".to_owned()));
         }
-        let shards = value
-            .get("shards")
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            .to_string();
+        let shards = match value.get("shards") {
+            None | Some(Value::Null) => 1,
+            Some(v) => v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                bad_figure(checked::bad("shards", v, "a whole number of at least 1"))
+            })?,
+        }
+        .to_string();
+        let figures = metrics(&value, true).map_err(bad_figure)?;
         Ok(Report {
             origin: origin.to_owned(),
             scenario,
@@ -127,7 +160,17 @@ impl Report {
             shards,
             schema_version,
             value,
+            figures,
         })
+    }
+
+    /// The figures compared, `process` only when `include_process` is set.
+    fn figures(&self, include_process: bool) -> Vec<Metric> {
+        self.figures
+            .iter()
+            .filter(|m| include_process || !m.name.starts_with("process."))
+            .cloned()
+            .collect()
     }
 
     /// Where the report came from.
@@ -388,11 +431,11 @@ pub fn compare(
     }
     let base_metrics: Vec<Vec<Metric>> = base
         .iter()
-        .map(|r| metrics(&r.value, options.include_process))
+        .map(|r| r.figures(options.include_process))
         .collect();
     let new_metrics: Vec<Vec<Metric>> = new
         .iter()
-        .map(|r| metrics(&r.value, options.include_process))
+        .map(|r| r.figures(options.include_process))
         .collect();
     let values = |side: &[Vec<Metric>], name: &str| -> Option<Vec<f64>> {
         side.iter()

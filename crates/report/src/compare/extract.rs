@@ -2,11 +2,15 @@
 //! is better and the kind of quantity it is (for printing).
 //!
 //! Read from the JSON value rather than the typed snapshot, so reports of older or newer
-//! builds (a field added or gone) still compare on what they share. Sections whose fields
-//! grow over time (`agents`, each target's `measured`) are read generically: every numeric
-//! field, nested objects included, arrays (the per-agent list) left out.
+//! builds (a field added or gone) still compare on what they share. A known figure that is
+//! there must have its type, though: a count that is a string is a damaged report, not a
+//! missing figure. Sections whose fields grow over time (`agents`, each target's `measured`)
+//! are read generically: every numeric field, nested objects included, arrays (the per-agent
+//! list) left out.
 
 use serde_json::{Map, Value};
+
+use super::checked::{BadFigure, bad, count, non_negative, object, ratio, string};
 
 /// Which way a figure gets better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,25 +87,12 @@ const ERROR_CLASSES: [&str; 3] = ["llm", "tool", "turn"];
 
 /// Every compared figure of `report`, in report order; `process` (machine-dependent) only
 /// when `include_process` is set. Figures a report does not have, or has as `null`, are left
-/// out.
-pub fn metrics(report: &Value, include_process: bool) -> Vec<Metric> {
+/// out; a known figure of the wrong type or range (a string for a count, a negative latency,
+/// a number for a histogram) is an error naming its path.
+pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, BadFigure> {
     let mut out = Vec::new();
-    if let Some(latency) = report.get("latency").and_then(Value::as_object) {
-        for (kind, histogram) in latency {
-            for field in LATENCY_FIELDS {
-                if let Some(v) = histogram.get(field).and_then(Value::as_f64) {
-                    push(
-                        &mut out,
-                        format!("latency.{kind}.{field}"),
-                        v,
-                        Better::Lower,
-                        Quantity::Ms,
-                    );
-                }
-            }
-        }
-    }
-    if let Some(v) = report.get("error_rate").and_then(Value::as_f64) {
+    latency(&mut out, report)?;
+    if let Some(v) = ratio(report.get("error_rate"), "error_rate")? {
         push(
             &mut out,
             "error_rate".to_owned(),
@@ -110,80 +101,126 @@ pub fn metrics(report: &Value, include_process: bool) -> Vec<Metric> {
             Quantity::Ratio,
         );
     }
-    if let Some(v) = report.get("goodput_turns_per_s").and_then(Value::as_f64) {
+    let goodput = "goodput_turns_per_s";
+    if let Some(v) = non_negative(report.get(goodput), goodput)? {
         push(
             &mut out,
-            "goodput_turns_per_s".to_owned(),
+            goodput.to_owned(),
             v,
             Better::Higher,
             Quantity::Number,
         );
     }
-    if let Some(counters) = report.get("counters") {
+    if let Some(counters) = object(report.get("counters"), "counters", AN_OBJECT)? {
         for (name, better) in COUNTERS {
-            if let Some(v) = counters.get(name).and_then(Value::as_f64) {
-                push(
-                    &mut out,
-                    format!("counters.{name}"),
-                    v,
-                    better,
-                    Quantity::Count,
-                );
+            let path = format!("counters.{name}");
+            if let Some(v) = count(counters.get(name), &path)? {
+                push(&mut out, path, v, better, Quantity::Count);
             }
         }
     }
-    if let Some(errors) = report.get("errors") {
-        for side in ["calls", "attempts"] {
-            let Some(by_class) = errors.get(side).and_then(Value::as_object) else {
-                continue;
-            };
-            let others = by_class
-                .keys()
-                .filter(|c| !ERROR_CLASSES.contains(&c.as_str()));
-            let classes: Vec<&str> = ERROR_CLASSES
-                .into_iter()
-                .chain(others.map(String::as_str))
-                .collect();
-            for class in classes {
-                let total: f64 = by_class
-                    .get(class)
-                    .and_then(Value::as_object)
-                    .map_or(0.0, |kinds| kinds.values().filter_map(Value::as_f64).sum());
-                push(
-                    &mut out,
-                    format!("errors.{side}.{class}"),
-                    total,
-                    Better::Lower,
-                    Quantity::Count,
-                );
-            }
+    errors(&mut out, report)?;
+    let targets = report.get("targets").filter(|t| !t.is_null());
+    if let Some(targets) = targets {
+        let verdicts = targets
+            .as_array()
+            .ok_or_else(|| bad("targets", targets, "an array of verdicts"))?;
+        for (i, verdict) in verdicts.iter().enumerate() {
+            target(&mut out, &format!("targets[{i}]"), verdict)?;
         }
     }
-    if let Some(targets) = report.get("targets").and_then(Value::as_array) {
-        for verdict in targets {
-            target(&mut out, verdict);
-        }
-    }
-    if let Some(agents) = report.get("agents").and_then(Value::as_object) {
+    if let Some(agents) = object(report.get("agents"), "agents", AN_OBJECT)? {
         numeric_fields(&mut out, "agents", agents, &|_| None);
     }
-    if include_process && let Some(process) = report.get("process").and_then(Value::as_object) {
+    if let Some(process) = object(report.get("process"), "process", AN_OBJECT)?
+        && include_process
+    {
         numeric_fields(&mut out, "process", process, &|_| None);
     }
-    out
+    Ok(out)
+}
+
+const AN_OBJECT: &str = "an object";
+
+/// Each histogram's percentiles.
+fn latency(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
+    let Some(latency) = object(report.get("latency"), "latency", AN_OBJECT)? else {
+        return Ok(());
+    };
+    for (kind, histogram) in latency {
+        let path = format!("latency.{kind}");
+        let Some(histogram) = object(
+            Some(histogram),
+            &path,
+            "a histogram, an object like {\"p95_ms\": 12.5, ...}",
+        )?
+        else {
+            continue;
+        };
+        for field in LATENCY_FIELDS {
+            let path = format!("{path}.{field}");
+            if let Some(v) = non_negative(histogram.get(field), &path)? {
+                push(out, path, v, Better::Lower, Quantity::Ms);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Errors by side (calls, attempts) and class, summed over their kinds; the usual classes
+/// even when absent (0).
+fn errors(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
+    let Some(errors) = object(report.get("errors"), "errors", AN_OBJECT)? else {
+        return Ok(());
+    };
+    for side in ["calls", "attempts"] {
+        let path = format!("errors.{side}");
+        let Some(by_class) = object(errors.get(side), &path, "an object of error classes")? else {
+            continue;
+        };
+        let others = by_class
+            .keys()
+            .filter(|c| !ERROR_CLASSES.contains(&c.as_str()));
+        let classes: Vec<&str> = ERROR_CLASSES
+            .into_iter()
+            .chain(others.map(String::as_str))
+            .collect();
+        for class in classes {
+            let path = format!("{path}.{class}");
+            let kinds = object(
+                by_class.get(class),
+                &path,
+                "an object of error kinds and counts, like {\"timeout\": 2}",
+            )?;
+            let mut total = 0.0;
+            for (kind, n) in kinds.into_iter().flatten() {
+                total += count(Some(n), &format!("{path}.{kind}"))?.unwrap_or(0.0);
+            }
+            push(out, path, total, Better::Lower, Quantity::Count);
+        }
+    }
+    Ok(())
 }
 
 /// A verdict's measured value (or each numeric field of it), better in the direction of its
 /// comparison: below a limit is lower, `>=` is higher.
-fn target(out: &mut Vec<Metric>, verdict: &Value) {
-    let Some(name) = verdict.get("target").and_then(Value::as_str) else {
-        return;
+fn target(out: &mut Vec<Metric>, at: &str, verdict: &Value) -> Result<(), BadFigure> {
+    let verdict = verdict.as_object().ok_or_else(|| {
+        bad(
+            at,
+            verdict,
+            "a verdict, an object like {\"target\": \"error_rate\", \"measured\": 0.001, ...}",
+        )
+    })?;
+    let field = |key: &str| string(verdict.get(key), &format!("{at}.{key}"));
+    let Some(name) = field("target")? else {
+        return Ok(());
     };
-    let better = match verdict.get("op").and_then(Value::as_str) {
+    let better = match field("op")? {
         Some(">=" | ">") => Better::Higher,
         _ => Better::Lower,
     };
-    let quantity = match verdict.get("unit").and_then(Value::as_str) {
+    let quantity = match field("unit")? {
         Some("ms") => Quantity::Ms,
         Some("bytes") => Quantity::Bytes,
         Some("ratio") => Quantity::Ratio,
@@ -192,6 +229,7 @@ fn target(out: &mut Vec<Metric>, verdict: &Value) {
     };
     let path = format!("targets.{name}");
     match verdict.get("measured") {
+        None | Some(Value::Null) => {}
         Some(Value::Number(n)) => {
             if let Some(v) = n.as_f64() {
                 push(out, path, v, better, quantity);
@@ -200,8 +238,15 @@ fn target(out: &mut Vec<Metric>, verdict: &Value) {
         Some(Value::Object(fields)) => {
             numeric_fields(out, &path, fields, &|_| Some((better, quantity)));
         }
-        _ => {}
+        Some(other) => {
+            return Err(bad(
+                &format!("{at}.measured"),
+                other,
+                "a number, an object of numbers, or null",
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Every numeric field of `object`, nested objects included, arrays left out. `fixed` gives
@@ -315,7 +360,7 @@ mod tests {
 
     #[test]
     fn every_section_with_its_direction() {
-        let m = metrics(&sample(), false);
+        let m = metrics(&sample(), false).unwrap();
         let p95 = find(&m, "latency.agent_response.p95_ms");
         assert_eq!(
             (p95.value, p95.better, p95.quantity),
@@ -334,7 +379,7 @@ mod tests {
 
     #[test]
     fn targets_follow_their_comparison_and_skip_nothing_measured() {
-        let m = metrics(&sample(), false);
+        let m = metrics(&sample(), false).unwrap();
         assert_eq!(find(&m, "targets.agent_response_p95").better, Better::Lower);
         let agents = find(&m, "targets.min_concurrent_agents");
         assert_eq!(
@@ -351,7 +396,7 @@ mod tests {
 
     #[test]
     fn agents_numeric_fields_generically_but_not_the_list() {
-        let m = metrics(&sample(), false);
+        let m = metrics(&sample(), false).unwrap();
         assert_eq!(find(&m, "agents.count").better, Better::Higher);
         assert_eq!(
             find(&m, "agents.meeting_all_targets").quantity,
@@ -376,17 +421,18 @@ mod tests {
     fn process_only_when_asked() {
         assert!(
             metrics(&sample(), false)
+                .unwrap()
                 .iter()
                 .all(|x| !x.name.starts_with("process."))
         );
-        let m = metrics(&sample(), true);
+        let m = metrics(&sample(), true).unwrap();
         assert_eq!(find(&m, "process.peak_rss_bytes").better, Better::Lower);
         assert_eq!(find(&m, "process.agents_alive_peak").better, Better::Higher);
     }
 
     #[test]
     fn a_null_error_rate_is_left_out() {
-        let m = metrics(&json!({"error_rate": null}), false);
+        let m = metrics(&json!({"error_rate": null}), false).unwrap();
         assert!(m.is_empty(), "{m:#?}");
     }
 }

@@ -2,6 +2,8 @@ use serde_json::{Value, json};
 
 use super::*;
 
+mod figures;
+
 fn report(origin: &str, clock: &str, p95: f64, errors: u64, goodput: f64) -> Report {
     let errors = if errors == 0 {
         json!({"calls": {}, "attempts": {}})
