@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_openai::Client;
-use async_openai::config::OpenAIConfig;
+use tokio_util::sync::CancellationToken;
 use async_openai::error::{OpenAIError, StreamError};
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
@@ -75,7 +75,14 @@ pub(crate) struct StatusError {
 
 impl std::fmt::Display for StatusError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HTTP {}: {}", self.status, self.body)
+        // Never the whole body: a server may echo the request's headers, the key among them.
+        write!(
+            f,
+            "HTTP {} ({} bytes): {}",
+            self.status,
+            self.body.len(),
+            credentials::excerpt(&self.body)
+        )
     }
 }
 
@@ -117,7 +124,7 @@ impl StatusError {
 /// One provider's connection.
 #[derive(Debug)]
 pub(crate) struct Provider {
-    pub(crate) client: Client<OpenAIConfig>,
+    pub(crate) client: Client<credentials::ProviderConfig>,
     pub(crate) model: String,
     pub(crate) stream: bool,
     /// The embedded mock without the wire, when the transport is in-process: the same
@@ -137,7 +144,7 @@ impl Provider {
         model: String,
         stream: bool,
     ) -> Self {
-        let config = credentials::config(base_url);
+        let config = credentials::ProviderConfig::new(base_url);
         let authorization = credentials::authorization(api_key.as_deref());
         let direct = match &transport {
             Transport::InProcess(mock) => {
@@ -221,6 +228,8 @@ pub struct LlmClient {
     pub(crate) retry: Retry,
     /// The longest provider deadline bounds the logical call.
     pub(crate) deadline: Duration,
+    /// Ends every call in flight as `cancelled` ([`crate::Clients::cancel_calls`]).
+    pub(crate) cancel: CancellationToken,
 }
 
 impl LlmClient {
@@ -250,6 +259,7 @@ impl LlmClient {
             deadline: self.deadline,
             seed,
             estimated_tokens: u64::from(request.prompt_tokens) + u64::from(request.max_tokens),
+            cancel: &self.cancel,
         };
         let digest = self
             .providers

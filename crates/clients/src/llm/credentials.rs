@@ -1,24 +1,55 @@
 //! What a provider's requests carry as credentials, and what of a response body may be logged.
 //!
 //! A provider sends exactly the key its `api_key_env` names, to its own base URL, and nothing
-//! else: async-openai's `OpenAIConfig::new` reads `OPENAI_API_KEY` (or `OPENAI_ADMIN_KEY`),
-//! `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_BASE_URL` from the environment, and would
-//! send whatever it found to any server a scenario points at. The config is built with each
-//! of those overwritten ([`config`]), and each request's credential headers are replaced by
-//! the provider's own ([`set_credentials`]): no `Authorization` header at all without a key.
+//! else. async-openai's `OpenAIConfig::new` reads `OPENAI_API_KEY` (or `OPENAI_ADMIN_KEY`),
+//! `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_BASE_URL` from the environment and would
+//! send whatever it found to any server a scenario points at, so it is not used: the client is
+//! configured with [`ProviderConfig`], which reads nothing and sends no header of its own, and
+//! each request gets the provider's own credential in [`set_credentials`] (no `Authorization`
+//! header at all without a key).
 
-use async_openai::config::{OPENAI_ORGANIZATION_HEADER, OPENAI_PROJECT_HEADER, OpenAIConfig};
+use async_openai::config::{Config, OPENAI_ORGANIZATION_HEADER, OPENAI_PROJECT_HEADER};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use secrecy::SecretString;
 
-/// async-openai's configuration with nothing taken from the environment: every value it
-/// would have read there is overwritten (the key is empty; the request gets the provider's
-/// own in [`set_credentials`]).
-pub(super) fn config(base_url: &str) -> OpenAIConfig {
-    OpenAIConfig::new()
-        .with_api_base(base_url)
-        .with_api_key("")
-        .with_org_id("")
-        .with_project_id("")
+/// async-openai's configuration for one provider: its base URL and nothing else. Nothing is
+/// read from the environment, and its headers are empty (the credential is set per request).
+#[derive(Clone, Debug)]
+pub(crate) struct ProviderConfig {
+    api_base: String,
+    /// Always empty: async-openai only reads it to build headers, which this config does not.
+    no_key: SecretString,
+}
+
+impl ProviderConfig {
+    pub(crate) fn new(base_url: &str) -> Self {
+        Self {
+            api_base: base_url.to_owned(),
+            no_key: SecretString::default(),
+        }
+    }
+}
+
+impl Config for ProviderConfig {
+    fn headers(&self) -> HeaderMap {
+        HeaderMap::new()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_base)
+    }
+
+    fn query(&self) -> Vec<(&str, &str)> {
+        Vec::new()
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_base
+    }
+
+    fn api_key(&self) -> &SecretString {
+        &self.no_key
+    }
 }
 
 /// The `Authorization` header for the key a provider's `api_key_env` named, marked sensitive
@@ -111,8 +142,6 @@ fn is_word(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use async_openai::config::Config;
-
     use super::*;
 
     /// The headers async-openai builds from an environment with every credential set.
@@ -133,15 +162,10 @@ mod tests {
 
     #[test]
     fn the_config_carries_no_credential_whatever_the_environment() {
-        let config = config("http://127.0.0.1:9/v1");
-        let headers = config.headers();
-        assert_eq!(
-            headers.get(AUTHORIZATION).map(HeaderValue::as_bytes),
-            Some(&b"Bearer "[..]),
-            "an empty key, never the environment's"
-        );
-        assert!(!headers.contains_key(OPENAI_ORGANIZATION_HEADER));
-        assert!(!headers.contains_key(OPENAI_PROJECT_HEADER));
+        let config = ProviderConfig::new("http://127.0.0.1:9/v1");
+        assert!(config.headers().is_empty(), "{:?}", config.headers());
+        assert!(config.query().is_empty());
+        assert_eq!(config.api_base(), "http://127.0.0.1:9/v1");
         assert_eq!(
             config.url("/chat/completions"),
             "http://127.0.0.1:9/v1/chat/completions"
