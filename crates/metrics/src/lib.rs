@@ -8,6 +8,8 @@
 //! - `breakdown`: [`TurnParts`], [`Breakdown`] and the [`TailBreakdown`] of turns at or above p95.
 //! - `recorder`: [`Recorder`] (one worker's metrics) and [`Registry`] (one recorder per thread).
 //! - `agent`: [`AgentSummary`] and [`AgentReport`].
+//! - `harness`: [`HarnessSection`], whether the harness itself saturated (live clock), from
+//!   the probe's [`HarnessFigures`] and the `scheduler_lag` histogram.
 //! - `targets`: [`Verdict`]s from the scenario's targets.
 //! - `snapshot`: [`RunSnapshot`], the run's result and `report.json`'s content.
 //!
@@ -17,6 +19,7 @@ mod agent;
 mod breakdown;
 mod counters;
 mod error;
+mod harness;
 mod histogram;
 mod recorder;
 mod snapshot;
@@ -26,6 +29,10 @@ pub use agent::{AgentReport, AgentSummary, HeapFigures, MemoryMethod};
 pub use breakdown::{Breakdown, PARTS, TailBreakdown, TailPart, TurnParts};
 pub use counters::{CallClass, Counters, Errors};
 pub use error::ErrorKind;
+pub use harness::{
+    CPU_UTILISATION_LIMIT, HarnessFigures, HarnessSection, HarnessThresholds,
+    SCHEDULER_LAG_P99_LIMIT, SaturationReason,
+};
 pub use histogram::{AgentLatency, LatencyHistogram};
 pub use recorder::{Recorder, Registry};
 pub use snapshot::{

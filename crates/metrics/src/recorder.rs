@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::breakdown::Breakdown;
 use crate::counters::{CallClass, Counters, Errors};
+use crate::harness::HarnessFigures;
 use crate::histogram::LatencyHistogram;
 use crate::{ErrorKind, MetricKind};
 
@@ -26,6 +27,9 @@ pub struct Recorder {
     pub errors: Errors,
     /// Turn parts per response bucket.
     pub breakdown: Breakdown,
+    /// The live clock's probe of the harness itself (`None` under the virtual clock); its
+    /// lag samples are the `scheduler_lag` histogram in `latency`.
+    pub harness: Option<HarnessFigures>,
 }
 
 impl Recorder {
@@ -64,6 +68,10 @@ impl Recorder {
         self.counters.merge(&other.counters);
         self.errors.merge(&other.errors);
         self.breakdown.merge(&other.breakdown);
+        self.harness = match (self.harness, other.harness) {
+            (Some(a), Some(b)) => Some(a.max(&b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// The histogram of `kind` (empty when nothing was recorded).
@@ -155,6 +163,16 @@ mod tests {
                 Duration::from_micros(u64::from(*us)),
                 &crate::TurnParts::default(),
             );
+            if us % 11 == 0 {
+                let f = HarnessFigures {
+                    probe_interval: Duration::from_millis(u64::from(us % 3)),
+                    cores: us % 5,
+                    cpu_utilisation: f64::from(us % 1000) / 1000.0,
+                    cpu_utilisation_peak: f64::from(us % 997) / 997.0,
+                    cpu_window: Duration::from_millis(u64::from(us % 7)),
+                };
+                r.harness = Some(r.harness.map_or(f, |h| h.max(&f)));
+            }
         }
         r
     }

@@ -2,8 +2,8 @@
 //! that reports are made from and that serializes to `report.json` (`docs/report.schema.json`).
 //!
 //! Every section is a function of the scenario, the seed and what happened, except `process`
-//! (machine-dependent, informational): a virtual-clock run repeated with the same seed gives
-//! the same snapshot apart from `process`.
+//! and `harness` (machine-dependent): a virtual-clock run repeated with the same seed gives
+//! the same snapshot apart from `process` (it has no `harness`: only the live clock probes).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use scenario::Targets;
 use crate::agent::{AgentReport, AgentSummary, MemoryMethod};
 use crate::breakdown::TailBreakdown;
 use crate::counters::{Counters, Errors};
+use crate::harness::HarnessSection;
 use crate::histogram::LatencyHistogram;
 use crate::recorder::Recorder;
 use crate::targets::{Verdict, agent_met, error_rate, evaluate};
@@ -148,6 +149,10 @@ pub struct RunSnapshot {
     pub agents: AgentsSection,
     /// Machine-dependent figures.
     pub process: ProcessStats,
+    /// Live clock: whether the harness itself was saturated ([`HarnessSection`]); absent
+    /// under the virtual clock, so virtual reports are unchanged by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<HarnessSection>,
 }
 
 /// What [`RunSnapshot::build`] needs.
@@ -198,6 +203,7 @@ impl RunSnapshot {
         } = input;
         agents.sort_by_key(|a| a.id);
         let verdicts = evaluate(targets, &recorder, &agents, process.agents_alive_peak);
+        let harness = HarnessSection::of(&recorder);
         let response = recorder.histogram(MetricKind::AgentResponse);
         let breakdown = recorder.breakdown.tail(response.quantile(0.95));
         let list: Vec<AgentReport> = agents
@@ -265,6 +271,7 @@ impl RunSnapshot {
             breakers,
             agents: agents_section,
             process,
+            harness,
         }
     }
 
@@ -401,6 +408,46 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert!(v["latency"]["agent_response"]["p95_ms"].as_f64().unwrap() >= 194.0);
         assert_eq!(v["errors"]["calls"]["tool"]["timeout"], 1);
+    }
+
+    #[test]
+    fn only_a_probed_run_has_a_harness_section() {
+        let targets = Targets::default();
+        let s = RunSnapshot::build(input(&targets));
+        assert_eq!(s.harness, None);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("harness"), "{json}");
+
+        let mut probed = input(&targets);
+        probed.clock = "live".to_owned();
+        probed.recorder.harness = Some(crate::HarnessFigures {
+            probe_interval: Duration::from_millis(10),
+            cores: 2,
+            cpu_utilisation: 0.991,
+            cpu_utilisation_peak: 1.0,
+            cpu_window: Duration::from_secs(1),
+        });
+        probed
+            .recorder
+            .record(MetricKind::SchedulerLag, Duration::from_millis(25));
+        let s = RunSnapshot::build(probed);
+        let h = s.harness.as_ref().expect("the probe ran");
+        assert!(h.saturated);
+        assert_eq!(
+            h.reasons,
+            [
+                crate::SaturationReason::SchedulerLag,
+                crate::SaturationReason::Cpu
+            ]
+        );
+        assert!(s.passed, "not a target unless asked: {:#?}", s.targets);
+        let json = serde_json::to_string_pretty(&s).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["harness"]["saturated"], true);
+        assert_eq!(v["harness"]["cores"], 2);
+        assert_eq!(v["latency"]["scheduler_lag"]["count"], 1);
+        let back: RunSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use scenario::Targets;
 
 use crate::agent::AgentSummary;
 use crate::counters::CallClass;
+use crate::harness::{HarnessSection, SCHEDULER_LAG_P99_LIMIT};
 use crate::recorder::Recorder;
 use crate::{MetricKind, ms};
 
@@ -156,6 +157,9 @@ pub fn evaluate(
         errors.passed = true;
     }
     v.push(errors);
+    if t.harness_not_saturated {
+        v.push(harness_verdict(HarnessSection::of(r).as_ref()));
+    }
     for extra in &t.extra {
         let name = format!("{}_p{}", extra.metric, extra.percentile);
         v.push(below(
@@ -167,6 +171,37 @@ pub fn evaluate(
         ));
     }
     v
+}
+
+/// `harness_not_saturated`: the run's `harness` section says it was not saturated. The
+/// measured figure is the p99 of `scheduler_lag` against its threshold; the note gives the CPU
+/// too, which can fail the target on its own. No probe (the virtual clock) passes, noted.
+fn harness_verdict(harness: Option<&HarnessSection>) -> Verdict {
+    let limit = ms(SCHEDULER_LAG_P99_LIMIT);
+    let Some(h) = harness else {
+        return below(
+            "harness_not_saturated",
+            None,
+            limit,
+            Unit::Ms,
+            EmptyIs::Pass(
+                "not measured: the virtual clock's latencies do not depend on the harness's speed",
+            ),
+        );
+    };
+    Verdict {
+        target: "harness_not_saturated".to_owned(),
+        measured: h.scheduler_lag_p99_ms,
+        op: "<".to_owned(),
+        limit,
+        unit: Unit::Ms,
+        passed: !h.saturated,
+        note: Some(if h.saturated {
+            format!("saturated: {}", h.describe())
+        } else {
+            h.describe()
+        }),
+    }
 }
 
 /// Whether one agent met the targets that apply to a single agent: its own response p95,
@@ -227,6 +262,71 @@ mod tests {
         assert!(!by_name(&v, "agent_response_p95").passed);
         assert_eq!(by_name(&v, "agent_response_p95").measured, None);
         assert!(!by_name(&v, "error_rate").passed);
+    }
+
+    #[test]
+    fn harness_not_saturated_is_judged_only_when_asked() {
+        let mut r = recorder(&[100; 100], 10_000, 0);
+        let off = evaluate(&Targets::default(), &r, &[], 1000);
+        assert!(off.iter().all(|v| v.target != "harness_not_saturated"));
+        let t = Targets {
+            harness_not_saturated: true,
+            ..Targets::default()
+        };
+        // No probe ran (the virtual clock): passes, noted.
+        let virtual_run = by_name(&evaluate(&t, &r, &[], 1000), "harness_not_saturated").clone();
+        assert!(virtual_run.passed);
+        assert_eq!(virtual_run.measured, None);
+        assert!(virtual_run.note.unwrap().contains("virtual clock"));
+
+        r.harness = Some(crate::HarnessFigures {
+            probe_interval: Duration::from_millis(10),
+            cores: 2,
+            cpu_utilisation: 0.3,
+            cpu_utilisation_peak: 0.5,
+            cpu_window: Duration::from_secs(1),
+        });
+        for _ in 0..100 {
+            r.record(MetricKind::SchedulerLag, Duration::from_millis(1));
+        }
+        let calm = evaluate(&t, &r, &[], 1000);
+        let v = by_name(&calm, "harness_not_saturated");
+        assert!(v.passed, "{v:?}");
+        assert_eq!((v.op.as_str(), v.limit, v.unit), ("<", 10.0, Unit::Ms));
+        assert_eq!(v.measured, Some(1.0));
+
+        for _ in 0..10 {
+            r.record(MetricKind::SchedulerLag, Duration::from_millis(38));
+        }
+        let lagging = evaluate(&t, &r, &[], 1000);
+        let v = by_name(&lagging, "harness_not_saturated");
+        assert!(!v.passed, "{v:?}");
+        assert_eq!(v.measured.map(f64::round), Some(38.0));
+        assert!(
+            v.note
+                .as_deref()
+                .unwrap()
+                .starts_with("saturated: scheduler lag p99 38"),
+            "{v:?}"
+        );
+
+        // CPU alone fails it, the lag within its limit.
+        let mut busy = recorder(&[100; 100], 10_000, 0);
+        busy.harness = r.harness.map(|f| crate::HarnessFigures {
+            cpu_utilisation: 0.95,
+            ..f
+        });
+        busy.record(MetricKind::SchedulerLag, Duration::from_millis(1));
+        let busy = evaluate(&t, &busy, &[], 1000);
+        let v = by_name(&busy, "harness_not_saturated");
+        assert!(!v.passed);
+        assert!(
+            v.note
+                .as_deref()
+                .unwrap()
+                .ends_with("cpu 95 % of 2 cores > 90 %"),
+            "{v:?}"
+        );
     }
 
     #[test]
