@@ -10,7 +10,8 @@
 //!   converted for the LLM client; `tokens` counts it.
 //! - [`runner`]: [`run`] a scenario under the live or the virtual clock into a
 //!   [`metrics::RunSnapshot`]; `record` turns turn reports into metrics, `tally` keeps each
-//!   agent's totals and heap account, `process` reads process figures.
+//!   agent's totals and heap account, `process` reads process figures, `saturation` probes
+//!   whether the harness itself is the bottleneck of a live run.
 
 pub mod agent;
 mod history;
@@ -18,6 +19,7 @@ mod options;
 mod process;
 mod record;
 pub mod runner;
+mod saturation;
 pub mod schedule;
 pub mod scripted;
 mod shard;

@@ -1,5 +1,7 @@
-//! Process figures from `/proc` (Linux): peak RSS, CPU time, open files. Machine-dependent and
-//! informational; elsewhere they read as zero.
+//! Process figures from `/proc` (Linux): peak RSS, CPU time, open files; and the cores the
+//! process may use. Machine-dependent and informational; elsewhere they read as zero.
+
+use std::time::Duration;
 
 use metrics::ProcessStats;
 
@@ -10,7 +12,7 @@ const TICKS_PER_SEC: u64 = 100;
 pub(crate) fn stats() -> ProcessStats {
     ProcessStats {
         peak_rss_bytes: peak_rss().unwrap_or(0),
-        cpu_time_ms: cpu_ms().unwrap_or(0),
+        cpu_time_ms: cpu_time().map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         open_files: std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count() as u64)
             .unwrap_or(0),
@@ -25,14 +27,23 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn cpu_ms() -> Option<u64> {
+/// User plus system CPU time of this process so far, to the clock tick (10 ms); `None` where
+/// `/proc/self/stat` cannot be read.
+pub(crate) fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1000 / TICKS_PER_SEC)
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis(
+        (utime + stime) * 1000 / TICKS_PER_SEC,
+    ))
+}
+
+/// Cores this process may run on (its CPU affinity and cgroup quota), at least 1.
+pub(crate) fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -43,6 +54,8 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(s.peak_rss_bytes > 1 << 20);
             assert!(s.open_files >= 3);
+            assert!(super::cpu_time().is_some());
         }
+        assert!(super::cores() >= 1);
     }
 }

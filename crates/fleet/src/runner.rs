@@ -29,6 +29,7 @@ use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
 pub use crate::options::{Progress, ProgressFn, RunError, RunOptions, RunOutcome};
 use crate::process;
 use crate::record;
+use crate::saturation;
 use crate::schedule::{OpenSchedule, ramp_offset};
 use crate::shard::{self, Part, PartOutcome};
 use crate::stop::{Stop, StopReason};
@@ -128,7 +129,10 @@ where
         (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
     };
     let clients = Arc::new(Clients::build(&scenario, &embedded)?);
-    let outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;
+    // The harness's own probe runs beside the fleet: is the process itself the bottleneck?
+    let probe = saturation::Probe::start();
+    let mut outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;
+    probe.finish().await.record_into(&mut outcome.recorder);
     stop_mock.cancel();
     if let Some(serving) = serving {
         let _ = serving.await;
