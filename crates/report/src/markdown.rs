@@ -6,12 +6,16 @@ use metrics::RunSnapshot;
 use crate::sections::{self, WORST_AGENTS};
 use crate::table::{Align, Table, cell};
 
-/// `s` as Markdown: verdict, run, targets, latency, counters, errors, slowest turns, agents
-/// (with the ten worst by response p95), breakers, goodput and process.
+/// `s` as Markdown: verdict (and a saturated harness's warning), run, targets, latency,
+/// counters, errors, slowest turns, agents (with the ten worst by response p95), breakers,
+/// goodput, process and the harness's figures.
 pub fn markdown(s: &RunSnapshot) -> String {
     let mut out = format!("## fleetbench: {}\n\n", cell(&s.scenario));
     let mark = if sections::passed(s) { "✅" } else { "❌" };
     out.push_str(&format!("{mark} **{}**\n\n", cell(&sections::verdict(s))));
+    if let Some(warning) = sections::saturation_warning(s) {
+        out.push_str(&format!("⚠️ **{}**\n\n", cell(&warning)));
+    }
 
     let mut run = Table::new(&[
         ("scenario", Align::Left),
@@ -86,6 +90,9 @@ pub fn markdown(s: &RunSnapshot) -> String {
         cell(&sections::goodput(s)),
         cell(&sections::process(s))
     ));
+    if let Some(harness) = sections::harness(s) {
+        out.push_str(&format!("\n{}\n", cell(&harness)));
+    }
     out
 }
 

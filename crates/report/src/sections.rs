@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use metrics::{CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot};
+use metrics::{CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot, SaturationReason};
 
 use crate::table::{Align, Table};
 use crate::units::{self, count};
@@ -384,6 +384,59 @@ pub(crate) fn process(s: &RunSnapshot) -> String {
         units::clock(p.wall_time_ms),
         count(p.open_files)
     )
+}
+
+/// `harness: scheduler lag p99 1.1 ms (max 4 ms over 1,000 wake-ups every 10 ms), cpu 45 %
+/// of 2 cores (busiest 1 s: 62 %)`: the live clock's probe of the harness itself; `None`
+/// without one (the virtual clock).
+pub(crate) fn harness(s: &RunSnapshot) -> Option<String> {
+    let h = s.harness.as_ref()?;
+    let lag = match (h.scheduler_lag_p99_ms, h.scheduler_lag_max_ms) {
+        (Some(p99), Some(max)) => format!(
+            "scheduler lag p99 {} (max {} over {} wake-ups every {})",
+            units::ms(p99),
+            units::ms(max),
+            count(h.scheduler_lag_samples),
+            units::ms(h.probe_interval_ms)
+        ),
+        _ => "scheduler lag not measured (the run was shorter than one probe)".to_owned(),
+    };
+    Some(format!(
+        "harness: {lag}, cpu {} of {} cores (busiest {}: {}){}",
+        units::percent(h.cpu_utilisation),
+        h.cores,
+        units::clock(h.cpu_window_ms),
+        units::percent(h.cpu_utilisation_peak),
+        if h.saturated { ": saturated" } else { "" }
+    ))
+}
+
+/// `harness saturated: scheduler lag p99 38 ms > 10 ms — latencies measure the harness; …`
+/// naming each figure over its threshold; `None` when the harness was not saturated.
+pub(crate) fn saturation_warning(s: &RunSnapshot) -> Option<String> {
+    let h = s.harness.as_ref().filter(|h| h.saturated)?;
+    let figures: Vec<String> = h
+        .reasons
+        .iter()
+        .map(|reason| match reason {
+            SaturationReason::SchedulerLag => format!(
+                "scheduler lag p99 {} > {}",
+                h.scheduler_lag_p99_ms
+                    .map_or_else(|| "-".to_owned(), units::ms),
+                units::ms(h.thresholds.scheduler_lag_p99_ms)
+            ),
+            SaturationReason::Cpu => format!(
+                "cpu {} of {} cores > {}",
+                units::percent(h.cpu_utilisation),
+                h.cores,
+                units::percent(h.thresholds.cpu_utilisation)
+            ),
+        })
+        .collect();
+    Some(format!(
+        "harness saturated: {} — latencies measure the harness; use fewer agents per process or more cores",
+        figures.join(", ")
+    ))
 }
 
 /// Whether the run passed.

@@ -54,7 +54,15 @@ pub fn terminal(s: &RunSnapshot) -> String {
     out.push_str(&sections::goodput(s));
     out.push('\n');
     out.push_str(&sections::process(s));
+    if let Some(harness) = sections::harness(s) {
+        out.push('\n');
+        out.push_str(&harness);
+    }
     out.push_str("\n\n");
+    // Next to the verdict, where it is read: the run's latencies may not be the system's.
+    if let Some(warning) = sections::saturation_warning(s) {
+        out.push_str(&format!("WARNING: {warning}\n"));
+    }
     out.push_str(&sections::verdict(s));
     out.push('\n');
     out

@@ -2,6 +2,7 @@
 //! snapshots of the terminal, Markdown and JUnit renderings, and writing files.
 
 mod fixture;
+mod harness;
 mod render;
 mod schema;
 mod write;
