@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use crate::config::MockConfig;
 use crate::faults::FaultPlan;
 use crate::stats::{Stats, StatsSnapshot, key_fingerprint};
 use crate::wire::{ErrorBody, ErrorDetail};
-use crate::{chat, tokens, tools};
+use crate::{chat, reject, tokens, tools};
 
 /// `created` of answers: this epoch (2026-01-01) plus the mock's uptime, so answers depend on
 /// nothing outside the mock's clock.
@@ -103,7 +103,10 @@ impl MockServer {
             .route("/v1/models", get(models))
             .route("/tools/{name}", post(tools::handle))
             .route("/stats", get(stats))
-            .fallback(not_found)
+            // After the routes: it applies to those registered before it.
+            .method_not_allowed_fallback(reject::method_not_allowed)
+            .fallback(reject::not_found)
+            .layer(DefaultBodyLimit::max(reject::BODY_LIMIT))
             .with_state(shared.clone());
         Self { shared, router }
     }
@@ -144,25 +147,6 @@ async fn stats(State(s): State<Arc<Shared>>) -> Json<StatsSnapshot> {
     Json(s.stats.snapshot())
 }
 
-async fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        Some("not_found"),
-        "unknown route: the mock serves POST /v1/chat/completions, GET /v1/models, POST /tools/{name} and GET /stats".to_owned(),
-    )
-}
-
-/// A response in OpenAI's error shape.
-pub(crate) fn error(
-    status: StatusCode,
-    kind: &'static str,
-    code: Option<&'static str>,
-    message: String,
-) -> Response {
-    ErrorReply::new(status, kind, code, message).into_response()
-}
-
 /// Why a request gets no answer: an error status, or a reset connection. The HTTP handlers
 /// turn it into a response; [`MockServer::chat_direct`] hands it over as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,7 +161,8 @@ pub enum Rejection {
 /// An error response: its status, `Retry-After`, and OpenAI's error body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorReply {
-    /// 400 (a bad request), 429, 500 or 503 (faults), 404 (an unknown route or tool).
+    /// 400 (a bad request), 404 (an unknown route or tool), 405 (a known route, another
+    /// method), 413 (a body over the limit), 429, 500 or 503 (faults).
     pub status: StatusCode,
     /// `Retry-After` (whole seconds, as the header says it), on a 429.
     pub retry_after: Option<Duration>,

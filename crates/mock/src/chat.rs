@@ -18,6 +18,7 @@ use scenario::rng::stable_hash;
 use crate::answer::{Answer, Emission, Planning};
 use crate::app::{Degrade, Ending, Rejection, Shared, apply_fault, bad_request, cut, cut_body};
 use crate::faults::Target;
+use crate::reject::RequestBody;
 use crate::stats::InFlight;
 use crate::wire::{
     ChatRequest, Chunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason,
@@ -29,7 +30,7 @@ const FINGERPRINT: &str = "fp_fleetbench";
 pub(crate) async fn handle(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Response {
     let admitted = match admit(&s, &body, &Shared::key(&headers)).await {
         Ok(admitted) => admitted,

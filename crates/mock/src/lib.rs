@@ -22,6 +22,8 @@
 //!   arguments from a JSON schema.
 //! - `latency`: the latency model ([`Timing`]).
 //! - `faults`: seeded fault decisions per endpoint and request index.
+//! - `reject`: what is turned away before a handler (a body over the limit, an unknown route,
+//!   a wrong method), in OpenAI's error shape.
 //! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]).
 //! - `tokens`: prompt token counting; [`count_tokens`] counts one text the same way (exact,
 //!   memoized), for agents that count the texts they send.
@@ -36,6 +38,7 @@ mod config;
 mod direct;
 mod faults;
 mod latency;
+mod reject;
 mod server;
 mod stats;
 mod tokens;

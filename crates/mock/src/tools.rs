@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use scenario::rng::{SimRng, stable_hash, stream as streams};
 
 use crate::app::{Ending, ErrorReply, MockServer, Rejection, Shared, apply_fault, cut_body};
 use crate::faults::Target;
+use crate::reject::{RequestBody, ToolName};
 use crate::stats::key_fingerprint;
 
 /// The body of a successful tool call.
@@ -58,9 +59,9 @@ impl MockServer {
 
 pub(crate) async fn handle(
     State(s): State<Arc<Shared>>,
-    Path(name): Path<String>,
+    ToolName(name): ToolName,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Response {
     let delivery = match answer(&s, &name, &Shared::key(&headers), &body).await {
         Ok(d) => d,
