@@ -480,4 +480,6 @@ pub fn compare(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

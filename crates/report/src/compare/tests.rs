@@ -4,7 +4,7 @@ use super::*;
 
 mod figures;
 
-fn report(origin: &str, clock: &str, p95: f64, errors: u64, goodput: f64) -> Report {
+pub(super) fn report(origin: &str, clock: &str, p95: f64, errors: u64, goodput: f64) -> Report {
     let errors = if errors == 0 {
         json!({"calls": {}, "attempts": {}})
     } else {
