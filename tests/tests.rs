@@ -18,6 +18,8 @@ mod compress;
 mod memory;
 /// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
 mod run;
+/// The harness's own saturation: the live probe's section, the virtual clock's absence of one.
+mod saturation;
 /// API keys: only a named key is sent, to its provider; no key in any output, even at trace.
 mod secrets;
 /// `serve`: the standalone mock answers real HTTP.
