@@ -1,5 +1,6 @@
 //! The targets as JUnit XML, for CI test reports: one test suite per run, one test case per
-//! target, a `<failure>` for each target missed.
+//! target, a `<failure>` for each target missed, and a failed `run interrupted` test case when
+//! a signal stopped the run (its figures cover only part of it, so it must not read as a pass).
 
 use metrics::{RunSnapshot, Unit, Verdict};
 
@@ -7,8 +8,9 @@ use crate::units;
 
 /// `s`'s verdicts as a JUnit XML document.
 pub fn junit(s: &RunSnapshot) -> String {
-    let tests = s.targets.len();
-    let failures = s.targets.iter().filter(|v| !v.passed).count();
+    let interrupted = s.stop == INTERRUPTED;
+    let tests = s.targets.len() + usize::from(interrupted);
+    let failures = s.targets.iter().filter(|v| !v.passed).count() + usize::from(interrupted);
     let time = format!("{:.3}", s.simulated_ms as f64 / 1000.0);
     let counts = format!("tests=\"{tests}\" failures=\"{failures}\" errors=\"0\"");
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -36,11 +38,29 @@ pub fn junit(s: &RunSnapshot) -> String {
         ));
     }
     out.push_str("    </properties>\n");
+    if interrupted {
+        out.push_str(&interrupted_case(s));
+    }
     for v in &s.targets {
         out.push_str(&testcase(v));
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
+}
+
+/// The stop reason of a run a signal stopped (`RunSnapshot::stop`).
+const INTERRUPTED: &str = "interrupted";
+
+/// The failed test case of an interrupted run.
+fn interrupted_case(s: &RunSnapshot) -> String {
+    let detail = format!(
+        "the run was stopped by a signal after {} of fleet time, before its stop condition; its figures cover only that part, and fleetbench exited 3",
+        units::clock(s.simulated_ms)
+    );
+    format!(
+        "    <testcase classname=\"fleetbench.run\" name=\"run interrupted\" time=\"0\">\n      <failure message=\"the run was interrupted\" type=\"interrupted\">{}</failure>\n    </testcase>\n",
+        escape(&detail)
+    )
 }
 
 /// One target as a test case: a `<failure>` when missed, else the measurement in
@@ -119,5 +139,52 @@ mod tests {
         assert_eq!(escape(r#"<&>"'"#), "&lt;&amp;&gt;&quot;&apos;");
         assert_eq!(escape("a\u{1}b\tc"), "a\u{FFFD}b\tc");
         assert_eq!(escape("plain p95 < 2 s"), "plain p95 &lt; 2 s");
+    }
+
+    fn stopped_by(stop: &str) -> RunSnapshot {
+        RunSnapshot::build(metrics::SnapshotInput {
+            scenario: "t".to_owned(),
+            seed: 1,
+            clock: "virtual".to_owned(),
+            shards: 1,
+            stop: stop.to_owned(),
+            simulated: std::time::Duration::from_secs(90),
+            recorder: metrics::Recorder::default(),
+            agents: Vec::new(),
+            targets: &scenario::Targets::default(),
+            breakers: Vec::new(),
+            process: metrics::ProcessStats::default(),
+            memory_method: metrics::MemoryMethod::Structural,
+        })
+    }
+
+    #[test]
+    fn an_interrupted_run_is_a_failed_test_case() {
+        let done = junit(&stopped_by("duration"));
+        let stopped = junit(&stopped_by("interrupted"));
+        let count = |xml: &str, what: &str| xml.matches(what).count();
+        assert_eq!(count(&done, "run interrupted"), 0, "{done}");
+        assert_eq!(
+            count(&stopped, "<testcase "),
+            count(&done, "<testcase ") + 1
+        );
+        assert_eq!(
+            count(&stopped, "<failure "),
+            count(&done, "<failure ") + 1,
+            "{stopped}"
+        );
+        assert!(
+            stopped.contains(
+                "<testcase classname=\"fleetbench.run\" name=\"run interrupted\" time=\"0\">\n      <failure message=\"the run was interrupted\" type=\"interrupted\">the run was stopped by a signal after 1m 30s of fleet time"
+            ),
+            "{stopped}"
+        );
+        let failures = |xml: &str| {
+            let at = xml.find("failures=\"").expect("the suites count failures") + 10;
+            xml[at..xml[at..].find('"').expect("the count is quoted") + at]
+                .parse::<usize>()
+                .expect("a whole number")
+        };
+        assert_eq!(failures(&stopped), failures(&done) + 1);
     }
 }

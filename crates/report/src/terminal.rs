@@ -63,6 +63,9 @@ pub fn terminal(s: &RunSnapshot) -> String {
     if let Some(warning) = sections::saturation_warning(s) {
         out.push_str(&format!("WARNING: {warning}\n"));
     }
+    if s.stop == "interrupted" {
+        out.push_str("INTERRUPTED: a signal stopped the run before its end; the figures cover only the time it ran\n");
+    }
     out.push_str(&sections::verdict(s));
     out.push('\n');
     out
