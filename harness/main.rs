@@ -1,12 +1,15 @@
 //! The `fleetbench` command: parses arguments, runs one command, maps the outcome to an exit
-//! code (0 ok, 1 a target failed, 2 bad usage, input or I/O).
+//! code (docs/cli.md): 0 ok, 1 a target failed, 2 bad usage, input or I/O, 3 a run stopped by
+//! a signal with its reports written, 128 + N a second signal N (no report).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod commands;
 mod logging;
+mod output;
 mod scenario_source;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -25,7 +28,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            output::note_line(&format!("error: {err:#}"));
             ExitCode::from(2)
         }
     }

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use report::compare::{self, Class, Options, Report};
 
 use crate::args::{CompareArgs, EvalFormat, FailOn};
+use crate::output::out;
 
 pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let (base, new) = sides(args);
@@ -25,14 +26,12 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
     };
     let comparison = compare::compare(&base, &new, &options)?;
-    print!(
-        "{}",
-        match args.format {
-            EvalFormat::Table => compare::table(&comparison),
-            EvalFormat::Md => compare::markdown(&comparison),
-            EvalFormat::Json => compare::json(&comparison),
-        }
-    );
+    out(&match args.format {
+        EvalFormat::Table => compare::table(&comparison),
+        EvalFormat::Md => compare::markdown(&comparison),
+        EvalFormat::Json => compare::json(&comparison),
+    })
+    .context("cannot print the comparison to stdout")?;
     Ok(if comparison.failed() {
         ExitCode::from(1)
     } else {

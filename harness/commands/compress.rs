@@ -9,6 +9,7 @@ use conversation::{corpus, eval, strategies};
 use scenario::{Compression, Probability, Tokenizer};
 
 use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
+use crate::output::out;
 
 pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     let path = &args.corpus;
@@ -25,14 +26,12 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     if args.no_timing {
         report = report.without_timing();
     }
-    print!(
-        "{}",
-        match args.format {
-            EvalFormat::Table => eval::table(&report),
-            EvalFormat::Json => eval::json(&report),
-            EvalFormat::Md => eval::markdown(&report),
-        }
-    );
+    out(&match args.format {
+        EvalFormat::Table => eval::table(&report),
+        EvalFormat::Json => eval::json(&report),
+        EvalFormat::Md => eval::markdown(&report),
+    })
+    .context("cannot print the evaluation to stdout")?;
     let broken = report.rows.iter().any(|r| r.violations > 0);
     Ok(if broken {
         ExitCode::from(1)

@@ -1,12 +1,12 @@
 //! `fleetbench corpus generate`: seeded conversations with planted facts, as JSONL.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use conversation::corpus;
 
 use crate::args::{CorpusCommand, GenerateArgs};
+use crate::output::out;
 
 pub(crate) fn run(command: &CorpusCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -29,10 +29,7 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 path.display()
             )
         })?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .context("cannot write the corpus to stdout")?,
+        None => out(&text).context("cannot write the corpus to stdout")?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,11 +2,14 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use crate::args::PrintScenarioArgs;
+use crate::output::out;
 use crate::scenario_source;
 
 pub(crate) fn run(args: &PrintScenarioArgs) -> anyhow::Result<ExitCode> {
     let scenario = scenario_source::load(args.file.as_deref())?;
-    print!("{}", scenario.to_toml());
+    out(&scenario.to_toml()).context("cannot print the scenario to stdout")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! `fleetbench run [SCENARIO]`: runs the fleet, shows progress, prints the summary, writes
-//! the reports, and exits 0 when every target passed, 1 when one failed, 2 on bad input.
+//! `fleetbench run [SCENARIO]`: runs the fleet, shows progress, writes the reports, prints the
+//! summary, and exits 0 when every target passed, 1 when one failed, 2 on bad input, 3 when a
+//! signal stopped it (docs/cli.md).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -8,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use fleet::{Progress, RunOptions, ScriptedAgent};
+use fleet::{Progress, RunOptions, ScriptedAgent, StopReason};
 use metrics::RunSnapshot;
 use scenario::{Arrival, ClockMode, Endpoint, Scenario};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{Clock, RunArgs};
-use crate::scenario_source;
+use crate::output::{note, note_line, out};
+use crate::{scenario_source, signals};
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut scenario = scenario_source::load(args.scenario.as_deref())?;
@@ -23,21 +25,18 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     apply_overrides(&mut scenario, args)?;
     if args.plan {
-        print!("{}", plan(&scenario));
+        out(&plan(&scenario)).context("cannot print the plan to stdout")?;
         return Ok(ExitCode::SUCCESS);
     }
     // A bad --out fails now, not after the run.
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!(
-                "--out {}: cannot create the directory; give a writable path",
-                dir.display()
-            )
-        })?;
+        check_writable(dir)?;
     }
-    eprint!("{}", plan(&scenario));
+    // Signals are caught before the plan is printed: once it is, a signal stops the run with
+    // its report instead of killing it.
     let interrupt = CancellationToken::new();
-    watch_ctrl_c(interrupt.clone());
+    signals::stop_run_on_signal(interrupt.clone());
+    note(&plan(&scenario));
     let progress = ProgressView::new(&scenario);
     let options = RunOptions {
         interrupt,
@@ -48,14 +47,46 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         fleet::run(&scenario, |_| ScriptedAgent, options).context("the run could not start")?;
     progress.finish();
     let snapshot = outcome.snapshot;
-    print!("{}", report::terminal(&snapshot));
-    if let Some(dir) = &args.out {
-        write_reports(dir, &snapshot, &args.format)?;
-    }
-    Ok(if snapshot.passed {
+    // The reports first: whatever happens to stdout, they are on disk.
+    let written = match &args.out {
+        Some(dir) => write_reports(dir, &snapshot, &args.format),
+        None => Ok(()),
+    };
+    let printed = out(&report::terminal(&snapshot)).context("cannot print the summary to stdout");
+    written?;
+    printed?;
+    Ok(if outcome.stop == StopReason::Interrupted {
+        signals::interrupted()
+    } else if snapshot.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Creates `dir` and writes and removes a probe file in it, so a directory the reports cannot
+/// be written to fails before the run, not after it (creating a directory that exists
+/// succeeds even when it is read-only).
+fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "--out {}: cannot create the directory; give a writable path",
+            dir.display()
+        )
+    })?;
+    let probe = dir.join(format!(".fleetbench-probe-{}", std::process::id()));
+    std::fs::File::create(&probe).with_context(|| {
+        format!(
+            "--out {}: cannot write a file in the directory; give a directory you can write to, or make this one writable",
+            dir.display()
+        )
+    })?;
+    std::fs::remove_file(&probe).with_context(|| {
+        format!(
+            "--out {}: cannot remove the probe file {}; give a directory you can write to",
+            dir.display(),
+            probe.display()
+        )
     })
 }
 
@@ -69,7 +100,7 @@ fn write_reports(
     match report::write(dir, snapshot, formats) {
         Ok(paths) => {
             for path in paths {
-                eprintln!("wrote {}", path.display());
+                note_line(&format!("wrote {}", path.display()));
             }
             Ok(())
         }
@@ -85,36 +116,10 @@ fn write_reports(
                 ))
             } else {
                 err.context(
-                    "--out: the report could not be saved; the summary above is all that is left",
+                    "--out: the report could not be saved; the summary on stdout is all that is left",
                 )
             })
         }
-    }
-}
-
-/// The first Ctrl-C stops the run gracefully (calls in flight get the grace period, the
-/// report is written); a second one quits at once.
-#[allow(
-    clippy::exit,
-    reason = "a second Ctrl-C means: quit now, without a report"
-)]
-fn watch_ctrl_c(interrupt: CancellationToken) {
-    let spawned = std::thread::Builder::new().name("ctrl-c".to_owned()).spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-            return;
-        };
-        rt.block_on(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing calls in flight, then reporting (Ctrl-C again quits at once)");
-                interrupt.cancel();
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        });
-    });
-    if let Err(err) = spawned {
-        tracing::warn!("Ctrl-C will not stop the run gracefully: {err}");
     }
 }
 
@@ -177,7 +182,7 @@ impl ProgressView {
                     let of = planned
                         .map(|d| format!("/{}s", d.as_secs()))
                         .unwrap_or_default();
-                    eprintln!("[{}s{of}] {line}", p.elapsed.as_secs());
+                    note_line(&format!("[{}s{of}] {line}", p.elapsed.as_secs()));
                 }
             }
         })
@@ -283,7 +288,7 @@ fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
         .context("--budget")?;
     budget.apply(&mut s.targets);
     let keys: Vec<&str> = budget.keys().iter().map(|k| k.as_str()).collect();
-    eprintln!(
+    note_line(&format!(
         "budget {}: sets {}",
         path.display(),
         if keys.is_empty() {
@@ -291,7 +296,7 @@ fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
         } else {
             keys.join(", ")
         }
-    );
+    ));
     Ok(())
 }
 
@@ -318,10 +323,10 @@ pub(crate) fn apply_overrides(s: &mut Scenario, args: &RunArgs) -> anyhow::Resul
         if s.fleet.ramp_up > duration {
             let third = u64::try_from(duration.0.as_millis() / 3).unwrap_or(u64::MAX);
             let ramp = scenario::Dur::millis(third);
-            eprintln!(
+            note_line(&format!(
                 "note: --duration {duration} is shorter than the scenario's ramp_up {}; ramping up over {ramp}",
                 s.fleet.ramp_up
-            );
+            ));
             s.fleet.ramp_up = ramp;
         }
     }

@@ -1,6 +1,6 @@
-//! `fleetbench serve`: the mock on a TCP port until Ctrl-C, then a summary of what it saw.
+//! `fleetbench serve`: the mock on a TCP port until Ctrl-C, SIGTERM or SIGHUP, then a summary
+//! of what it saw.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -8,7 +8,9 @@ use anyhow::Context;
 use mock::{MockConfig, MockServer};
 
 use crate::args::ServeArgs;
+use crate::output::{note_line, out};
 use crate::scenario_source;
+use crate::signals::Signals;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let scenario = scenario_source::load(args.scenario.as_deref())?;
@@ -23,52 +25,32 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             format!("cannot listen on {addr}: pick another port with --port, or --port 0 for a free one")
         })?;
         let bound = listener.local_addr().context("cannot read the bound address")?;
+        // Caught before the address is printed: whoever reads it may stop the server at once.
+        let mut signals = Signals::listen().context("cannot catch SIGINT, SIGTERM and SIGHUP")?;
         let config = MockConfig::from_scenario(&scenario);
         let tools: Vec<&str> = config.tools.keys().map(String::as_str).collect();
         let tools = if tools.is_empty() { "none".to_owned() } else { tools.join(", ") };
         // The server keeps serving if whoever reads stdout goes away.
-        let _ = writeln!(
-            std::io::stdout(),
-            "fleetbench mock serving on http://{bound}/v1 (scenario `{}`)\n  models: {}\n  tools:  {tools} (POST /tools/NAME)\n  stats:  http://{bound}/stats   (Ctrl-C to stop)",
+        let _ = out(&format!(
+            "fleetbench mock serving on http://{bound}/v1 (scenario `{}`)\n  models: {}\n  tools:  {tools} (POST /tools/NAME)\n  stats:  http://{bound}/stats   (Ctrl-C to stop)\n",
             scenario.name,
             config.models.join(", "),
-        );
+        ));
         let server = MockServer::new(config);
-        let shutdown = stop_signal();
+        let shutdown = async move {
+            let signal = signals.recv().await;
+            note_line(&format!("{}: stopping", signal.name()));
+        };
         mock::serve_with(listener, server.clone(), shutdown).await.context("the mock server failed")?;
         let stats = server.stats();
-        let _ = writeln!(
-            std::io::stdout(),
-            "served {} chat and {} tool requests, {} prompt and {} completion tokens, {} faults injected",
+        let _ = out(&format!(
+            "served {} chat and {} tool requests, {} prompt and {} completion tokens, {} faults injected\n",
             stats.chat_requests,
             stats.tool_requests,
             stats.prompt_tokens,
             stats.completion_tokens,
             stats.faults.values().sum::<u64>()
-        );
+        ));
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Ctrl-C, or SIGTERM (what container runtimes send) on Unix.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

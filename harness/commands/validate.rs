@@ -2,23 +2,27 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use crate::args::ValidateArgs;
+use crate::output::{note_line, out};
 
 pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for file in &args.files {
         match scenario::load(file) {
-            Ok(s) => println!(
-                "ok: {}: scenario `{}`, {} agents, {} provider(s), {} tool(s)",
+            Ok(s) => out(&format!(
+                "ok: {}: scenario `{}`, {} agents, {} provider(s), {} tool(s)\n",
                 file.display(),
                 s.name,
                 s.fleet.agents,
                 s.llm.providers.len(),
                 s.tools.len()
-            ),
+            ))
+            .context("cannot print to stdout")?,
             Err(err) => {
                 failed += 1;
-                eprintln!("error: {:#}", anyhow::Error::new(err));
+                note_line(&format!("error: {:#}", anyhow::Error::new(err)));
             }
         }
     }
