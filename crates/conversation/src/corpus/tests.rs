@@ -233,3 +233,250 @@ fn bad_records_name_their_line() {
             .contains("chat, coding, browse")
     );
 }
+
+#[test]
+fn a_supersedes_cycle_is_refused_not_followed_forever() {
+    // Before the check, `compress` looped forever scoring this line (f0 → f1 → f0 ...).
+    let mut conv = generate(Profile::Chat, 1, MIN_TURNS, 5).remove(0);
+    let updates: Vec<usize> = (0..conv.facts.len())
+        .filter(|&i| conv.facts[i].kind == FactKind::Update)
+        .collect();
+    let (old, new) = (updates[0], updates[1]);
+    conv.facts[old].supersedes = Some(conv.facts[new].id.clone());
+    let text = format!("\n{}", write_jsonl(std::slice::from_ref(&conv)));
+    let err = read_jsonl(&text).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("line 2: conversation `{}`: fact `", conv.id))
+            && err.contains("supersedes itself")
+            && err.contains("corpus generate"),
+        "{err}"
+    );
+    conv.facts[old].supersedes = Some(conv.facts[old].id.clone());
+    let err = read_jsonl(&write_jsonl(std::slice::from_ref(&conv)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("supersedes itself"), "{err}");
+    conv.facts[old].supersedes = Some("nope".to_owned());
+    let err = read_jsonl(&write_jsonl(std::slice::from_ref(&conv)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("supersedes `nope`, which is not a fact"),
+        "{err}"
+    );
+}
+
+#[test]
+fn facts_name_messages_that_exist_by_unique_ids() {
+    let good = generate(Profile::Coding, 1, MIN_TURNS, 9).remove(0);
+    let n = good.messages.len();
+    let mut conv = good.clone();
+    conv.facts[0].message = n;
+    let err = read_jsonl(&write_jsonl(&[conv])).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("is in message {n}, but there are {n} messages")),
+        "{err}"
+    );
+    let mut conv = good.clone();
+    conv.facts[1].id = conv.facts[0].id.clone();
+    let err = read_jsonl(&write_jsonl(&[conv])).unwrap_err().to_string();
+    assert!(err.contains("is used twice"), "{err}");
+    let mut conv = good;
+    conv.decoys[0].message = usize::MAX;
+    let err = read_jsonl(&write_jsonl(&[conv])).unwrap_err().to_string();
+    assert!(err.contains("decoy `"), "{err}");
+}
+
+#[test]
+fn a_bad_record_says_the_column_not_line_1() {
+    let err = read_jsonl("{\"messages\": []}\n{\"messages\": [\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "line 2: not a conversation record (EOF while parsing a list at column 14)"
+        ),
+        "{err}"
+    );
+}
+
+mod proptests {
+    //! Any text, and a generated line with one value replaced, removed or added, is read or
+    //! refused by its line, never a panic; what is read replays through the evaluation.
+
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use scenario::{Compression, Tokenizer, Trigger};
+    use serde_json::{Map, Value};
+
+    use super::*;
+    use crate::eval;
+
+    const KEYS: [&str; 16] = [
+        "id",
+        "messages",
+        "role",
+        "content",
+        "tool_calls",
+        "tool_call_id",
+        "name",
+        "function",
+        "arguments",
+        "type",
+        "facts",
+        "kind",
+        "message",
+        "supersedes",
+        "decoys",
+        "near",
+    ];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (0u64..40).prop_map(Value::from),
+            prop::num::f64::NORMAL.prop_map(Value::from),
+            prop::sample::select(vec![
+                "",
+                "user",
+                "assistant",
+                "tool",
+                "system",
+                "developer",
+                "robot",
+                "call_0",
+                "f0",
+                "f1",
+                "update",
+                "file",
+                "function",
+            ])
+            .prop_map(Value::from),
+            "\\PC{0,10}".prop_map(Value::from),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    fn pointers(v: &Value, here: &str, out: &mut Vec<String>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (k, child) in children {
+            let p = format!("{here}/{k}");
+            out.push(p.clone());
+            pointers(child, &p, out);
+        }
+    }
+
+    /// A generated conversation's line with one value replaced (`Some`) or removed (`None`).
+    fn mutated(profile: usize, seed: u64, which: Index, new: Option<Value>) -> String {
+        let conv = generate(Profile::ALL[profile], 1, MIN_TURNS, seed);
+        let mut doc: Value =
+            serde_json::from_str(write_jsonl(&conv).trim_end()).expect("a record is JSON");
+        let mut all = Vec::new();
+        pointers(&doc, "", &mut all);
+        let at = &all[which.index(all.len())];
+        match new {
+            Some(v) => {
+                *doc.pointer_mut(at).expect("the pointer was just listed") = v;
+            }
+            None => {
+                let (parent, last) = at.rsplit_once('/').expect("a pointer has a step");
+                match doc.pointer_mut(parent) {
+                    Some(Value::Object(o)) => {
+                        o.remove(last);
+                    }
+                    Some(Value::Array(a)) => {
+                        a.remove(last.parse::<usize>().expect("an array index"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        doc.to_string()
+    }
+
+    /// `text` is read, and replays through two strategies; or refused by a line it has.
+    fn holds(text: &str) -> Result<(), TestCaseError> {
+        match read_jsonl(text) {
+            Ok(corpus) => {
+                let base = Compression {
+                    tokenizer: Tokenizer::Chars,
+                    trigger: Trigger::Tokens(300),
+                    ..Compression::default()
+                };
+                let names = [
+                    "window".to_owned(),
+                    "observation-masking+rolling-summary".to_owned(),
+                ];
+                let rows = eval::rows(&base, &names, &[]).expect("known strategies");
+                // The last conversation is the one a test varies.
+                let _ = eval::evaluate(&corpus[corpus.len() - 1..], &rows);
+                Ok(())
+            }
+            Err(CorpusError::Empty) => {
+                prop_assert!(text.lines().all(|l| l.trim().is_empty()));
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let line: usize = message
+                    .strip_prefix("line ")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| TestCaseError::fail(format!("no line: {message}")))?;
+                prop_assert!((1..=text.lines().count()).contains(&line), "{}", message);
+                prop_assert!(!text.lines().nth(line - 1).unwrap_or("").trim().is_empty());
+                Ok(())
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_is_a_corpus_or_an_error_naming_its_line(text in "\\PC{0,120}") {
+            holds(&text)?;
+        }
+
+        #[test]
+        fn any_json_line_is_a_record_or_an_error_naming_its_line(v in value()) {
+            holds(&format!("\n{v}\n"))?;
+        }
+
+        #[test]
+        fn a_generated_line_with_one_value_changed(
+            profile in 0..Profile::ALL.len(),
+            seed in 0u64..1000,
+            which in any::<Index>(),
+            new in prop::option::weighted(0.9, prop_oneof![3 => leaf(), 1 => value()]),
+        ) {
+            let line = mutated(profile, seed, which, new);
+            let good = write_jsonl(&generate(Profile::Chat, 1, MIN_TURNS, 1));
+            holds(&format!("{good}{line}\n"))?;
+        }
+    }
+}
