@@ -1,6 +1,8 @@
 use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::common::{fleetbench, scenario};
+use crate::common::{Running, fleetbench, scenario, with_stdout_closed};
 
 #[test]
 fn help_lists_the_commands() {
@@ -162,4 +164,106 @@ fn run_flags_are_checked_and_name_the_flag() {
     );
     let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(err.contains("ramping up over 1s 666ms"), "{err}");
+}
+
+fn ci_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/ci")
+        .join(name)
+}
+
+/// `fleetbench … | head -c1`: every command that prints to stdout ends with its own exit code
+/// when the reader has gone, instead of panicking (exit 101).
+#[test]
+fn a_closed_stdout_is_no_panic_and_keeps_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    fleetbench()
+        .args([
+            "corpus",
+            "generate",
+            "--conversations",
+            "2",
+            "--turns",
+            "8",
+            "--out",
+        ])
+        .arg(&corpus)
+        .assert()
+        .success();
+    let smoke = scenario("smoke.toml");
+    let baseline = ci_fixture("baseline.json");
+    let commands: [Vec<&std::ffi::OsStr>; 6] = [
+        vec!["print-scenario".as_ref(), smoke.as_os_str()],
+        vec!["validate".as_ref(), smoke.as_os_str()],
+        vec!["run".as_ref(), "--plan".as_ref()],
+        vec!["corpus".as_ref(), "generate".as_ref()],
+        vec![
+            "compress".as_ref(),
+            "--corpus".as_ref(),
+            corpus.as_os_str(),
+            "--strategy".as_ref(),
+            "rolling-summary".as_ref(),
+        ],
+        vec![
+            "compare".as_ref(),
+            baseline.as_os_str(),
+            baseline.as_os_str(),
+        ],
+    ];
+    for args in commands {
+        let out = with_stdout_closed(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+/// A run whose stdout is closed still writes its reports (they come before the summary) and
+/// exits with the run's code.
+#[test]
+fn a_run_with_a_closed_stdout_writes_its_reports_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let smoke = scenario("smoke.toml");
+    let out = with_stdout_closed([
+        "run".as_ref(),
+        smoke.as_os_str(),
+        "--clock".as_ref(),
+        "virtual".as_ref(),
+        "--format".as_ref(),
+        "md,junit".as_ref(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for file in ["report.json", "report.md", "junit.xml"] {
+        assert!(out_dir.join(file).is_file(), "{file} is missing: {stderr}");
+    }
+}
+
+/// `serve` stops cleanly, with its summary and exit 0, on each of the signals that end a run.
+#[test]
+fn serve_stops_cleanly_on_sigint_sigterm_and_sighup() {
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut server = Running::spawn(["serve", "--port", "0"]);
+        // Its first line is on stdout; stderr says nothing until it stops, so wait on stdout.
+        let first = server.first_stdout_line();
+        assert!(first.starts_with("fleetbench mock serving on"), "{first}");
+        server.signal(signal);
+        let done = server.finish(Duration::from_secs(30));
+        assert_eq!(done.status.code(), Some(0), "SIG{signal}: {}", done.stderr);
+        assert!(
+            done.stdout.contains("served 0 chat and 0 tool requests"),
+            "SIG{signal}: {}",
+            done.stdout
+        );
+        assert!(
+            done.stderr.contains(&format!("SIG{signal}: stopping")),
+            "{}",
+            done.stderr
+        );
+    }
 }

@@ -1,8 +1,9 @@
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{fleetbench, scenario};
+use crate::common::{Finished, Running, fleetbench, scenario};
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("the report file exists");
@@ -117,6 +118,36 @@ fn bad_run_input_exits_2_before_running() {
     assert!(err.contains("pdf") && err.contains("junit"), "{err}");
 }
 
+/// An existing directory nobody may write to fails at the start, before the run: creating it
+/// succeeds (it exists), so a probe file tells. The tests run as root in CI, and root ignores
+/// permission bits, so a `chmod` read-only directory would not do: `/proc` is a directory
+/// where the kernel refuses new files to root too.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_existing_directory_that_cannot_be_written_fails_before_the_run() {
+    let assert = fleetbench()
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args(["--clock", "virtual", "--out", "/proc"])
+        .assert()
+        .code(2);
+    let out = assert.get_output();
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        err.contains(
+            "--out /proc: cannot write a file in the directory; give a directory you can write to"
+        ) && err.contains("(os error"),
+        "names the flag, the path, the fix and the OS reason: {err}"
+    );
+    // Nothing ran: no plan, no progress, no summary.
+    assert!(!err.contains("scenario `smoke`"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// A virtual run's report without the machine-dependent `process` section.
 fn virtual_report(seed: u64, dir: &Path) -> (String, Value) {
     let out = dir.join(format!("seed-{seed}-{}", rand_suffix(dir)));
@@ -161,50 +192,172 @@ fn a_virtual_run_is_reproducible_and_snapshotted() {
     insta::assert_json_snapshot!("virtual_smoke_seed_7", pinned);
 }
 
-#[test]
-fn ctrl_c_stops_a_live_run_gracefully_and_keeps_the_report() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+/// How long a signalled run may take to end: the grace period is 2 s (smoke.toml) and the
+/// calls in flight end in milliseconds, so this only catches a run the signal did not stop.
+const STOPS_WITHIN: Duration = Duration::from_secs(30);
 
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
-        .arg("run")
-        .arg(scenario("smoke.toml"))
-        .args(["--duration", "30s", "--out"])
-        .arg(&out)
-        .env("CI", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the first progress line: the run is under way.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.starts_with('[') {
-        line.clear();
-    }
+/// Checks a run a first `signal` stopped: exit 3, the note on stderr, the reports marked
+/// interrupted (a failed JUnit case), the summary's line; returns report.json.
+fn assert_interrupted(signal: &str, done: &Finished, out: &Path) -> Value {
+    let Finished {
+        status,
+        stderr,
+        stdout,
+    } = done;
+    assert_eq!(status.code(), Some(3), "{signal}: {status:?}\n{stderr}");
     assert!(
-        line.starts_with('['),
-        "no progress line before the end of stderr"
+        stderr.contains(&format!(
+            "interrupted by SIG{signal}: finishing calls in flight"
+        )),
+        "{signal}: {stderr}"
     );
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{rest}");
     assert!(
-        rest.contains("interrupted: finishing calls in flight"),
-        "{rest}"
+        stdout.contains("\nINTERRUPTED: a signal stopped the run before its end"),
+        "{signal}: {stdout}"
     );
     let report = read_json(&out.join("report.json"));
-    assert_eq!(report["stop"], "interrupted");
-    assert!(report["simulated_ms"].as_u64().unwrap() < 30_000);
-    assert!(report["counters"]["turns"].as_u64().unwrap() > 0);
+    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(report["stop"], "interrupted", "{signal}");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit.xml was written");
+    assert!(
+        junit.contains("name=\"run interrupted\"")
+            && junit.contains("<failure message=\"the run was interrupted\""),
+        "{signal}: {junit}"
+    );
+    assert!(
+        std::fs::read_to_string(out.join("report.md"))
+            .expect("report.md was written")
+            .contains("| interrupted |"),
+        "{signal}"
+    );
+    report
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_stop_a_live_run_gracefully_with_exit_3_and_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    // The three at once, each on its own run: a live run is mostly waiting.
+    let runs: Vec<_> = ["INT", "TERM", "HUP"]
+        .into_iter()
+        .map(|signal| {
+            let out = dir.path().join(signal);
+            let mut run = Running::spawn([
+                "run".as_ref(),
+                scenario("smoke.toml").as_os_str(),
+                "--duration".as_ref(),
+                "20s".as_ref(),
+                "--format".as_ref(),
+                "md,junit".as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ]);
+            // The first progress line: the fleet is under way, calls are in flight.
+            run.wait_for(|line| line.starts_with('['));
+            run.signal(signal);
+            (signal, out, run)
+        })
+        .collect();
+    for (signal, out, run) in runs {
+        let done = run.finish(STOPS_WITHIN);
+        let report = assert_interrupted(signal, &done, &out);
+        assert_eq!(report["clock"], "live");
+        assert!(
+            report["simulated_ms"].as_u64().unwrap() < 20_000,
+            "{signal}"
+        );
+        assert!(
+            report["counters"]["turns"].as_u64().unwrap() > 0,
+            "{signal}"
+        );
+    }
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_stop_a_virtual_run_with_exit_3_and_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten simulated hours take many minutes here: each signal arrives mid-run.
+    let runs: Vec<_> = ["INT", "TERM", "HUP"]
+        .into_iter()
+        .map(|signal| {
+            let out = dir.path().join(signal);
+            let mut run = Running::spawn([
+                "run".as_ref(),
+                scenario("smoke.toml").as_os_str(),
+                "--clock".as_ref(),
+                "virtual".as_ref(),
+                "--duration".as_ref(),
+                "10h".as_ref(),
+                "--format".as_ref(),
+                "md,junit".as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ]);
+            // The plan is printed once the signals are caught (its first progress line would
+            // come after an hour of simulated time, minutes here).
+            run.wait_for(|line| line.starts_with("scenario `smoke`"));
+            run.signal(signal);
+            (signal, out, run)
+        })
+        .collect();
+    for (signal, out, run) in runs {
+        let done = run.finish(STOPS_WITHIN);
+        let report = assert_interrupted(signal, &done, &out);
+        assert_eq!(report["clock"], "virtual");
+        assert!(
+            report["simulated_ms"].as_u64().unwrap() < 10 * 3_600_000,
+            "{signal}"
+        );
+    }
+}
+
+#[test]
+fn a_second_signal_quits_at_once_with_128_plus_its_number_and_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every LLM call takes a minute and the grace period is a minute: after the first signal
+    // the run waits for its calls in flight, so the second one arrives during the grace.
+    let text = std::fs::read_to_string(scenario("smoke.toml")).unwrap();
+    let slow = dir.path().join("slow.toml");
+    let text = text.replace("grace = \"2s\"", "grace = \"60s\"").replace(
+        "base_latency = { dist = \"lognormal\", median = \"20ms\", p95 = \"60ms\" }",
+        "base_latency = \"60s\"",
+    );
+    assert!(text.contains("grace = \"60s\"") && text.contains("base_latency = \"60s\""));
+    std::fs::write(&slow, text).unwrap();
+    let runs: Vec<_> = [
+        ("TERM", "TERM", 143),
+        ("HUP", "INT", 130),
+        ("INT", "HUP", 129),
+    ]
+    .into_iter()
+    .map(|(first, second, code)| {
+        let out = dir.path().join(format!("{first}-{second}"));
+        let mut run = Running::spawn([
+            "run".as_ref(),
+            slow.as_os_str(),
+            "--duration".as_ref(),
+            "20s".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        run.wait_for(|line| line.starts_with('['));
+        run.signal(first);
+        run.wait_for(|line| line.starts_with("interrupted by"));
+        run.signal(second);
+        (second, code, out, run)
+    })
+    .collect();
+    for (second, code, out, run) in runs {
+        // Within STOPS_WITHIN: well before the minute the grace would last.
+        let done = run.finish(STOPS_WITHIN);
+        assert_eq!(done.status.code(), Some(code), "{second}: {}", done.stderr);
+        assert!(
+            done.stderr
+                .contains(&format!("SIG{second}: quitting without a report")),
+            "{}",
+            done.stderr
+        );
+        assert!(!out.join("report.json").exists(), "{second}");
+    }
 }
 
 #[test]
