@@ -2,11 +2,12 @@
 //! `reset` fault can reset exactly the connection it hit with a TCP RST. Over h2c, hyper
 //! answers the failed request with `RST_STREAM` and keeps the connection for the others.
 //!
-//! Every connection is bounded in time when it carries no request: one that sends nothing,
+//! Every connection is bounded in time while it carries no request: one that sends nothing,
 //! or only part of a request head (slowloris), or that stays open between requests, is closed
-//! after `MockConfig::idle_timeout` ([`IDLE_TIMEOUT`] by default); an h2 connection is also pinged, and closed if its peer stops
-//! answering. A request in flight keeps its connection as long as it lasts (a long stream, a
-//! `stall` fault). All of it runs on tokio's clock, so tests pause time.
+//! after `MockConfig::idle_timeout` ([`IDLE_TIMEOUT`] by default); an h2 connection is also
+//! pinged, and closed if its peer stops answering. A request in flight keeps its connection as
+//! long as it lasts (a long stream, a `stall` fault). All of it runs on tokio's clock, so
+//! tests pause time.
 
 use std::future::Future;
 use std::io;
@@ -35,11 +36,11 @@ use crate::config::MockConfig;
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// How long a connection may carry no request before it is closed, by default
-/// (`MockConfig::idle_timeout`): from its accept, or from
-/// the end of its last response, to the end of the next request head. It bounds what a client
-/// that opens connections and sends nothing, or half a request head, can hold (each costs a
-/// socket and a task), and idle keep-alive connections. Clients pool idle connections longer
-/// (reqwest 90 s), which is harmless: they notice the close and dial again.
+/// (`MockConfig::idle_timeout`): from its accept, or from the end of its last response, to the
+/// end of the next request head. It bounds what a client that opens connections and sends
+/// nothing, or half a request head, can hold (each costs a socket and a task), and idle
+/// keep-alive connections. Clients that pool idle connections longer (reqwest: 90 s) notice
+/// the close and dial again.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often an h2 connection is pinged, and how long its peer has to answer, so that a
