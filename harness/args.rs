@@ -19,8 +19,13 @@ pub(crate) struct Args {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run a scenario (the built-in default when none is given).
+    ///
+    /// Exits 0 when every target is met, 1 when one is missed, 2 on bad input, 3 when Ctrl-C,
+    /// SIGTERM or SIGHUP stopped it (the reports are written; a second signal quits at once
+    /// without them, 128 + its number). docs/cli.md has every exit code.
     Run(RunArgs),
-    /// Serve the OpenAI-compatible mock LLM and tool server, for agents in any language.
+    /// Serve the OpenAI-compatible mock LLM and tool server, for agents in any language, until
+    /// Ctrl-C, SIGTERM or SIGHUP.
     Serve(ServeArgs),
     /// Check scenario files and report every problem with its line and column.
     Validate(ValidateArgs),
@@ -85,8 +90,8 @@ pub(crate) struct RunArgs {
     /// Use this model name for every LLM provider.
     #[arg(long)]
     pub(crate) model: Option<String>,
-    /// Write the reports into this directory (created if missing): report.json always, plus
-    /// the formats of --format.
+    /// Write the reports into this directory (created if missing, and checked writable before
+    /// the run): report.json always, plus the formats of --format.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Further report formats for --out: json, md, junit (repeat or separate with commas).
