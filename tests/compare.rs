@@ -470,3 +470,41 @@ fn bad_budgets_and_bad_reports_exit_2_and_say_which() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn compare_refuses_a_figure_of_the_wrong_type_naming_file_path_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("damaged.json");
+    let mut report = read_json(&ci("baseline.json"));
+    report["counters"]["turns"] = Value::from("many");
+    write_json(&damaged, &report);
+    for (base, new) in [
+        (ci("baseline.json"), damaged.clone()),
+        (damaged.clone(), ci("baseline.json")),
+    ] {
+        let assert = fleetbench()
+            .arg("compare")
+            .arg(&base)
+            .arg(&new)
+            .assert()
+            .code(2);
+        let err = stderr(&assert);
+        assert!(
+            err.contains(&format!(
+                "{}: `counters.turns` is \"many\", expected a whole number",
+                damaged.display()
+            )) && err.contains("fleetbench run --out DIR"),
+            "{err}"
+        );
+        assert!(stdout(&assert).is_empty(), "no table for a damaged report");
+    }
+    // A figure the report lacks is still only left out (an older report).
+    report["counters"].as_object_mut().unwrap().remove("turns");
+    write_json(&damaged, &report);
+    fleetbench()
+        .arg("compare")
+        .arg(ci("baseline.json"))
+        .arg(&damaged)
+        .assert()
+        .code(0);
+}
