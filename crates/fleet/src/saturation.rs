@@ -94,7 +94,7 @@ async fn probe(interval: Duration, window: Duration, stop: CancellationToken) ->
         // blocked until the end of the run is the lag to report.
         let now = Instant::now();
         if now >= due {
-            lag.record(now - due);
+            record_lag(&mut lag, now - due, interval);
         }
         if stopped {
             break;
@@ -106,6 +106,25 @@ async fn probe(interval: Duration, window: Duration, stop: CancellationToken) ->
     Measured {
         lag,
         figures: cpu.figures(read(), interval),
+    }
+}
+
+/// Records a wake-up `late` behind its timer, and the wake-ups a probe ticking every
+/// `interval` would have had meanwhile: `late - interval`, `late - 2 × interval`, … down to
+/// `interval` (HdrHistogram's correction for coordinated omission). Without them, a stall
+/// would count once however long it lasted, since a late probe also wakes up less often: a
+/// half-second stall at the start of a 10 s run would be a few samples in a thousand, below
+/// p99, while every timer of the fleet due in it was late. With them, the histogram weighs
+/// time evenly: its p99 is the lag a timer due at a random moment of the run saw.
+fn record_lag(h: &mut LatencyHistogram, late: Duration, interval: Duration) {
+    h.record(late);
+    if interval.is_zero() {
+        return;
+    }
+    let mut missed = late.saturating_sub(interval);
+    while missed >= interval {
+        h.record(missed);
+        missed -= interval;
     }
 }
 
@@ -201,11 +220,12 @@ mod tests {
                 .expect("the blocking task finishes");
             probe.finish().await
         });
-        assert!(measured.lag.count() >= 1, "{measured:?}");
         assert!(
             measured.lag.max() >= Duration::from_millis(40),
             "due 10 ms after the probe started, polled 50 ms after: {measured:?}"
         );
+        // At least 40, 30, 20 and 10 ms: the wake-ups the stall stood for count too.
+        assert!(measured.lag.count() >= 4, "{measured:?}");
         assert_eq!(measured.figures.probe_interval, Duration::from_millis(10));
         assert!(measured.figures.cores >= 1);
     }
@@ -223,6 +243,22 @@ mod tests {
             measured.lag.max() < Duration::from_millis(1),
             "{measured:?}"
         );
+    }
+
+    #[test]
+    fn a_late_wake_up_stands_for_the_ones_it_missed() {
+        let ms = Duration::from_millis;
+        let mut h = LatencyHistogram::default();
+        record_lag(&mut h, ms(35), ms(10));
+        // 35, then 25 and 15 ms: the lags of wake-ups due every 10 ms during the stall.
+        assert_eq!(h.count(), 3);
+        assert_eq!(h.min().as_millis(), 15);
+        record_lag(&mut h, ms(9), ms(10));
+        record_lag(&mut h, ms(10), ms(10));
+        record_lag(&mut h, ms(20), ms(10));
+        assert_eq!(h.count(), 3 + 1 + 1 + 2);
+        record_lag(&mut h, ms(20), Duration::ZERO);
+        assert_eq!(h.count(), 8);
     }
 
     #[test]

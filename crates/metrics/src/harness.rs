@@ -4,8 +4,8 @@
 //! the system under test. The live clock runs a probe beside the fleet that measures two
 //! figures, judged here against fixed thresholds:
 //!
-//! - `scheduler_lag`: how late each of the probe's short sleeps woke up (a latency histogram
-//!   of the recorder, [`MetricKind::SchedulerLag`]);
+//! - `scheduler_lag`: how late the probe's short sleeps woke up, weighted by time (a latency
+//!   histogram of the recorder, [`MetricKind::SchedulerLag`]);
 //! - CPU utilisation: the process's CPU time over wall time × the cores it may use
 //!   ([`HarnessFigures`]).
 //!
@@ -100,7 +100,7 @@ pub struct HarnessSection {
     pub scheduler_lag_p99_ms: Option<f64>,
     /// The largest `scheduler_lag`, ms (`None` when the probe never woke up).
     pub scheduler_lag_max_ms: Option<f64>,
-    /// The probe's wake-ups measured.
+    /// The probe's wake-ups, counting those a late one stood for (`docs/metrics.md`).
     pub scheduler_lag_samples: u64,
     /// The probe's sleep, ms.
     pub probe_interval_ms: f64,
