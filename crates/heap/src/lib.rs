@@ -41,7 +41,7 @@
 //!
 //! - `allocator`: [`TrackingAllocator`], the block header and its layout.
 //! - `table`: the lock-free account table ([`Account`], [`Usage`], [`shared_usage`],
-//!   [`stats`]).
+//!   [`stats`]); [`accounts_live`] sums it.
 //! - `current`: the thread's current account ([`current`], [`shared`], [`charged_to`]).
 //! - `attributed`: the future wrapper ([`Attributed`], [`attribute`], [`inherit`],
 //!   [`shared_future`]).
@@ -57,3 +57,19 @@ pub use allocator::{TrackingAllocator, installed};
 pub use attributed::{Attributed, attribute, inherit, shared_future};
 pub use current::{charged_to, current, shared};
 pub use table::{Account, Stats, Usage, shared_header_bytes, shared_usage, stats};
+
+/// Live bytes of every account opened in this process, summed: what all agents hold now (the
+/// shared figure, [`shared_usage`], is not included). Process-wide, like the shared figure:
+/// two fleets in one process (or the parts of a sharded run) are counted together.
+///
+/// It reads the counter of every account opened so far, one after the other (a 128-byte slot
+/// each): a cost that grows with the accounts the process has opened, for a progress line,
+/// not a hot path. Other threads allocate meanwhile, so it is a sum of recent figures, not
+/// one instant's.
+pub fn accounts_live() -> u64 {
+    let opened = u32::try_from(stats().accounts_opened).unwrap_or(u32::MAX);
+    (1..=opened)
+        .filter_map(Account::from_raw)
+        .map(|account| account.usage().live)
+        .sum()
+}
