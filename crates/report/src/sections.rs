@@ -439,12 +439,14 @@ pub(crate) fn saturation_warning(s: &RunSnapshot) -> Option<String> {
     ))
 }
 
-/// Whether the run passed.
+/// Whether the run passed: every target met, over the whole run (an interrupted run is never
+/// a pass, whatever it measured before the stop).
 pub(crate) fn passed(s: &RunSnapshot) -> bool {
-    s.passed && s.targets.iter().all(|v| v.passed)
+    s.passed && s.targets.iter().all(|v| v.passed) && s.stop != "interrupted"
 }
 
-/// `PASS: all 6 targets met` or `FAIL: 2 of 6 targets missed: a, b`.
+/// `PASS: all 6 targets met` or `FAIL: 2 of 6 targets missed: a, b`; an interrupted run's is
+/// `NOT A PASS: interrupted before its end; over the time it ran, ...`.
 pub(crate) fn verdict(s: &RunSnapshot) -> String {
     let total = s.targets.len();
     let missed: Vec<&str> = s
@@ -453,15 +455,69 @@ pub(crate) fn verdict(s: &RunSnapshot) -> String {
         .filter(|v| !v.passed)
         .map(|v| v.target.as_str())
         .collect();
-    if passed(s) {
-        format!("PASS: all {total} targets met")
+    let (word, detail) = if s.passed && missed.is_empty() {
+        ("PASS", format!("all {total} targets met"))
     } else if missed.is_empty() {
-        format!("FAIL: the run is marked failed although all {total} targets were met")
-    } else {
-        format!(
-            "FAIL: {} of {total} targets missed: {}",
-            missed.len(),
-            missed.join(", ")
+        (
+            "FAIL",
+            format!("the run is marked failed although all {total} targets were met"),
         )
+    } else {
+        (
+            "FAIL",
+            format!(
+                "{} of {total} targets missed: {}",
+                missed.len(),
+                missed.join(", ")
+            ),
+        )
+    };
+    if s.stop == "interrupted" {
+        format!("NOT A PASS: interrupted before its end; over the time it ran, {detail}")
+    } else {
+        format!("{word}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that met every target, stopped by `stop`.
+    fn met_all(stop: &str) -> RunSnapshot {
+        let mut s = RunSnapshot::build(metrics::SnapshotInput {
+            scenario: "t".to_owned(),
+            seed: 1,
+            clock: "virtual".to_owned(),
+            shards: 1,
+            stop: stop.to_owned(),
+            simulated: std::time::Duration::from_secs(90),
+            recorder: metrics::Recorder::default(),
+            agents: Vec::new(),
+            targets: &scenario::Targets::default(),
+            breakers: Vec::new(),
+            process: metrics::ProcessStats::default(),
+            memory_method: metrics::MemoryMethod::Structural,
+        });
+        s.passed = true;
+        for v in &mut s.targets {
+            v.passed = true;
+        }
+        s
+    }
+
+    #[test]
+    fn an_interrupted_run_is_never_a_pass_even_when_every_target_held() {
+        let done = met_all("duration");
+        assert!(passed(&done));
+        assert_eq!(verdict(&done), "PASS: all 6 targets met");
+        let stopped = met_all("interrupted");
+        assert!(!passed(&stopped));
+        assert_eq!(
+            verdict(&stopped),
+            "NOT A PASS: interrupted before its end; over the time it ran, all 6 targets met"
+        );
+        let md = crate::markdown(&stopped);
+        assert!(md.contains("❌ **NOT A PASS"), "{md}");
     }
 }
