@@ -10,7 +10,10 @@ use metrics::RunSnapshot;
 
 use crate::stop::StopReason;
 
-/// What the run prints while it goes.
+/// What the run prints while it goes: counts so far and the heap now.
+///
+/// In a sharded run each part reports its own; the run's progress adds the parts' counts and
+/// passes the heap figures on as read (they are the process's already).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     /// Time since the start (simulated under the virtual clock).
@@ -21,8 +24,19 @@ pub struct Progress {
     pub turns: u64,
     /// Turns failed.
     pub failed_turns: u64,
+    /// Sessions started.
+    pub sessions_started: u64,
+    /// Sessions that ran to their end.
+    pub sessions_completed: u64,
     /// p95 of `agent_response` so far.
     pub p95: Duration,
+    /// Live heap of every agent's account now, summed ([`heap::accounts_live`]): bytes, 0
+    /// without the tracking allocator. The process's figure, so every fleet in the process
+    /// (every part of a sharded run) is in it.
+    pub agents_heap: u64,
+    /// Live shared heap now ([`heap::shared_usage`]): what no agent owns (the runtime, the
+    /// in-process mock, the token memo, the recorders). The process's figure, as above.
+    pub shared_heap: u64,
 }
 
 /// A callback that receives progress.

@@ -448,18 +448,25 @@ async fn report_progress(shared: Arc<Shared>, report: ProgressFn, every: Duratio
         sleep_until(next).await;
         next += every;
         let snapshot = shared.registry.snapshot();
-        let p95 = snapshot
-            .latency
-            .get(&MetricKind::AgentResponse)
-            .map(|h| h.quantile(0.95))
-            .unwrap_or_default();
-        report(&Progress {
+        let mut progress = Progress {
             elapsed: start.elapsed(),
             alive: shared.alive.load(Ordering::Relaxed),
             turns: snapshot.counters.turns,
             failed_turns: snapshot.counters.turns_failed,
-            p95,
-        });
+            sessions_started: snapshot.counters.sessions_started,
+            sessions_completed: snapshot.counters.sessions_completed,
+            p95: snapshot
+                .latency
+                .get(&MetricKind::AgentResponse)
+                .map(|h| h.quantile(0.95))
+                .unwrap_or_default(),
+            ..Progress::default()
+        };
+        // The heap once the merged copy of the recorders is gone: it is not the run's.
+        drop(snapshot);
+        progress.agents_heap = heap::accounts_live();
+        progress.shared_heap = heap::shared_usage().live;
+        report(&progress);
     }
 }
 
