@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_openai::Client;
-use tokio_util::sync::CancellationToken;
 use async_openai::error::{OpenAIError, StreamError};
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
@@ -16,6 +15,7 @@ use async_openai::types::chat::{
 use futures_util::StreamExt;
 use mock::PromptDigest;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use metrics::ErrorKind;
 use scenario::{Retry, Routing};
@@ -197,7 +197,14 @@ fn classify(err: OpenAIError) -> Failure {
         OpenAIError::Reqwest(e) => Failure::new(classify_reqwest(&e)),
         OpenAIError::JSONDeserialize(_, body) => malformed(&body),
         OpenAIError::StreamError(e) => match *e {
-            // The event stream broke off: a cut connection.
+            // The event stream's own decoder (eventsource-stream, as async-openai words it):
+            // bytes that are not UTF-8 or not an event are malformed; a broken transport
+            // is a cut connection.
+            StreamError::EventStream(e)
+                if e.starts_with("UTF8 error") || e.starts_with("Parse error") =>
+            {
+                Failure::new(ErrorKind::Malformed)
+            }
             StreamError::EventStream(_) => Failure::new(ErrorKind::Truncated),
             StreamError::UnknownEvent(event) => malformed(&event.data),
         },

@@ -43,10 +43,19 @@ impl fmt::Display for TransportError {
 
 impl StdError for TransportError {}
 
+/// How long an idle pooled connection to a remote server is kept (reqwest's default).
+const REMOTE_IDLE: Duration = Duration::from_secs(90);
+
+/// How long an idle pooled connection on loopback is kept: under half the mock's own idle
+/// timeout (10 s, `docs/mock.md`), so the client drops a connection before the mock closes it
+/// and a request never races the close (a redial on loopback costs next to nothing).
+const LOOPBACK_IDLE: Duration = Duration::from_secs(4);
+
 impl Transport {
     /// A pooled HTTP transport. `max_in_flight` idle connections are kept per host so a
     /// full pool reuses its connections instead of dialling new ones; `loopback` turns off
-    /// proxies (an environment proxy must not capture traffic to 127.0.0.1).
+    /// proxies (an environment proxy must not capture traffic to 127.0.0.1) and keeps idle
+    /// connections [`LOOPBACK_IDLE`] instead of [`REMOTE_IDLE`].
     pub fn http(
         max_in_flight: u32,
         connect_timeout: Duration,
@@ -54,7 +63,7 @@ impl Transport {
     ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(usize::try_from(max_in_flight).unwrap_or(usize::MAX))
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(if loopback { LOOPBACK_IDLE } else { REMOTE_IDLE })
             .tcp_nodelay(true)
             .connect_timeout(connect_timeout);
         if loopback {

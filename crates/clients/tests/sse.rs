@@ -372,3 +372,14 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn bytes_that_are_not_utf8_are_malformed_not_truncated() {
+    // A complete stream whose one content chunk holds a byte that is not UTF-8: the server
+    // sent it whole, so it is a malformed answer, not a cut connection.
+    let mut body = Vec::new();
+    body.extend_from_slice(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a");
+    body.push(0xFF);
+    body.extend_from_slice(b"b\"},\"finish_reason\":null}]}\n\ndata: [DONE]\n\n");
+    assert_eq!(call(&body, &[], false), Err(ErrorKind::Malformed));
+}
