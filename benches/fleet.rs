@@ -27,12 +27,26 @@
 //!    the default scenario with one-token texts (the clients, mock, metrics and agent loop
 //!    without text).
 //!
-//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|floor|live|heap`)
+//! 5. The soak (`BENCH_ONLY=soak`, not part of `all`): `fixtures/scenarios/soak.toml`, 2,000
+//!    agents for `SOAK_HOURS` simulated hours (default 24) in `SOAK_SHARDS` parts (default 1),
+//!    run in this process with progress every simulated hour; checks that memory is flat and
+//!    nothing overflowed, and exits 1 if not (`soak.rs`).
+//!
+//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|floor|live|heap|soak`)
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "fleet/soak.rs"]
+mod soak;
+
+/// The soak measures agents' heap in this process, as the `fleetbench` binary does in its
+/// own. The other parts run the binary (or, the floor, tasks that allocate once each and then
+/// only sleep), so it leaves their figures alone.
+#[global_allocator]
+static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
+
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -348,7 +362,7 @@ fn floor(dir: &Path) {
     );
 }
 
-fn main() {
+fn main() -> ExitCode {
     let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let only = env_or("BENCH_ONLY", "all");
@@ -364,5 +378,11 @@ fn main() {
     if only == "all" || only == "heap" {
         heap_overhead(&dir);
     }
+    let passed = only != "soak" || soak::soak();
     let _ = std::fs::remove_dir_all(&dir);
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
