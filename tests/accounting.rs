@@ -14,8 +14,13 @@ use crate::common::fleetbench;
 /// Listens on 127.0.0.1:0, reads each connection's requests and counts their heads, and
 /// never writes a byte. The connections stay open until the test process ends.
 fn silent_server() -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port is free");
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    );
     let heads = Arc::new(AtomicU64::new(0));
     let counted = heads.clone();
     std::thread::spawn(move || {
@@ -90,7 +95,10 @@ timeout = "60s"
     assert_eq!(counters["llm_calls"], 8, "{counters:#}");
     assert_eq!(counters["llm_attempts"], 8, "{counters:#}");
     assert_eq!(counters["llm_succeeded"], 0);
-    assert_eq!(report["errors"]["calls"]["llm"]["cancelled"], 8, "{report:#}");
+    assert_eq!(
+        report["errors"]["calls"]["llm"]["cancelled"], 8,
+        "{report:#}"
+    );
     assert_eq!(report["errors"]["attempts"]["llm"]["cancelled"], 8);
     assert_eq!(counters["turns_cancelled"], 8);
     assert_eq!(report["errors"]["calls"]["turn"]["cancelled"], 8);

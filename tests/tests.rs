@@ -6,6 +6,8 @@
 #[global_allocator]
 static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
 
+/// Every call that started is counted: a server that never answers, a run that ends.
+mod accounting;
 /// `validate`, `print-scenario`, help text and exit codes.
 mod cli;
 /// Helpers shared by the modules.

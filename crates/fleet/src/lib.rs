@@ -28,6 +28,9 @@ mod summary;
 mod tally;
 mod tokens;
 
+#[cfg(test)]
+mod accounting_tests;
+
 pub use agent::{Agent, AgentContext, TurnReport, spawn, tool_definitions};
 pub use runner::{Progress, ProgressFn, RunError, RunOptions, RunOutcome, run};
 pub use scripted::ScriptedAgent;

@@ -78,6 +78,10 @@ pub struct RunOutcome {
     pub snapshot: RunSnapshot,
     /// Why it stopped.
     pub stop: StopReason,
+    /// What the embedded mock observed, as its `GET /stats` body (`docs/mock.md`): one per
+    /// part of the run, in part order; empty when no endpoint is embedded. An independent
+    /// witness of the load the clients sent (rates, requests, faults).
+    pub mock_observed: Vec<serde_json::Value>,
 }
 
 /// Why a run could not start.

@@ -90,9 +90,17 @@ where
         .map_err(RunError::Runtime)?;
     runtime.block_on(async {
         let server = MockServer::new(MockConfig::from_scenario(&scenario));
+        let embedded = uses_embedded(&scenario).then(|| server.clone());
         let clients = Clients::build(&scenario, &Embedded::InProcess(server))?;
-        Ok(fleet(scenario, Arc::new(clients), make_agent, options, part).await)
+        let mut outcome = fleet(scenario, Arc::new(clients), make_agent, options, part).await;
+        outcome.mock_observed = embedded.map(|m| observed(&m));
+        Ok(outcome)
     })
+}
+
+/// The mock's `GET /stats` body.
+fn observed(mock: &MockServer) -> serde_json::Value {
+    heap::shared(|| serde_json::to_value(mock.stats()).expect("the mock's stats serialize"))
 }
 
 fn uses_embedded(s: &Scenario) -> bool {
@@ -113,12 +121,14 @@ where
     F: Fn(u64) -> A + Send + Sync + 'static,
 {
     let stop_mock = CancellationToken::new();
+    let mut mock = None;
     let (embedded, serving) = if uses_embedded(&scenario) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(RunError::Mock)?;
         let addr = listener.local_addr().map_err(RunError::Mock)?;
         let server = MockServer::new(MockConfig::from_scenario(&scenario));
+        mock = Some(server.clone());
         let token = stop_mock.clone();
         let serving = tokio::spawn(mock::serve_with(listener, server, async move {
             token.cancelled().await
@@ -133,6 +143,7 @@ where
     let probe = saturation::Probe::start();
     let mut outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;
     probe.finish().await.record_into(&mut outcome.recorder);
+    outcome.mock_observed = mock.as_ref().map(observed);
     stop_mock.cancel();
     if let Some(serving) = serving {
         let _ = serving.await;
@@ -233,22 +244,7 @@ where
         }
     }
     let stopped = Instant::now();
-    // Calls in flight get the grace period; what is still running after it is cancelled.
-    let grace = tokio::time::timeout(shared.stop.grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if grace.is_err() {
-        let cancelled = tasks.len() as u64;
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        shared.record(|r| {
-            r.counters.turns_cancelled += cancelled;
-            for _ in 0..cancelled {
-                r.error(CallClass::Turn, ErrorKind::Cancelled);
-            }
-        });
-    }
+    wind_down(&shared, &mut tasks).await;
     if let Some(p) = progress {
         p.abort();
     }
@@ -265,8 +261,39 @@ where
         alive_peak: shared.alive_peak.load(Ordering::Relaxed),
         simulated: stopped - start,
         stop: shared.stop.reason().unwrap_or(StopReason::Duration),
+        mock_observed: None,
     }
 }
+
+/// After the stop: calls in flight get the grace period. Then every call still in flight is
+/// cancelled through the clients, so it ends as `cancelled` and its turn is reported (every
+/// call and attempt that started is counted); an agent that still has not returned
+/// [`CANCEL_WAIT`] later (one of a team's own that ignores its calls' results) is aborted, its
+/// turn counted as cancelled with what it had not reported.
+async fn wind_down(shared: &Shared, tasks: &mut JoinSet<()>) {
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(shared.stop.grace, drain).await.is_ok() {
+        return;
+    }
+    shared.clients.cancel_calls();
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(CANCEL_WAIT, drain).await.is_ok() {
+        return;
+    }
+    let aborted = tasks.len() as u64;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    shared.record(|r| {
+        r.counters.turns_cancelled += aborted;
+        for _ in 0..aborted {
+            r.error(CallClass::Turn, ErrorKind::Cancelled);
+        }
+    });
+}
+
+/// How long agents get to return once their calls are cancelled (the built-in agent returns
+/// on the same tick).
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 /// The run's snapshot from its parts ([`shard::merge`]).
 fn finish(
@@ -283,6 +310,7 @@ fn finish(
         simulated,
         stop,
         shards,
+        mock_observed,
     } = shard::merge(parts);
     let shared_heap = heap::shared_usage();
     let process = ProcessStats {
@@ -313,12 +341,19 @@ fn finish(
             MemoryMethod::Structural
         },
     });
-    RunOutcome { snapshot, stop }
+    RunOutcome {
+        snapshot,
+        stop,
+        mock_observed,
+    }
 }
 
 /// Records one turn into the metrics and the agent's own totals.
 fn on_turn(shared: &Shared, tally: &Tally, turn: &TurnReport) {
-    tally.turn(turn);
+    // A turn cut off at the end of the run is not one of the agent's turns (`record::turn`).
+    if turn.error != Some(ErrorKind::Cancelled) {
+        tally.turn(turn);
+    }
     let on_target = shared.scenario.targets.agent_response_p95.0;
     shared.record(|r| record::turn(r, turn, on_target));
 }
@@ -421,11 +456,20 @@ async fn open_loop<A, F>(
                     Some(p) => p,
                     None => {
                         waiting.fetch_add(1, Ordering::Relaxed);
-                        let p = free
-                            .acquire_owned()
-                            .await
-                            .expect("the slot semaphore is never closed");
+                        let p = tokio::select! {
+                            biased;
+                            () = shared.stop.token().cancelled() => None,
+                            p = free.acquire_owned() => {
+                                Some(p.expect("the slot semaphore is never closed"))
+                            }
+                        };
                         waiting.fetch_sub(1, Ordering::Relaxed);
+                        let Some(p) = p else {
+                            // The run stopped before a slot came free: the start never
+                            // happened.
+                            shared.record(|r| r.counters.dropped_starts += 1);
+                            return;
+                        };
                         shared.record(|r| r.counters.late_starts += 1);
                         p
                     }

@@ -193,6 +193,11 @@ fn open_loop_latency_includes_the_queueing() {
         "the backlog is bounded: {:?}",
         snap.counters
     );
+    // No session starts after the stop: a start still waiting for a slot then is dropped,
+    // so every session that started ran its one turn (or was cut off in it).
+    let c = &snap.counters;
+    assert!(c.sessions_started <= c.turns + c.turns_cancelled, "{c:?}");
+    assert_eq!(c.sessions_completed, c.turns, "{c:?}");
     // The server answers in about a second plus tools, but agents waited much longer.
     assert!(llm.quantile(0.95) < Duration::from_secs(3), "{llm:?}");
     assert!(

@@ -34,6 +34,8 @@ pub(crate) struct PartOutcome {
     pub(crate) alive_peak: u64,
     pub(crate) simulated: Duration,
     pub(crate) stop: StopReason,
+    /// What the part's embedded mock observed (its `GET /stats` body), if one served it.
+    pub(crate) mock_observed: Option<serde_json::Value>,
 }
 
 /// Runs the `of` parts of a virtual run, each on its own thread (`run` builds and runs one
@@ -79,6 +81,8 @@ pub(crate) struct Merged {
     pub(crate) stop: StopReason,
     /// The parts that ran (the live clock runs one, whatever a scenario not checked says).
     pub(crate) shards: u32,
+    /// What each part's embedded mock observed, in part order.
+    pub(crate) mock_observed: Vec<serde_json::Value>,
 }
 
 /// Merges the parts in part order: recordings and counts added, agents concatenated (the
@@ -100,6 +104,7 @@ pub(crate) fn merge(parts: Vec<PartOutcome>) -> Merged {
         simulated: Duration::ZERO,
         stop,
         shards: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+        mock_observed: Vec::new(),
     };
     let mut breakers = Vec::new();
     for p in parts {
@@ -108,6 +113,7 @@ pub(crate) fn merge(parts: Vec<PartOutcome>) -> Merged {
         breakers.push(p.breakers);
         merged.alive_peak += p.alive_peak;
         merged.simulated = merged.simulated.max(p.simulated);
+        merged.mock_observed.extend(p.mock_observed);
     }
     merged.breakers = merge_breakers(breakers);
     merged

@@ -77,7 +77,8 @@ pub struct Counters {
     pub sessions_completed: u64,
     /// Open loop: sessions that started after their scheduled time because no slot was free.
     pub late_starts: u64,
-    /// Open loop: sessions never started because too many were already waiting.
+    /// Open loop: sessions never started because too many were already waiting, or because
+    /// the run stopped while they waited for a slot.
     pub dropped_starts: u64,
     /// Times a compression pipeline ran (its trigger fired; `none` counts too).
     pub compressions: u64,
