@@ -169,11 +169,19 @@ fn check(name: &str, s: &Scenario, outcome: &RunOutcome) {
         }
         if let Some(rpm) = p.limits.rpm {
             let max = seen["max_requests_60s"].as_u64().unwrap();
-            assert!(max <= u64::from(rpm), "{name}: {} sent {max} > rpm {rpm}", p.name);
+            assert!(
+                max <= u64::from(rpm),
+                "{name}: {} sent {max} > rpm {rpm}",
+                p.name
+            );
         }
         if let Some(tpm) = p.limits.tpm {
             let max = seen["max_tokens_60s"].as_u64().unwrap();
-            assert!(max <= tpm, "{name}: {} sent {max} tokens > tpm {tpm}", p.name);
+            assert!(
+                max <= tpm,
+                "{name}: {} sent {max} tokens > tpm {tpm}",
+                p.name
+            );
         }
     }
 }
@@ -181,10 +189,18 @@ fn check(name: &str, s: &Scenario, outcome: &RunOutcome) {
 #[test]
 fn every_fault_kind_is_accounted_for() {
     let cases = [
-        ("429 storm", fault("chat", "rate-limit", 0.4, "retry_after = \"1s\"")),
+        (
+            "429 storm",
+            fault("chat", "rate-limit", 0.4, "retry_after = \"1s\""),
+        ),
         (
             "5xx burst",
-            fault("chat", "server-error", 0.8, "from = \"10s\"\nuntil = \"20s\""),
+            fault(
+                "chat",
+                "server-error",
+                0.8,
+                "from = \"10s\"\nuntil = \"20s\"",
+            ),
         ),
         ("503", fault("chat", "unavailable", 0.2, "")),
         ("resets", fault("chat", "reset", 0.2, "")),
@@ -259,14 +275,39 @@ fn a_provider_outage_fails_over_and_the_breaker_moves_as_configured() {
     assert!(
         snap.errors.calls_failed(CallClass::Llm) * 10 < snap.counters.llm_calls,
         "{:?} {:?} {}",
-        snap.errors, snap.counters, serde_json::to_string_pretty(&outcome.mock_observed).unwrap()
+        snap.errors,
+        snap.counters,
+        serde_json::to_string_pretty(&outcome.mock_observed).unwrap()
     );
 }
 
+/// Every fault kind at once, on chat and tools, for the runs under each stop reason.
+fn every_fault() -> String {
+    [
+        fault("chat", "rate-limit", 0.05, "retry_after = \"1s\""),
+        fault("chat", "server-error", 0.05, ""),
+        fault("chat", "unavailable", 0.05, ""),
+        fault("chat", "reset", 0.05, ""),
+        fault("chat", "stall", 0.05, ""),
+        fault("chat", "truncate", 0.05, ""),
+        fault("chat", "malformed", 0.05, ""),
+        fault("chat", "slow-first-token", 0.05, "delay = \"2s\""),
+        fault("tools", "unavailable", 0.05, ""),
+        fault("tools", "reset", 0.05, ""),
+        fault("tools", "stall", 0.05, ""),
+    ]
+    .concat()
+}
+
 /// Calls that would hang far past the grace period: the provider's timeout and deadline are
-/// long and the mock stalls a third of its answers for an hour.
+/// long and the mock stalls a third of its answers for an hour; every other fault kind is
+/// there too, so each stop reason meets all of them.
 fn hanging() -> Scenario {
-    let mut s = scenario(&fault("chat", "stall", 0.3, ""));
+    let mut s = scenario(&format!(
+        "{}{}",
+        fault("chat", "stall", 0.3, ""),
+        every_fault()
+    ));
     for p in &mut s.llm.providers {
         p.timeout = scenario::Dur::secs(600);
         p.deadline = scenario::Dur::secs(900);
