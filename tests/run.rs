@@ -233,33 +233,38 @@ fn assert_interrupted(signal: &str, done: &Finished, out: &Path) -> Value {
     report
 }
 
-#[test]
-fn sigint_sigterm_and_sighup_stop_a_live_run_gracefully_with_exit_3_and_the_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    // The three at once, each on its own run: a live run is mostly waiting.
+/// Runs the smoke scenario with `args` three times at once, sends SIGINT, SIGTERM and SIGHUP
+/// to one run each once `started` accepts a line of its stderr, and checks each stopped
+/// gracefully (`assert_interrupted`); returns the reports.
+fn signalled_runs(args: &[&str], started: fn(&str) -> bool) -> Vec<(&'static str, Value)> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let runs: Vec<_> = ["INT", "TERM", "HUP"]
         .into_iter()
         .map(|signal| {
             let out = dir.path().join(signal);
-            let mut run = Running::spawn([
-                "run".as_ref(),
-                scenario("smoke.toml").as_os_str(),
-                "--duration".as_ref(),
-                "20s".as_ref(),
-                "--format".as_ref(),
-                "md,junit".as_ref(),
-                "--out".as_ref(),
-                out.as_os_str(),
-            ]);
-            // The first progress line: the fleet is under way, calls are in flight.
-            run.wait_for(|line| line.starts_with('['));
+            let mut argv = vec!["run".into(), scenario("smoke.toml").into_os_string()];
+            argv.extend(args.iter().map(Into::into));
+            argv.extend(["--format".into(), "md,junit".into(), "--out".into()]);
+            argv.push(out.clone().into_os_string());
+            let mut run = Running::spawn(argv);
+            run.wait_for(started);
             run.signal(signal);
             (signal, out, run)
         })
         .collect();
-    for (signal, out, run) in runs {
-        let done = run.finish(STOPS_WITHIN);
-        let report = assert_interrupted(signal, &done, &out);
+    runs.into_iter()
+        .map(|(signal, out, run)| {
+            let done = run.finish(STOPS_WITHIN);
+            (signal, assert_interrupted(signal, &done, &out))
+        })
+        .collect()
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_stop_a_live_run_gracefully_with_exit_3_and_the_reports() {
+    // The three at once, each on its own run (a live run is mostly waiting), each signalled at
+    // its first progress line: the fleet is under way, calls are in flight.
+    for (signal, report) in signalled_runs(&["--duration", "20s"], |line| line.starts_with('[')) {
         assert_eq!(report["clock"], "live");
         assert!(
             report["simulated_ms"].as_u64().unwrap() < 20_000,
@@ -274,34 +279,11 @@ fn sigint_sigterm_and_sighup_stop_a_live_run_gracefully_with_exit_3_and_the_repo
 
 #[test]
 fn sigint_sigterm_and_sighup_stop_a_virtual_run_with_exit_3_and_the_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    // Ten simulated hours take many minutes here: each signal arrives mid-run.
-    let runs: Vec<_> = ["INT", "TERM", "HUP"]
-        .into_iter()
-        .map(|signal| {
-            let out = dir.path().join(signal);
-            let mut run = Running::spawn([
-                "run".as_ref(),
-                scenario("smoke.toml").as_os_str(),
-                "--clock".as_ref(),
-                "virtual".as_ref(),
-                "--duration".as_ref(),
-                "10h".as_ref(),
-                "--format".as_ref(),
-                "md,junit".as_ref(),
-                "--out".as_ref(),
-                out.as_os_str(),
-            ]);
-            // The plan is printed once the signals are caught (its first progress line would
-            // come after an hour of simulated time, minutes here).
-            run.wait_for(|line| line.starts_with("scenario `smoke`"));
-            run.signal(signal);
-            (signal, out, run)
-        })
-        .collect();
-    for (signal, out, run) in runs {
-        let done = run.finish(STOPS_WITHIN);
-        let report = assert_interrupted(signal, &done, &out);
+    // Ten simulated hours take many minutes here: each signal arrives mid-run. It is sent once
+    // the plan is printed, which is once the signals are caught (the first progress line
+    // would come after an hour of simulated time, minutes here).
+    let args = ["--clock", "virtual", "--duration", "10h"];
+    for (signal, report) in signalled_runs(&args, |line| line.starts_with("scenario `smoke`")) {
         assert_eq!(report["clock"], "virtual");
         assert!(
             report["simulated_ms"].as_u64().unwrap() < 10 * 3_600_000,

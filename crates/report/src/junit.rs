@@ -133,29 +133,13 @@ pub(crate) fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::stopped_by;
 
     #[test]
     fn escapes_the_five_entities_and_control_characters() {
         assert_eq!(escape(r#"<&>"'"#), "&lt;&amp;&gt;&quot;&apos;");
         assert_eq!(escape("a\u{1}b\tc"), "a\u{FFFD}b\tc");
         assert_eq!(escape("plain p95 < 2 s"), "plain p95 &lt; 2 s");
-    }
-
-    fn stopped_by(stop: &str) -> RunSnapshot {
-        RunSnapshot::build(metrics::SnapshotInput {
-            scenario: "t".to_owned(),
-            seed: 1,
-            clock: "virtual".to_owned(),
-            shards: 1,
-            stop: stop.to_owned(),
-            simulated: std::time::Duration::from_secs(90),
-            recorder: metrics::Recorder::default(),
-            agents: Vec::new(),
-            targets: &scenario::Targets::default(),
-            breakers: Vec::new(),
-            process: metrics::ProcessStats::default(),
-            memory_method: metrics::MemoryMethod::Structural,
-        })
     }
 
     #[test]

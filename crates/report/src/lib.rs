@@ -22,6 +22,8 @@ mod markdown;
 mod sections;
 mod table;
 mod terminal;
+#[cfg(test)]
+mod test_support;
 mod units;
 mod write;
 

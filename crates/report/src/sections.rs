@@ -485,20 +485,7 @@ mod tests {
 
     /// A run that met every target, stopped by `stop`.
     fn met_all(stop: &str) -> RunSnapshot {
-        let mut s = RunSnapshot::build(metrics::SnapshotInput {
-            scenario: "t".to_owned(),
-            seed: 1,
-            clock: "virtual".to_owned(),
-            shards: 1,
-            stop: stop.to_owned(),
-            simulated: std::time::Duration::from_secs(90),
-            recorder: metrics::Recorder::default(),
-            agents: Vec::new(),
-            targets: &scenario::Targets::default(),
-            breakers: Vec::new(),
-            process: metrics::ProcessStats::default(),
-            memory_method: metrics::MemoryMethod::Structural,
-        });
+        let mut s = crate::test_support::stopped_by(stop);
         s.passed = true;
         for v in &mut s.targets {
             v.passed = true;
