@@ -19,7 +19,7 @@ use crate::process;
 
 /// The probe's sleep: about 100 samples a second (a 10 s run's p99 rests on its ten latest
 /// wake-ups), at no measurable cost. Tokio's timer fires on whole milliseconds, so even an
-/// idle runtime shows lags up to about 1 ms.
+/// idle runtime shows lags of 1-2 ms.
 pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The window of the peak CPU utilisation.

@@ -20,9 +20,10 @@ use crate::histogram::LatencyHistogram;
 use crate::recorder::Recorder;
 use crate::{MetricKind, ms};
 
-/// The p99 of `scheduler_lag` above which a run is flagged: an idle runtime wakes within about
-/// a millisecond (tokio's timer rounds a sleep up to its next tick), an overloaded one tens or
-/// hundreds of milliseconds late (`docs/metrics.md` has the measurements).
+/// The p99 of `scheduler_lag` above which a run is flagged: a healthy runtime wakes within
+/// about 2 ms at p99 (tokio's timer rounds a sleep up to its next millisecond tick), an
+/// overloaded one tens or hundreds of milliseconds late (`docs/metrics.md` has the
+/// measurements on a 2-core machine).
 pub const SCHEDULER_LAG_P99_LIMIT: Duration = Duration::from_millis(10);
 
 /// The share of the cores busy over the run above which a run is flagged: beyond it, runnable
