@@ -91,7 +91,7 @@ const ERROR_CLASSES: [&str; 3] = ["llm", "tool", "turn"];
 /// a number for a histogram) is an error naming its path.
 pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, BadFigure> {
     let mut out = Vec::new();
-    latency(&mut out, report)?;
+    latency(&mut out, report, include_process)?;
     if let Some(v) = ratio(report.get("error_rate"), "error_rate")? {
         push(
             &mut out,
@@ -126,7 +126,7 @@ pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, Bad
             .as_array()
             .ok_or_else(|| bad("targets", targets, "an array of verdicts"))?;
         for (i, verdict) in verdicts.iter().enumerate() {
-            target(&mut out, &format!("targets[{i}]"), verdict)?;
+            target(&mut out, &format!("targets[{i}]"), verdict, include_process)?;
         }
     }
     if let Some(agents) = object(report.get("agents"), "agents", AN_OBJECT)? {
@@ -142,12 +142,20 @@ pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, Bad
 
 const AN_OBJECT: &str = "an object";
 
+/// Figures that measure the machine the harness ran on, not the system under test (the
+/// harness's own scheduling lag, and the target judged on it): compared, like `process`, only
+/// with `include_process`.
+const OF_THE_MACHINE: [&str; 2] = ["scheduler_lag", "harness_not_saturated"];
+
 /// Each histogram's percentiles.
-fn latency(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
+fn latency(out: &mut Vec<Metric>, report: &Value, include_process: bool) -> Result<(), BadFigure> {
     let Some(latency) = object(report.get("latency"), "latency", AN_OBJECT)? else {
         return Ok(());
     };
     for (kind, histogram) in latency {
+        if !include_process && OF_THE_MACHINE.contains(&kind.as_str()) {
+            continue;
+        }
         let path = format!("latency.{kind}");
         let Some(histogram) = object(
             Some(histogram),
@@ -204,7 +212,12 @@ fn errors(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
 
 /// A verdict's measured value (or each numeric field of it), better in the direction of its
 /// comparison: below a limit is lower, `>=` is higher.
-fn target(out: &mut Vec<Metric>, at: &str, verdict: &Value) -> Result<(), BadFigure> {
+fn target(
+    out: &mut Vec<Metric>,
+    at: &str,
+    verdict: &Value,
+    include_process: bool,
+) -> Result<(), BadFigure> {
     let verdict = verdict.as_object().ok_or_else(|| {
         bad(
             at,
@@ -216,6 +229,9 @@ fn target(out: &mut Vec<Metric>, at: &str, verdict: &Value) -> Result<(), BadFig
     let Some(name) = field("target")? else {
         return Ok(());
     };
+    if !include_process && OF_THE_MACHINE.contains(&name) {
+        return Ok(());
+    }
     let better = match field("op")? {
         Some(">=" | ">") => Better::Higher,
         _ => Better::Lower,
@@ -392,6 +408,32 @@ mod tests {
             (nested.value, nested.better, nested.quantity),
             (5.0, Better::Lower, Quantity::Bytes)
         );
+    }
+
+    #[test]
+    fn the_harness_own_figures_compare_only_with_the_process() {
+        let mut report = sample();
+        report["latency"]["scheduler_lag"] = json!({"count": 5, "p50_ms": 1.0, "p99_ms": 30.0});
+        report["targets"].as_array_mut().unwrap().push(json!(
+            {"target": "harness_not_saturated", "measured": 30.0, "op": "<=", "limit": 10.0, "unit": "ms", "passed": false}
+        ));
+        let names = |include| -> Vec<String> {
+            metrics(&report, include)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        let without = names(false);
+        assert!(
+            without
+                .iter()
+                .all(|n| !n.contains("scheduler_lag") && !n.contains("harness")),
+            "{without:?}"
+        );
+        let with = names(true);
+        assert!(with.contains(&"latency.scheduler_lag.p99_ms".to_owned()));
+        assert!(with.contains(&"targets.harness_not_saturated".to_owned()));
     }
 
     #[test]
