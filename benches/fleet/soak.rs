@@ -14,9 +14,10 @@
 //!   allocated outlives it). Why hour 2: the process's token memo (the mock's, bounded at
 //!   2^20 entries and cleared when full, its table kept) fills up during the second hour of
 //!   this fleet, a one-time step of the shared heap; `SOAK_BASELINE_HOUR=1` shows it. The
-//!   heap figures are the process's, read when part 0 reaches the hour; in a sharded run the
-//!   parts' clocks drift apart, so the last hour (read when another part may have ended) is
-//!   left out of the check;
+//!   agents' heap is each part's own, added from each part's latest reading; the shared heap
+//!   is the process's, read when part 0 reaches the hour. In a sharded run the parts' clocks
+//!   drift apart, so the last hour (read when another part may have ended and dropped its
+//!   share of the shared heap) is left out of the check;
 //! - **nothing overflowed**: no histogram value was clamped at the HdrHistogram's highest
 //!   trackable value (an hour; `outliers` per metric), no counter is near `u64::MAX`, no
 //!   agent's latency sketch near its `u32` bucket counts, and the heap table never ran out of
@@ -123,8 +124,8 @@ pub(crate) fn soak() -> bool {
         snap.error_rate.unwrap_or(0.0) * 100.0,
     );
 
-    // The heap figures are the process's, read at part 0's hour. Parts keep their own clocks:
-    // by part 0's last hour another part may have finished and dropped its agents.
+    // The shared heap is the process's, read at part 0's hour. Parts keep their own clocks:
+    // by part 0's last hour another part may have finished and dropped its share of it.
     let checked = if shards > 1 {
         println!("sharded: the last hour's heap is not checked (another part may have ended)");
         &hours_seen[..hours_seen.len().saturating_sub(1)]

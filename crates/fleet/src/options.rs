@@ -30,9 +30,9 @@ pub struct Progress {
     pub sessions_completed: u64,
     /// p95 of `agent_response` so far.
     pub p95: Duration,
-    /// Live heap of every agent's account now, summed ([`heap::accounts_live`]): bytes, 0
-    /// without the tracking allocator. The process's figure, so every fleet in the process
-    /// (every part of a sharded run) is in it.
+    /// Live heap of the run's agents now, summed over their accounts: bytes, 0 without the
+    /// tracking allocator. Each part of a sharded run reads its own agents; the run's progress
+    /// adds them.
     pub agents_heap: u64,
     /// Live shared heap now ([`heap::shared_usage`]): what no agent owns (the runtime, the
     /// in-process mock, the token memo, the recorders). The process's figure, as above.

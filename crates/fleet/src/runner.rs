@@ -207,6 +207,7 @@ where
     let progress = options.progress.clone().map(|f| {
         tokio::spawn(report_progress(
             shared.clone(),
+            tallies.clone(),
             f,
             options.progress_every,
             start,
@@ -486,7 +487,13 @@ async fn open_loop<A, F>(
     }
 }
 
-async fn report_progress(shared: Arc<Shared>, report: ProgressFn, every: Duration, start: Instant) {
+async fn report_progress(
+    shared: Arc<Shared>,
+    tallies: Arc<Mutex<Vec<Tally>>>,
+    report: ProgressFn,
+    every: Duration,
+    start: Instant,
+) {
     let mut next = start + every;
     loop {
         sleep_until(next).await;
@@ -508,7 +515,7 @@ async fn report_progress(shared: Arc<Shared>, report: ProgressFn, every: Duratio
         };
         // The heap once the merged copy of the recorders is gone: it is not the run's.
         drop(snapshot);
-        progress.agents_heap = heap::accounts_live();
+        progress.agents_heap = tally::live_heap(&tallies);
         progress.shared_heap = heap::shared_usage().live;
         report(&progress);
     }

@@ -206,9 +206,9 @@ fn retry(r: &mut Retry, part: Part) {
 
 /// One callback per part, from the run's: each part reports into its slot, and part 0's
 /// report (its cadence is the run's) passes on the sum of the latest of every part: agents
-/// alive, turns, failed turns and sessions added, the highest part p95. The heap figures are
-/// the process's, which holds every part, so part 0's reading is passed on as it is (adding
-/// the parts' would count the run once per part).
+/// alive, turns, failed turns, sessions and the agents' heap added, the highest part p95. The
+/// shared heap is the process's, which holds every part, so part 0's reading is passed on as
+/// it is (adding the parts' would count it once per part).
 pub(crate) fn progress(progress: Option<ProgressFn>, parts: u32) -> Vec<Option<ProgressFn>> {
     let Some(report) = progress else {
         return vec![None; parts as usize];
@@ -227,7 +227,6 @@ pub(crate) fn progress(progress: Option<ProgressFn>, parts: u32) -> Vec<Option<P
                 if k == 0 {
                     let mut sum = Progress {
                         elapsed: p.elapsed,
-                        agents_heap: p.agents_heap,
                         shared_heap: p.shared_heap,
                         ..Progress::default()
                     };
@@ -237,6 +236,7 @@ pub(crate) fn progress(progress: Option<ProgressFn>, parts: u32) -> Vec<Option<P
                         sum.failed_turns += q.failed_turns;
                         sum.sessions_started += q.sessions_started;
                         sum.sessions_completed += q.sessions_completed;
+                        sum.agents_heap += q.agents_heap;
                         sum.p95 = sum.p95.max(q.p95);
                     }
                     drop(all);

@@ -95,3 +95,11 @@ pub(crate) fn warm_shared_state(scenario: &Scenario) {
         }
     }
 }
+
+/// Live heap of this fleet's agents now, summed over their accounts (0 without the tracking
+/// allocator): this fleet's only, not another's in the same process (a part of a sharded run,
+/// a parallel test).
+pub(crate) fn live_heap(tallies: &Mutex<Vec<Tally>>) -> u64 {
+    let tallies = tallies.lock().unwrap_or_else(PoisonError::into_inner);
+    tallies.iter().map(|t| t.account().usage().live).sum()
+}
