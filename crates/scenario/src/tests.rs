@@ -25,8 +25,17 @@ fn problem(src: &str) -> (Problem, String) {
 
 #[test]
 fn shipped_fixtures_are_valid() {
-    for name in ["smoke.toml", "default.toml", "support-fleet.toml"] {
-        let s = load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Every scenario shipped, not a list that a new one can miss.
+    let dir = fixture("");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 7, "{names:?}");
+    for path in names {
+        let s = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(!s.name.is_empty());
     }
     let support = load(&fixture("support-fleet.toml")).unwrap();
