@@ -293,6 +293,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn progress_adds_the_parts_agents_heap_and_passes_the_shared_heap_once() {
+        let got: Arc<Mutex<Vec<Progress>>> = Arc::default();
+        let sink = got.clone();
+        let run: ProgressFn = Arc::new(move |p: &Progress| {
+            sink.lock().unwrap_or_else(PoisonError::into_inner).push(*p);
+        });
+        let parts = progress(Some(run), 2);
+        let report = |k: usize, agents_heap, shared_heap| {
+            let f = parts[k].as_ref().expect("a callback per part");
+            f(&Progress {
+                alive: 3,
+                agents_heap,
+                shared_heap,
+                ..Progress::default()
+            });
+        };
+        // Part 1 reports first; part 0's report passes on the sum of the latest of both.
+        report(1, 700, 9_000);
+        report(0, 500, 10_000);
+        let got = got.lock().unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(got.len(), 1, "only part 0 reports the run's progress");
+        assert_eq!(got[0].alive, 6);
+        assert_eq!(got[0].agents_heap, 1_200, "each part's own agents, added");
+        assert_eq!(got[0].shared_heap, 10_000, "the process's, once");
+    }
+
+    #[test]
     fn shares_add_up_and_agents_are_dealt_out() {
         for of in 1..=7 {
             for n in [0_u64, 1, 6, 7, 100, 1_001] {
