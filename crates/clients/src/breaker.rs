@@ -40,26 +40,7 @@ use tokio::time::Instant;
 /// more smoothly; ten keeps the error under a tenth of `window` at a tiny, fixed cost.
 const BUCKETS: usize = 10;
 
-/// The state of a [`CircuitBreaker`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BreakerState {
-    /// Calls go through; outcomes are counted.
-    Closed,
-    /// Calls are rejected until `open_for` has passed.
-    Open,
-    /// A limited number of probe calls go through to test whether the service recovered.
-    HalfOpen,
-}
-
-impl fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half-open",
-        })
-    }
-}
+pub use metrics::BreakerState;
 
 /// Why a call was rejected: the breaker is open (or half-open with all probes taken).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -266,7 +266,7 @@ fn a_provider_outage_fails_over_and_the_breaker_moves_as_configured() {
     assert!(primary.opened >= 1, "{primary:?}");
     assert!(primary.half_opened >= 1, "{primary:?}");
     assert!(primary.closed >= 1, "{primary:?}");
-    assert_eq!(primary.state, "closed", "{primary:?}");
+    assert_eq!(primary.state, metrics::BreakerState::Closed, "{primary:?}");
     assert!(primary.rejected > 0, "{primary:?}");
     assert!(snap.counters.failovers > 0);
     let backup = &outcome.mock_observed[0]["by_model"]["mock-b"];
@@ -341,7 +341,7 @@ fn calls_in_flight_at_the_end_of_grace_are_cancelled_and_counted_under_every_sto
     let s = hanging();
     let outcome = run_with(&s, RunOptions::default());
     check("duration", &s, &outcome);
-    assert_eq!(outcome.snapshot.stop, "duration");
+    assert_eq!(outcome.snapshot.stop, metrics::StopReason::Duration);
     assert_cancelled("duration", &outcome.snapshot);
 
     // Turns.
@@ -350,7 +350,7 @@ fn calls_in_flight_at_the_end_of_grace_are_cancelled_and_counted_under_every_sto
     s.fleet.max_turns = Some(60);
     let outcome = run_with(&s, RunOptions::default());
     check("turns", &s, &outcome);
-    assert_eq!(outcome.snapshot.stop, "turns");
+    assert_eq!(outcome.snapshot.stop, metrics::StopReason::Turns);
     assert_cancelled("turns", &outcome.snapshot);
 
     // Sessions.
@@ -359,7 +359,7 @@ fn calls_in_flight_at_the_end_of_grace_are_cancelled_and_counted_under_every_sto
     s.fleet.max_sessions = Some(40);
     let outcome = run_with(&s, RunOptions::default());
     check("sessions", &s, &outcome);
-    assert_eq!(outcome.snapshot.stop, "sessions");
+    assert_eq!(outcome.snapshot.stop, metrics::StopReason::Sessions);
     assert_cancelled("sessions", &outcome.snapshot);
 
     // An interrupt at 15 s.
@@ -377,7 +377,7 @@ fn calls_in_flight_at_the_end_of_grace_are_cancelled_and_counted_under_every_sto
     };
     let outcome = run_with(&s, options);
     check("interrupt", &s, &outcome);
-    assert_eq!(outcome.snapshot.stop, "interrupted");
+    assert_eq!(outcome.snapshot.stop, metrics::StopReason::Interrupted);
     assert_cancelled("interrupt", &outcome.snapshot);
 }
 

@@ -324,13 +324,10 @@ fn finish(
     let snapshot = RunSnapshot::build(SnapshotInput {
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        clock: match scenario.clock {
-            ClockMode::Live => "live".to_owned(),
-            ClockMode::Virtual => "virtual".to_owned(),
-        },
+        clock: scenario.clock,
         shards,
         simulated,
-        stop: stop.as_str().to_owned(),
+        stop,
         recorder,
         agents,
         targets: &scenario.targets,
@@ -528,12 +525,7 @@ fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
     llm.chain(tools)
         .map(|(class, (name, state, stats))| BreakerSummary {
             target: format!("{class}:{name}"),
-            state: match state {
-                clients::BreakerState::Closed => "closed",
-                clients::BreakerState::Open => "open",
-                clients::BreakerState::HalfOpen => "half_open",
-            }
-            .to_owned(),
+            state,
             opened: stats.opened,
             half_opened: stats.half_opened,
             closed: stats.closed,

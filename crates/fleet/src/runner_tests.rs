@@ -34,7 +34,7 @@ fn a_virtual_run_is_deterministic_for_a_seed() {
     let a = virtual_run(fixture("smoke"));
     let b = virtual_run(fixture("smoke"));
     assert!(a.counters.turns > 20, "{:?}", a.counters);
-    assert_eq!(a.stop, "duration");
+    assert_eq!(a.stop, metrics::StopReason::Duration);
     assert_eq!(a.simulated_ms, 5000);
     assert_eq!(comparable(&a), comparable(&b));
     let mut other = fixture("smoke");
@@ -95,7 +95,7 @@ fn the_smoke_run_meets_its_targets_and_fills_every_section() {
 fn a_fault_run_completes_and_accounts_for_every_call() {
     let s = virtual_run(fixture("faults"));
     let c = &s.counters;
-    assert_eq!(s.stop, "duration");
+    assert_eq!(s.stop, metrics::StopReason::Duration);
     let failed = |class| s.errors.calls_failed(class);
     let attempt_errors = |class: CallClass| {
         s.errors
@@ -232,7 +232,7 @@ fn an_interrupt_stops_the_run_and_keeps_what_it_measured() {
     };
     let outcome = run(&s, |_| ScriptedAgent, options).unwrap();
     assert_eq!(outcome.stop, StopReason::Interrupted);
-    assert_eq!(outcome.snapshot.stop, "interrupted");
+    assert_eq!(outcome.snapshot.stop, metrics::StopReason::Interrupted);
     assert!(outcome.snapshot.simulated_ms >= 10_000 && outcome.snapshot.simulated_ms < 12_000);
     assert!(outcome.snapshot.counters.turns > 0);
     assert!(count.load(std::sync::atomic::Ordering::Relaxed) >= 10);
@@ -244,7 +244,7 @@ fn a_max_turns_stop_counts_exactly() {
     s.fleet.duration = None;
     s.fleet.max_turns = Some(50);
     let snap = virtual_run(s);
-    assert_eq!(snap.stop, "turns");
+    assert_eq!(snap.stop, metrics::StopReason::Turns);
     assert!(snap.counters.turns >= 50, "{:?}", snap.counters);
 }
 
@@ -401,7 +401,7 @@ fn sharded_stop_counts_and_progress_add_up() {
     s.fleet.duration = None;
     s.fleet.max_turns = Some(50);
     let snap = virtual_run(s);
-    assert_eq!(snap.stop, "turns");
+    assert_eq!(snap.stop, metrics::StopReason::Turns);
     assert!(snap.counters.turns >= 50, "{:?}", snap.counters);
 
     // Progress is the sum of the parts: all 20 agents alive once both ramps are done.

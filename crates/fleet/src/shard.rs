@@ -255,11 +255,6 @@ pub(crate) fn merge_breakers(parts: Vec<Vec<BreakerSummary>>) -> Vec<BreakerSumm
     let Some(mut merged) = parts.next() else {
         return Vec::new();
     };
-    let rank = |state: &str| match state {
-        "open" => 2,
-        "half_open" => 1,
-        _ => 0,
-    };
     let mut by_target: BTreeMap<String, usize> = merged
         .iter()
         .enumerate()
@@ -274,9 +269,7 @@ pub(crate) fn merge_breakers(parts: Vec<Vec<BreakerSummary>>) -> Vec<BreakerSumm
                     m.half_opened += b.half_opened;
                     m.closed += b.closed;
                     m.rejected += b.rejected;
-                    if rank(&b.state) > rank(&m.state) {
-                        m.state = b.state;
-                    }
+                    m.state = m.state.max(b.state);
                 }
                 None => {
                     by_target.insert(b.target.clone(), merged.len());
@@ -389,21 +382,19 @@ mod tests {
 
     #[test]
     fn breakers_merge_by_target() {
-        let b = |target: &str, state: &str, opened| BreakerSummary {
+        use metrics::BreakerState::{Closed, HalfOpen, Open};
+        let b = |target: &str, state, opened| BreakerSummary {
             target: target.to_owned(),
-            state: state.to_owned(),
+            state,
             opened,
             half_opened: opened,
             closed: 0,
             rejected: 10 * opened,
         };
         let merged = merge_breakers(vec![
-            vec![b("llm:a", "closed", 1), b("tool:x", "half_open", 0)],
-            vec![b("llm:a", "open", 2), b("tool:x", "closed", 3)],
+            vec![b("llm:a", Closed, 1), b("tool:x", HalfOpen, 0)],
+            vec![b("llm:a", Open, 2), b("tool:x", Closed, 3)],
         ]);
-        assert_eq!(
-            merged,
-            vec![b("llm:a", "open", 3), b("tool:x", "half_open", 3)]
-        );
+        assert_eq!(merged, vec![b("llm:a", Open, 3), b("tool:x", HalfOpen, 3)]);
     }
 }

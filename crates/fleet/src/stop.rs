@@ -9,30 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use scenario::Fleet;
 
-/// Why a run stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// `fleet.duration` elapsed.
-    Duration,
-    /// `fleet.max_sessions` sessions started.
-    Sessions,
-    /// `fleet.max_turns` turns completed.
-    Turns,
-    /// Stopped from outside (Ctrl-C).
-    Interrupted,
-}
-
-impl StopReason {
-    /// The snake_case name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::Duration => "duration",
-            StopReason::Sessions => "sessions",
-            StopReason::Turns => "turns",
-            StopReason::Interrupted => "interrupted",
-        }
-    }
-}
+pub use metrics::StopReason;
 
 /// The stop conditions of a run, shared by every agent.
 #[derive(Debug)]

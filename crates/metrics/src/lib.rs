@@ -12,6 +12,8 @@
 //!   the probe's [`HarnessFigures`] and the `scheduler_lag` histogram.
 //! - `targets`: [`Verdict`]s from the scenario's targets.
 //! - `snapshot`: [`RunSnapshot`], the run's result and `report.json`'s content.
+//! - `vocabulary`: the report's closed sets, one spelling each: [`StopReason`],
+//!   [`BreakerState`], [`Clock`].
 //!
 //! `docs/metrics.md` defines when each timer starts and stops.
 
@@ -24,6 +26,7 @@ mod histogram;
 mod recorder;
 mod snapshot;
 mod targets;
+mod vocabulary;
 
 pub use agent::{AgentReport, AgentSummary, HeapFigures, MemoryMethod};
 pub use breakdown::{Breakdown, PARTS, TailBreakdown, TailPart, TurnParts};
@@ -40,6 +43,7 @@ pub use snapshot::{
     SnapshotInput, WORST_MEMORY_AGENTS,
 };
 pub use targets::{Unit, Verdict, agent_met, error_rate, evaluate};
+pub use vocabulary::{BreakerState, Clock, StopReason};
 
 /// A duration in milliseconds at microsecond resolution, as reports print them.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {

@@ -19,6 +19,7 @@ use crate::harness::HarnessSection;
 use crate::histogram::LatencyHistogram;
 use crate::recorder::Recorder;
 use crate::targets::{Verdict, agent_met, error_rate, evaluate};
+use crate::vocabulary::{BreakerState, Clock, StopReason};
 use crate::{MetricKind, ms};
 
 /// The report format's version; bumped when a field changes meaning or goes away.
@@ -64,8 +65,8 @@ pub const WORST_MEMORY_AGENTS: usize = 5;
 pub struct BreakerSummary {
     /// `llm:<provider>` or `tool:<name>`.
     pub target: String,
-    /// Its state at the end: `closed`, `open` or `half_open`.
-    pub state: String,
+    /// Its state at the end.
+    pub state: BreakerState,
     /// Transitions into open.
     pub opened: u64,
     /// Transitions from open into half-open.
@@ -120,11 +121,11 @@ pub struct RunSnapshot {
     /// The run seed.
     pub seed: u64,
     /// `live` or `virtual`.
-    pub clock: String,
+    pub clock: Clock,
     /// The parts the fleet ran as (`fleet.shards`; 1 for one fleet sharing every limit).
     pub shards: u32,
-    /// Why the run stopped: `duration`, `sessions`, `turns` or `interrupted`.
-    pub stop: String,
+    /// Why the run stopped.
+    pub stop: StopReason,
     /// Fleet time from the start to the stop, ms (simulated time under the virtual clock).
     pub simulated_ms: u64,
     /// Whether every target passed.
@@ -162,12 +163,12 @@ pub struct SnapshotInput<'a> {
     pub scenario: String,
     /// The run seed.
     pub seed: u64,
-    /// `live` or `virtual`.
-    pub clock: String,
+    /// The clock it ran on.
+    pub clock: Clock,
     /// The parts the fleet ran as.
     pub shards: u32,
     /// Why the run stopped.
-    pub stop: String,
+    pub stop: StopReason,
     /// Fleet time from the start to the stop.
     pub simulated: Duration,
     /// Everything recorded, merged.
@@ -317,9 +318,9 @@ mod tests {
         SnapshotInput {
             scenario: "t".to_owned(),
             seed: 1,
-            clock: "virtual".to_owned(),
+            clock: Clock::Virtual,
             shards: 1,
-            stop: "duration".to_owned(),
+            stop: StopReason::Duration,
             simulated: Duration::from_secs(10),
             recorder: r,
             agents: vec![
@@ -419,7 +420,7 @@ mod tests {
         assert!(!json.contains("harness"), "{json}");
 
         let mut probed = input(&targets);
-        probed.clock = "live".to_owned();
+        probed.clock = Clock::Live;
         probed.recorder.harness = Some(crate::HarnessFigures {
             probe_interval: Duration::from_millis(10),
             cores: 2,

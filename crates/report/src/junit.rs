@@ -2,13 +2,13 @@
 //! target, a `<failure>` for each target missed, and a failed `run interrupted` test case when
 //! a signal stopped the run (its figures cover only part of it, so it must not read as a pass).
 
-use metrics::{RunSnapshot, Unit, Verdict};
+use metrics::{RunSnapshot, StopReason, Unit, Verdict};
 
 use crate::units;
 
 /// `s`'s verdicts as a JUnit XML document.
 pub fn junit(s: &RunSnapshot) -> String {
-    let interrupted = s.stop == INTERRUPTED;
+    let interrupted = s.stop == StopReason::Interrupted;
     let tests = s.targets.len() + usize::from(interrupted);
     let failures = s.targets.iter().filter(|v| !v.passed).count() + usize::from(interrupted);
     let time = format!("{:.3}", s.simulated_ms as f64 / 1000.0);
@@ -26,8 +26,8 @@ pub fn junit(s: &RunSnapshot) -> String {
         ("fleetbench_version", s.fleetbench_version.clone()),
         ("scenario", s.scenario.clone()),
         ("seed", s.seed.to_string()),
-        ("clock", s.clock.clone()),
-        ("stop", s.stop.clone()),
+        ("clock", s.clock.to_string()),
+        ("stop", s.stop.to_string()),
         ("simulated_ms", s.simulated_ms.to_string()),
         ("goodput_turns_per_s", s.goodput_turns_per_s.to_string()),
     ];
@@ -47,9 +47,6 @@ pub fn junit(s: &RunSnapshot) -> String {
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
 }
-
-/// The stop reason of a run a signal stopped (`RunSnapshot::stop`).
-const INTERRUPTED: &str = "interrupted";
 
 /// The failed test case of an interrupted run.
 fn interrupted_case(s: &RunSnapshot) -> String {
@@ -144,8 +141,8 @@ mod tests {
 
     #[test]
     fn an_interrupted_run_is_a_failed_test_case() {
-        let done = junit(&stopped_by("duration"));
-        let stopped = junit(&stopped_by("interrupted"));
+        let done = junit(&stopped_by(StopReason::Duration));
+        let stopped = junit(&stopped_by(StopReason::Interrupted));
         let count = |xml: &str, what: &str| xml.matches(what).count();
         assert_eq!(count(&done, "run interrupted"), 0, "{done}");
         assert_eq!(

@@ -28,10 +28,10 @@ pub fn markdown(s: &RunSnapshot) -> String {
     ]);
     run.row(vec![
         s.scenario.clone(),
-        s.clock.clone(),
+        s.clock.to_string(),
         s.seed.to_string(),
         crate::units::clock(s.simulated_ms),
-        s.stop.clone(),
+        s.stop.to_string(),
         crate::units::count(s.process.agents_alive_peak),
         s.fleetbench_version.clone(),
     ]);

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use metrics::{CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot, SaturationReason};
+use metrics::{
+    CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot, SaturationReason, StopReason,
+};
 
 use crate::table::{Align, Table};
 use crate::units::{self, count};
@@ -353,7 +355,7 @@ pub(crate) fn breakers(s: &RunSnapshot) -> Table {
     for b in &s.breakers {
         t.row(vec![
             b.target.clone(),
-            b.state.clone(),
+            b.state.to_string(),
             count(b.opened),
             count(b.half_opened),
             count(b.closed),
@@ -442,7 +444,7 @@ pub(crate) fn saturation_warning(s: &RunSnapshot) -> Option<String> {
 /// Whether the run passed: every target met, over the whole run (an interrupted run is never
 /// a pass, whatever it measured before the stop).
 pub(crate) fn passed(s: &RunSnapshot) -> bool {
-    s.passed && s.targets.iter().all(|v| v.passed) && s.stop != "interrupted"
+    s.passed && s.targets.iter().all(|v| v.passed) && s.stop != StopReason::Interrupted
 }
 
 /// `PASS: all 6 targets met` or `FAIL: 2 of 6 targets missed: a, b`; an interrupted run's is
@@ -472,7 +474,7 @@ pub(crate) fn verdict(s: &RunSnapshot) -> String {
             ),
         )
     };
-    if s.stop == "interrupted" {
+    if s.stop == StopReason::Interrupted {
         format!("NOT A PASS: interrupted before its end; over the time it ran, {detail}")
     } else {
         format!("{word}: {detail}")
@@ -484,7 +486,7 @@ mod tests {
     use super::*;
 
     /// A run that met every target, stopped by `stop`.
-    fn met_all(stop: &str) -> RunSnapshot {
+    fn met_all(stop: StopReason) -> RunSnapshot {
         let mut s = crate::test_support::stopped_by(stop);
         s.passed = true;
         for v in &mut s.targets {
@@ -495,10 +497,10 @@ mod tests {
 
     #[test]
     fn an_interrupted_run_is_never_a_pass_even_when_every_target_held() {
-        let done = met_all("duration");
+        let done = met_all(StopReason::Duration);
         assert!(passed(&done));
         assert_eq!(verdict(&done), "PASS: all 6 targets met");
-        let stopped = met_all("interrupted");
+        let stopped = met_all(StopReason::Interrupted);
         assert!(!passed(&stopped));
         assert_eq!(
             verdict(&stopped),

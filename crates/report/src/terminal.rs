@@ -63,7 +63,7 @@ pub fn terminal(s: &RunSnapshot) -> String {
     if let Some(warning) = sections::saturation_warning(s) {
         out.push_str(&format!("WARNING: {warning}\n"));
     }
-    if s.stop == "interrupted" {
+    if s.stop == metrics::StopReason::Interrupted {
         out.push_str("INTERRUPTED: a signal stopped the run before its end; the figures cover only the time it ran\n");
     }
     out.push_str(&sections::verdict(s));

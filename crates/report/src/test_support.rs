@@ -3,13 +3,13 @@
 use metrics::RunSnapshot;
 
 /// An empty run of the default targets, stopped by `stop` after 90 s of fleet time.
-pub(crate) fn stopped_by(stop: &str) -> RunSnapshot {
+pub(crate) fn stopped_by(stop: metrics::StopReason) -> RunSnapshot {
     RunSnapshot::build(metrics::SnapshotInput {
         scenario: "t".to_owned(),
         seed: 1,
-        clock: "virtual".to_owned(),
+        clock: metrics::Clock::Virtual,
         shards: 1,
-        stop: stop.to_owned(),
+        stop,
         simulated: std::time::Duration::from_secs(90),
         recorder: metrics::Recorder::default(),
         agents: Vec::new(),

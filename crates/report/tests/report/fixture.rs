@@ -175,9 +175,9 @@ pub(crate) fn snapshot_with(targets: &Targets) -> RunSnapshot {
     let mut s = RunSnapshot::build(SnapshotInput {
         scenario: "support-fleet".to_owned(),
         seed: 42,
-        clock: "virtual".to_owned(),
+        clock: metrics::Clock::Virtual,
         shards: 1,
-        stop: "duration".to_owned(),
+        stop: metrics::StopReason::Duration,
         simulated: Duration::from_secs(600),
         recorder,
         agents,
@@ -185,7 +185,7 @@ pub(crate) fn snapshot_with(targets: &Targets) -> RunSnapshot {
         breakers: vec![
             BreakerSummary {
                 target: "llm:primary".to_owned(),
-                state: "closed".to_owned(),
+                state: metrics::BreakerState::Closed,
                 opened: 1,
                 half_opened: 1,
                 closed: 1,
@@ -193,7 +193,7 @@ pub(crate) fn snapshot_with(targets: &Targets) -> RunSnapshot {
             },
             BreakerSummary {
                 target: "tool:search".to_owned(),
-                state: "closed".to_owned(),
+                state: metrics::BreakerState::Closed,
                 ..BreakerSummary::default()
             },
         ],
@@ -223,9 +223,9 @@ pub(crate) fn empty() -> RunSnapshot {
     let mut s = RunSnapshot::build(SnapshotInput {
         scenario: "idle".to_owned(),
         seed: 0,
-        clock: "live".to_owned(),
+        clock: metrics::Clock::Live,
         shards: 1,
-        stop: "interrupted".to_owned(),
+        stop: metrics::StopReason::Interrupted,
         simulated: Duration::ZERO,
         recorder: Recorder::default(),
         agents: Vec::new(),

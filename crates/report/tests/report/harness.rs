@@ -11,7 +11,7 @@ use crate::fixture;
 /// The fixture run as if live, its probe having measured `lag_ms` at every wake-up and `cpu`.
 fn probed(lag_ms: u64, cpu: f64) -> RunSnapshot {
     let mut s = fixture::snapshot_with(&fixture::lenient_targets());
-    s.clock = "live".to_owned();
+    s.clock = metrics::Clock::Live;
     let mut lag = LatencyHistogram::default();
     for _ in 0..1000 {
         lag.record(Duration::from_millis(lag_ms));

@@ -31,6 +31,22 @@ pub enum ClockMode {
     Virtual,
 }
 
+impl ClockMode {
+    /// The name used in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockMode::Live => "live",
+            ClockMode::Virtual => "virtual",
+        }
+    }
+}
+
+impl std::fmt::Display for ClockMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A whole scenario: everything a run needs, validated.
 ///
 /// Build one with [`crate::Scenario::from_toml`] or [`crate::load`]; the fields are public
