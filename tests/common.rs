@@ -46,15 +46,7 @@ impl Running {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("CI", "true")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the fleetbench binary starts");
+        let mut child = spawn_piped(args);
         let stdout = child.stdout.take().map(std::io::BufReader::new);
         let stderr = child.stderr.take().map(std::io::BufReader::new);
         Running {
@@ -172,16 +164,26 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    let mut child = spawn_piped(args);
+    // The reader goes away at once: the command's first write to stdout fails (EPIPE).
+    drop(child.stdout.take());
+    child.wait_with_output().expect("the process ends")
+}
+
+/// Starts `fleetbench ARGS` with `CI=true` (plain progress lines on stderr), no `RUST_LOG`,
+/// and stdout and stderr piped.
+fn spawn_piped<I, S>(args: I) -> std::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
+    Command::new(env!("CARGO_BIN_EXE_fleetbench"))
         .args(args)
         .env_remove("RUST_LOG")
         .env("CI", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the fleetbench binary starts");
-    // The reader goes away at once: the command's first write to stdout fails (EPIPE).
-    drop(child.stdout.take());
-    child.wait_with_output().expect("the process ends")
+        .expect("the fleetbench binary starts")
 }

@@ -10,7 +10,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -19,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use clients::{Clients, Embedded, ErrorKind};
 use metrics::{
-    AgentSummary, BreakerSummary, CallClass, MemoryMethod, MetricKind, ProcessStats, Registry,
-    RunSnapshot, SnapshotInput,
+    AgentSummary, BreakerSummary, MemoryMethod, MetricKind, ProcessStats, Registry, RunSnapshot,
+    SnapshotInput,
 };
 use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
@@ -266,36 +265,6 @@ where
     }
 }
 
-/// After the stop: calls in flight get the grace period. Then every call still in flight is
-/// cancelled through the clients, so it ends as `cancelled` and its turn is reported (every
-/// call and attempt that started is counted); an agent that still has not returned
-/// [`CANCEL_WAIT`] later (one of a team's own that ignores its calls' results) is aborted, its
-/// turn counted as cancelled with what it had not reported.
-async fn wind_down(shared: &Shared, tasks: &mut JoinSet<()>) {
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(shared.stop.grace, drain).await.is_ok() {
-        return;
-    }
-    shared.clients.cancel_calls();
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(CANCEL_WAIT, drain).await.is_ok() {
-        return;
-    }
-    let aborted = tasks.len() as u64;
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
-    shared.record(|r| {
-        r.counters.turns_cancelled += aborted;
-        for _ in 0..aborted {
-            r.error(CallClass::Turn, ErrorKind::Cancelled);
-        }
-    });
-}
-
-/// How long agents get to return once their calls are cancelled (the built-in agent returns
-/// on the same tick).
-const CANCEL_WAIT: Duration = Duration::from_secs(1);
-
 /// The run's snapshot from its parts ([`shard::merge`]).
 fn finish(
     scenario: &Scenario,
@@ -484,40 +453,6 @@ async fn open_loop<A, F>(
     }
 }
 
-async fn report_progress(
-    shared: Arc<Shared>,
-    tallies: Arc<Mutex<Vec<Tally>>>,
-    report: ProgressFn,
-    every: Duration,
-    start: Instant,
-) {
-    let mut next = start + every;
-    loop {
-        sleep_until(next).await;
-        next += every;
-        let snapshot = shared.registry.snapshot();
-        let mut progress = Progress {
-            elapsed: start.elapsed(),
-            alive: shared.alive.load(Ordering::Relaxed),
-            turns: snapshot.counters.turns,
-            failed_turns: snapshot.counters.turns_failed,
-            sessions_started: snapshot.counters.sessions_started,
-            sessions_completed: snapshot.counters.sessions_completed,
-            p95: snapshot
-                .latency
-                .get(&MetricKind::AgentResponse)
-                .map(|h| h.quantile(0.95))
-                .unwrap_or_default(),
-            ..Progress::default()
-        };
-        // The heap once the merged copy of the recorders is gone: it is not the run's.
-        drop(snapshot);
-        progress.agents_heap = tally::live_heap(&tallies);
-        progress.shared_heap = heap::shared_usage().live;
-        report(&progress);
-    }
-}
-
 /// Every breaker's state and transitions at the end of the run.
 fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
     let llm = clients.llm.breakers().into_iter().map(|b| ("llm", b));
@@ -533,6 +468,12 @@ fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
         })
         .collect()
 }
+
+mod progress;
+mod wind_down;
+
+use progress::report_progress;
+use wind_down::wind_down;
 
 #[cfg(test)]
 #[path = "runner_tests.rs"]
