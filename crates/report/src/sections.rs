@@ -482,31 +482,5 @@ pub(crate) fn verdict(s: &RunSnapshot) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A run that met every target, stopped by `stop`.
-    fn met_all(stop: StopReason) -> RunSnapshot {
-        let mut s = crate::test_support::stopped_by(stop);
-        s.passed = true;
-        for v in &mut s.targets {
-            v.passed = true;
-        }
-        s
-    }
-
-    #[test]
-    fn an_interrupted_run_is_never_a_pass_even_when_every_target_held() {
-        let done = met_all(StopReason::Duration);
-        assert!(passed(&done));
-        assert_eq!(verdict(&done), "PASS: all 6 targets met");
-        let stopped = met_all(StopReason::Interrupted);
-        assert!(!passed(&stopped));
-        assert_eq!(
-            verdict(&stopped),
-            "NOT A PASS: interrupted before its end; over the time it ran, all 6 targets met"
-        );
-        let md = crate::markdown(&stopped);
-        assert!(md.contains("❌ **NOT A PASS"), "{md}");
-    }
-}
+#[path = "sections_tests.rs"]
+mod tests;
