@@ -131,17 +131,21 @@ fn a_fleet_that_keeps_something_per_session_grows_hour_by_hour() {
 }
 
 #[test]
-fn a_sharded_run_reports_both_parts_agents_and_gives_every_byte_back() {
+fn a_sharded_run_reports_its_parts_and_gives_every_byte_back() {
     // How the parts' figures add is unit-tested in `shard.rs`; here, a real two-part run. Its
-    // parts keep their own clocks, so a reading of the process's heap beside the summed
-    // progress is not a fair comparison (one part's latest reading may be an hour old).
+    // parts run on their own threads and clocks, so when part 0 reports an hour the other
+    // part's latest reading may be an hour old, or not there yet on a busy machine: the sum
+    // is bounded by the whole fleet, not equal to it at every reading.
     let _one = one_at_a_time();
     let before = heap::accounts_live();
     let hours = hourly(&soak(AGENTS, 2, 2), |_| ScriptedAgent);
     let after = heap::accounts_live();
     assert!(!hours.is_empty());
     for p in &hours {
-        assert_eq!(p.alive, u64::from(AGENTS), "both parts' agents");
+        assert!(
+            p.alive >= u64::from(AGENTS / 2) && p.alive <= u64::from(AGENTS),
+            "part 0's agents at least, the fleet at most: {p:?}"
+        );
         assert!(p.agents_heap > 0 && p.shared_heap > 0, "{p:?}");
         assert!(p.agents_heap < u64::from(AGENTS) * MIB, "{p:?}");
     }
