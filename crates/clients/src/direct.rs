@@ -333,7 +333,7 @@ fn read(
     };
     // The text is the caller's; its count goes to the process's memo, shared heap.
     let content = answer.text();
-    heap::shared(|| mock::remember_words(&content, answer.word_count()));
+    heap::shared(|| tokencount::remember_words(&content, answer.word_count()));
     let response = LlmResponse {
         content,
         finish_reason: Some(match answer.finish_reason {

@@ -162,11 +162,11 @@ impl Agent for ScriptedAgent {
 }
 
 /// `tokens` words of generated text, the agent's; their count is remembered in the
-/// process's token memo ([`mock::remember_words`], charged to shared heap), so counting the
+/// process's token memo ([`tokencount::remember_words`], charged to shared heap), so counting the
 /// message costs a hash.
 fn generated(rng: &mut scenario::SimRng, tokens: u32) -> String {
     let out = text::words(rng, tokens);
-    heap::shared(|| mock::remember_words(&out, tokens));
+    heap::shared(|| tokencount::remember_words(&out, tokens));
     out
 }
 

@@ -91,7 +91,7 @@ impl Tally {
 pub(crate) fn warm_shared_state(scenario: &Scenario) {
     for tokenizer in [scenario.mock.tokenizer, scenario.compression.tokenizer] {
         if tokenizer != scenario::Tokenizer::Chars {
-            let _ = mock::count_tokens(tokenizer, "warm");
+            let _ = tokencount::count(tokenizer, "warm");
         }
     }
 }

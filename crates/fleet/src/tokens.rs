@@ -1,5 +1,5 @@
 //! Counting an agent's conversation: the scenario's `[compression]` tokenizer, with the counts
-//! of o200k and cl100k taken from the mock's counter ([`mock::count_tokens`]): exact, the same
+//! of o200k and cl100k taken from the shared counter ([`tokencount::count`]): exact, the same
 //! as tiktoken's, but memoized and with the generator's words looked up rather than encoded.
 //! An agent counts each message once, and the mock counts the same texts when they arrive, so
 //! a fleet encodes a text at most once; encoding every message cost more than the rest of a
@@ -31,7 +31,7 @@ impl TokenCounter for Counter {
         match self.tokenizer {
             // The memo is the whole process's: what it stores is shared, not this agent's.
             Tokenizer::O200k | Tokenizer::Cl100k => {
-                heap::shared(|| mock::count_tokens(self.tokenizer, text))
+                heap::shared(|| tokencount::count(self.tokenizer, text))
             }
             Tokenizer::Chars => self.exact.count(text),
         }

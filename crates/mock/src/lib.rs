@@ -25,8 +25,8 @@
 //! - `reject`: what is turned away before a handler (a body over the limit, an unknown route,
 //!   a wrong method), in OpenAI's error shape.
 //! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]).
-//! - `tokens`: prompt token counting; [`count_tokens`] counts one text the same way (exact,
-//!   memoized), for agents that count the texts they send.
+//! - `tokens`: prompt token counting, each text counted by the shared exact counter
+//!   (`tokencount`).
 //! - `server`: the TCP accept loop, with real connection resets.
 //! - `wire`: the OpenAI wire types.
 
@@ -52,7 +52,6 @@ pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
 pub use server::{serve, serve_with};
 pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
-pub use tokens::{count as count_tokens, remember_words};
 pub use tools::ToolDelivery;
 pub use wire::FinishReason;
 

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::time::{Instant, sleep_until};
 
-use crate::tokens;
 use scenario::rng::{SimRng, stable_hash, stream as streams};
 
 use crate::app::{Ending, ErrorReply, MockServer, Rejection, Shared, apply_fault, cut_body};
@@ -122,7 +121,7 @@ async fn answer(s: &Shared, name: &str, key: &str, body: &[u8]) -> Result<ToolDe
     );
     let tokens = tool.mock.response_tokens.sample(&mut per_args).0;
     Ok(ToolDelivery {
-        output: tokens::generate_words(&mut per_args, tokens),
+        output: tokencount::words(&mut per_args, tokens),
         tokens,
         ending: degrade.ending,
     })
