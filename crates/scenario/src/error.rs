@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::overrides::FlagKey;
+
 /// One problem in a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -37,6 +39,17 @@ pub enum ScenarioError {
         /// Every problem found (syntax and type errors stop at the first one).
         problems: Vec<Problem>,
     },
+    /// The file with command-line flags laid over it is not a valid scenario. A problem at a
+    /// key a flag set names the flag (`command line (--agents)`), not a file position.
+    #[error("{}", render_flagged(origin, flags, problems))]
+    Flagged {
+        /// The file name (or `<default scenario>`).
+        origin: String,
+        /// The keys the flags set.
+        flags: Vec<FlagKey>,
+        /// Every problem found (type errors stop at the first one).
+        problems: Vec<Problem>,
+    },
 }
 
 impl ScenarioError {
@@ -44,7 +57,9 @@ impl ScenarioError {
     pub fn problems(&self) -> &[Problem] {
         match self {
             ScenarioError::Read { .. } => &[],
-            ScenarioError::Invalid { problems, .. } => problems,
+            ScenarioError::Invalid { problems, .. } | ScenarioError::Flagged { problems, .. } => {
+                problems
+            }
         }
     }
 }
@@ -56,6 +71,28 @@ fn render(origin: &str, problems: &[Problem]) -> String {
             out.push('\n');
         }
         out.push_str(&p.located(origin).to_string());
+    }
+    out
+}
+
+fn render_flagged(origin: &str, flags: &[FlagKey], problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let line = match flags.iter().find(|f| f.covers(&p.key)) {
+            // The value is the flag's: the file's position of the key it replaced says nothing.
+            Some(f) => Problem {
+                line: None,
+                column: None,
+                ..p.clone()
+            }
+            .located(&format!("command line ({})", f.flag))
+            .to_string(),
+            None => p.located(origin).to_string(),
+        };
+        out.push_str(&line);
     }
     out
 }

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`schema`]: the sections of the file, with their defaults.
 //! - `load`: TOML → [`Scenario`], every error located by file, line, column and key.
+//! - [`overrides`]: command-line values laid over the file before it is read.
 //! - `validate`: rules across fields (references, stop conditions, orderings).
 //! - [`bounds`]: the largest and smallest values a scenario may hold, and why.
 //! - [`budget`]: a `[targets]` table on its own, laid over a scenario's targets (CI gates).
@@ -22,6 +23,7 @@ pub mod budget;
 pub mod dist;
 mod error;
 mod load;
+pub mod overrides;
 pub mod rng;
 pub mod schema;
 pub mod text;
@@ -30,7 +32,8 @@ mod validate;
 
 pub use dist::{Dist, DurationDist, TokenDist, Tokens};
 pub use error::{Problem, ScenarioError};
-pub use load::load;
+pub use load::{Loaded, load, load_with};
+pub use overrides::{Override, Setting};
 pub use rng::SimRng;
 pub use schema::*;
 pub use units::{Bytes, Dur, Probability, Rate};

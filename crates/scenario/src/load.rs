@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{Problem, ScenarioError};
+use crate::overrides::{self, FlagKey, Override};
 use crate::schema::Scenario;
 use crate::validate::{self, KeyPath};
 
@@ -13,6 +15,17 @@ impl Scenario {
     /// Parses and validates a scenario from TOML text. `origin` names the source in errors
     /// (a file path, or `<default>`).
     pub fn from_toml(src: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        Self::from_toml_with(src, origin, &[]).map(|loaded| loaded.scenario)
+    }
+
+    /// Parses a scenario from TOML text with `overrides` laid over it, then validates the
+    /// result: the rules see the flags' values, and a problem at a key a flag set names the
+    /// flag ([`ScenarioError::Flagged`]).
+    pub fn from_toml_with(
+        src: &str,
+        origin: &str,
+        overrides: &[Override],
+    ) -> Result<Loaded, ScenarioError> {
         let invalid = |problems| ScenarioError::Invalid {
             origin: origin.to_owned(),
             problems,
@@ -33,30 +46,32 @@ impl Scenario {
                 message: "the scenario file is empty: start from `fleetbench print-scenario` or fixtures/scenarios/smoke.toml".to_owned(),
             }]));
         }
-        let de = toml::de::Deserializer::from(doc.clone());
-        let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|err| {
-            let key = clean_path(&err.path().to_string());
-            let inner = err.into_inner();
-            invalid(vec![locate(
-                src,
-                inner.span(),
-                key,
-                inner.message().to_owned(),
-            )])
-        })?;
-        scenario.fleet.fill_stop_condition();
-        let problems: Vec<Problem> = validate::check(&scenario)
-            .into_iter()
-            .map(|issue| {
-                let span = span_of(doc.get_ref(), &issue.path);
-                locate(src, span, issue.path.to_string(), issue.message)
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(scenario)
+        let mut layered = doc.clone();
+        let laid = overrides::lay(layered.get_mut(), overrides);
+        let problems = read(src, layered, overrides).map(|mut scenario| {
+            scenario.fleet.fill_stop_condition();
+            let problems = validate_located(src, &doc, &scenario, overrides, &laid.keys);
+            (scenario, problems)
+        });
+        let problems = match problems {
+            Ok((scenario, problems)) if problems.is_empty() => {
+                return Ok(Loaded {
+                    scenario,
+                    notes: laid.notes,
+                });
+            }
+            Ok((_, problems)) => problems,
+            Err(problem) => vec![problem],
+        };
+        Err(if overrides.is_empty() {
+            invalid(problems)
         } else {
-            Err(invalid(problems))
-        }
+            ScenarioError::Flagged {
+                origin: origin.to_owned(),
+                flags: laid.keys,
+                problems,
+            }
+        })
     }
 
     /// Checks the rules across fields of a scenario changed in code or by command-line flags;
@@ -87,13 +102,76 @@ impl Scenario {
     }
 }
 
+/// A scenario read with command-line overrides, and what the user should know about how
+/// they were applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// The valid scenario.
+    pub scenario: Scenario,
+    /// Sentences for the user, like a ramp-up shortened to fit `--duration`.
+    pub notes: Vec<String>,
+}
+
 /// Reads and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, &[]).map(|loaded| loaded.scenario)
+}
+
+/// Reads a scenario file, lays `overrides` over it, and validates the result.
+pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Loaded, ScenarioError> {
     let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_owned(),
         source,
     })?;
-    Scenario::from_toml(&src, &path.display().to_string())
+    Scenario::from_toml_with(&src, &path.display().to_string(), overrides)
+}
+
+/// The typed sections of the layered document, or its first type or range error, located in
+/// the file unless its value is a flag's.
+fn read(
+    src: &str,
+    layered: Spanned<DeTable<'_>>,
+    overrides: &[Override],
+) -> Result<Scenario, Problem> {
+    let de = toml::de::Deserializer::from(layered);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let key = clean_path(&err.path().to_string());
+        let inner = err.into_inner();
+        // A layered value's span is empty (the flag's value has no place in the file).
+        let span = inner
+            .span()
+            .filter(|s| overrides.is_empty() || !s.is_empty());
+        locate(src, span, key, inner.message().to_owned())
+    })
+}
+
+/// The cross-field problems of `scenario`, each located at the deepest part of its key the
+/// file holds. A problem at no flag's key, found with flags given, says which: the file alone
+/// may be valid.
+fn validate_located(
+    src: &str,
+    doc: &Spanned<DeTable<'_>>,
+    scenario: &Scenario,
+    overrides: &[Override],
+    flag_keys: &[FlagKey],
+) -> Vec<Problem> {
+    let with = overrides
+        .iter()
+        .map(Override::shown)
+        .collect::<Vec<_>>()
+        .join(", ");
+    validate::check(scenario)
+        .into_iter()
+        .map(|issue| {
+            let key = issue.path.to_string();
+            let mut message = issue.message;
+            if !overrides.is_empty() && !flag_keys.iter().any(|f| f.covers(&key)) {
+                message.push_str(&format!(" (with {with} from the command line)"));
+            }
+            let span = span_of(doc.get_ref(), &issue.path);
+            locate(src, span, key, message)
+        })
+        .collect()
 }
 
 /// serde_path_to_error writes `?` for the root and for unknown positions; drop them.
