@@ -24,13 +24,13 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use conversation::cold::{ColdStore, Dictionary};
-use conversation::corpus::{self, CorpusConversation, Profile};
 use conversation::invariants;
 use conversation::strategies;
 use conversation::summarize::Extractive;
 use conversation::{
     CharsPerToken, Conversation, Message, Pipeline, Tiktoken, TokenCounter, Trigger,
 };
+use lab::corpus::{self, CorpusConversation, Profile};
 
 /// Sizes of one bench run.
 #[derive(Debug)]

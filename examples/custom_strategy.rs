@@ -19,13 +19,13 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use conversation::corpus::{self, CorpusConversation, Profile};
 use conversation::summarize::Extractive;
 use conversation::units::{original_tokens, reduce, thousands};
 use conversation::{
     CharsPerToken, Conversation, Ctx, Message, Origin, Pipeline, Role, Strategy, TokenCounter,
     Trigger, invariants, strategies,
 };
+use lab::corpus::{self, CorpusConversation, Profile};
 
 /// `keep-errors`: tool outputs older than the newest `keep_last` become a one-line
 /// placeholder, unless they report an error.

@@ -147,7 +147,7 @@ pub(crate) enum CorpusCommand {
 pub(crate) struct GenerateArgs {
     /// The kind of agent: chat, coding or browse.
     #[arg(long, default_value = "coding")]
-    pub(crate) profile: conversation::corpus::Profile,
+    pub(crate) profile: lab::corpus::Profile,
     /// Conversations to write.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) conversations: u32,
@@ -163,7 +163,7 @@ pub(crate) struct GenerateArgs {
 }
 
 fn parse_turns(s: &str) -> Result<u32, String> {
-    let min = conversation::corpus::MIN_TURNS;
+    let min = lab::corpus::MIN_TURNS;
     match s.parse::<u32>() {
         Ok(n) if n as usize >= min => Ok(n),
         _ => Err(format!(
@@ -206,7 +206,7 @@ pub(crate) struct CompressArgs {
     /// Evaluate each value of a numeric `[compression]` key as a row of its own, like
     /// keep_last=5,10,20 (repeat to cross several keys).
     #[arg(long, value_name = "KEY=A,B,C")]
-    pub(crate) sweep: Vec<conversation::eval::Sweep>,
+    pub(crate) sweep: Vec<lab::eval::Sweep>,
     /// When compression runs: tokens=N, messages=N or fraction=F (of the context window).
     #[arg(long, value_name = "KIND=N", value_parser = parse_trigger)]
     pub(crate) trigger: Option<scenario::Trigger>,
@@ -275,7 +275,7 @@ fn parse_pipeline(s: &str) -> Result<scenario::Pipeline, String> {
 }
 
 fn parse_trigger(s: &str) -> Result<scenario::Trigger, String> {
-    conversation::eval::parse_trigger(s).map_err(|e| e.0)
+    lab::eval::parse_trigger(s).map_err(|e| e.0)
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {

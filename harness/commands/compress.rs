@@ -5,8 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use conversation::{corpus, eval, strategies};
-use scenario::{Compression, Probability, Tokenizer};
+use conversation::strategies;
+use lab::{corpus, eval};
+use scenario::{Compression, Pipeline, Probability, Tokenizer};
 
 use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
 use crate::output::out;
@@ -21,7 +22,7 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     })?;
     let conversations =
         corpus::read_jsonl(&text).with_context(|| format!("--corpus {}", path.display()))?;
-    let rows = eval::rows(&base(args), &strategy_names(args), &args.sweep).context("--strategy")?;
+    let rows = eval::rows(&base(args), &pipelines(args), &args.sweep);
     let mut report = eval::evaluate(&conversations, &rows);
     if args.no_timing {
         report = report.without_timing();
@@ -59,10 +60,13 @@ fn base(args: &CompressArgs) -> Compression {
     c
 }
 
-/// The strategies asked for; all ten when none is.
-fn strategy_names(args: &CompressArgs) -> Vec<String> {
+/// The strategies asked for (clap parsed them); all ten when none is.
+fn pipelines(args: &CompressArgs) -> Vec<Pipeline> {
     if args.strategies.is_empty() {
-        return strategies::NAMES.iter().map(|n| (*n).to_owned()).collect();
+        return strategies::NAMES
+            .iter()
+            .map(|n| n.parse().expect("a built-in name parses"))
+            .collect();
     }
-    args.strategies.iter().map(ToString::to_string).collect()
+    args.strategies.clone()
 }

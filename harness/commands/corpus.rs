@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use conversation::corpus;
+use lab::corpus;
 
 use crate::args::{CorpusCommand, GenerateArgs};
 use crate::output::out;

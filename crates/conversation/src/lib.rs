@@ -1,6 +1,9 @@
 //! fleetbench conversation state and compression: what an agent remembers, how it is
 //! counted, and the strategies that keep it in bounds. Pure: no clock, no network.
 //!
+//! Only what a running agent needs: the offline lab that replays corpora through the
+//! strategies and scores them is its own crate, `fleetbench-lab`.
+//!
 //! # Layout
 //! - [`message`]: messages in OpenAI's shape, with token counts and byte sizes.
 //! - [`tokens`]: the [`TokenCounter`] trait, tiktoken (o200k, cl100k) and a chars estimate.
@@ -10,14 +13,10 @@
 //! - [`summarize`]: the extractive summarizer (deterministic, offline).
 //! - [`cold`]: the cold store for offloaded messages.
 //! - [`conversation`]: one agent's state: messages, cold store, compression, assembly.
-//! - [`corpus`]: conversation corpora (JSONL) and the generator with planted facts.
-//! - [`eval`]: the offline evaluation: replay a corpus through strategies, score, render.
 //! - [`units`]: messages grouped into units kept or dropped whole; in-place reductions.
 
 pub mod cold;
 pub mod conversation;
-pub mod corpus;
-pub mod eval;
 pub mod invariants;
 pub mod message;
 pub mod strategies;

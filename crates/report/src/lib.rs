@@ -31,6 +31,7 @@ pub use format::{Format, ParseFormatError};
 pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
+pub use table::{Align, Table};
 pub use terminal::terminal;
 pub use units::duration;
 pub use write::{ReportError, render, write};

@@ -1,9 +1,12 @@
 //! A small table: columns with an alignment, rows of text, rendered as fixed-width plain text
 //! (terminal) or as a GitHub-flavoured Markdown table.
+//!
+//! Public so every table fleetbench prints looks alike: the compression lab renders its
+//! results with it too.
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Align {
+pub enum Align {
     /// Text.
     Left,
     /// Numbers.
@@ -12,14 +15,14 @@ pub(crate) enum Align {
 
 /// Columns and rows of text.
 #[derive(Clone, Debug)]
-pub(crate) struct Table {
+pub struct Table {
     columns: Vec<(String, Align)>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column headers.
-    pub(crate) fn new(columns: &[(&str, Align)]) -> Self {
+    pub fn new(columns: &[(&str, Align)]) -> Self {
         Self {
             columns: columns
                 .iter()
@@ -30,20 +33,20 @@ impl Table {
     }
 
     /// Adds a row; missing cells are empty, extra cells are dropped.
-    pub(crate) fn row(&mut self, cells: Vec<String>) {
+    pub fn row(&mut self, cells: Vec<String>) {
         let mut cells = cells;
         cells.resize(self.columns.len(), String::new());
         self.rows.push(cells);
     }
 
     /// Whether no row was added.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
     /// Fixed-width text, every line starting with `indent`, columns two spaces apart,
     /// with the header line when `header` is set. No trailing spaces.
-    pub(crate) fn plain(&self, indent: &str, header: bool) -> String {
+    pub fn plain(&self, indent: &str, header: bool) -> String {
         let mut widths: Vec<usize> = self
             .columns
             .iter()
@@ -86,7 +89,7 @@ impl Table {
     }
 
     /// A GitHub-flavoured Markdown table (numbers right-aligned), cells escaped.
-    pub(crate) fn markdown(&self) -> String {
+    pub fn markdown(&self) -> String {
         let mut out = String::new();
         let header: Vec<String> = self.columns.iter().map(|(n, _)| cell(n)).collect();
         out.push_str(&format!("| {} |\n", header.join(" | ")));

@@ -1,16 +1,16 @@
 //! JSONL: one conversation a line. Blank lines are skipped; a line without an `id` is named
-//! `line-N`. Every conversation is checked against [`crate::invariants::check`] as it is read,
-//! so a broken log is reported by its line, not as a strategy's violation later; so are its
-//! planted facts (unique ids, messages that exist, `supersedes` chains that end), which the
-//! scoring follows.
+//! `line-N`. Every conversation is checked against [`conversation::invariants::check`] as it
+//! is read, so a broken log is reported by its line, not as a strategy's violation later; so
+//! are its planted facts (unique ids, messages that exist, `supersedes` chains that end), which
+//! the scoring follows.
 
 use std::collections::HashMap;
 
+use conversation::invariants;
+use conversation::tokens::CharsPerToken;
 use thiserror::Error;
 
 use super::CorpusConversation;
-use crate::invariants;
-use crate::tokens::CharsPerToken;
 
 /// A corpus that cannot be read.
 #[derive(Debug, Error)]

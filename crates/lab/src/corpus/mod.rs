@@ -23,14 +23,13 @@ mod wire;
 use std::fmt;
 use std::str::FromStr;
 
+use conversation::message::{Message, Role};
+use conversation::tokens::TokenCounter;
 use serde::{Deserialize, Serialize};
 
 pub use generate::{MIN_TURNS, generate};
 pub use jsonl::{CorpusError, read_jsonl, write_jsonl};
 pub use wire::{WireFunction, WireMessage, WireToolCall};
-
-use crate::message::{Message, Role};
-use crate::tokens::TokenCounter;
 
 /// The kind of agent a generated conversation imitates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -138,7 +138,7 @@ impl Report {
 
 pub(crate) fn corpus_summary(
     corpus: &[CorpusConversation],
-    counts: &[Vec<crate::message::Message>],
+    counts: &[Vec<conversation::message::Message>],
     tokenizer: String,
 ) -> CorpusSummary {
     CorpusSummary {
@@ -147,7 +147,7 @@ pub(crate) fn corpus_summary(
         messages: counts.iter().map(|m| m.len() as u64).sum(),
         tokens: counts
             .iter()
-            .map(|m| crate::strategy::total_tokens(m))
+            .map(|m| conversation::strategy::total_tokens(m))
             .sum(),
         facts: corpus.iter().map(|c| c.facts.len() as u64).sum(),
         tokenizer,

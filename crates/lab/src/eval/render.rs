@@ -1,7 +1,10 @@
 //! A [`Report`] as a terminal table, Markdown or JSON. Pure functions of the report: timing
-//! columns appear only when the report has timing.
+//! columns appear only when the report has timing. The tables are `report`'s, so the lab's
+//! look like a run's.
 
 use std::fmt::Write as _;
+
+use report::{Align, Table};
 
 use super::report::{Report, Row};
 use super::score::Retention;
@@ -17,9 +20,9 @@ pub fn json(report: &Report) -> String {
 pub fn table(report: &Report) -> String {
     let mut out = headline(report);
     out.push_str("\ncost\n");
-    out.push_str(&cost(report).plain());
+    out.push_str(&cost(report).plain("", true));
     out.push_str("\nretention, % (final context / average over turns)\n");
-    out.push_str(&retention(report).plain());
+    out.push_str(&retention(report).plain("", true));
     out.push_str(&violations(report));
     out
 }
@@ -65,7 +68,17 @@ fn name(row: &Row) -> String {
     }
 }
 
-fn cost(r: &Report) -> Grid {
+/// Columns headed `names`: the first (the strategy) left-aligned, the figures right-aligned.
+fn figures(names: &[&str]) -> Table {
+    let columns: Vec<(&str, Align)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (*name, if i == 0 { Align::Left } else { Align::Right }))
+        .collect();
+    Table::new(&columns)
+}
+
+fn cost(r: &Report) -> Table {
     let mut head = vec![
         "strategy",
         "peak",
@@ -82,7 +95,7 @@ fn cost(r: &Report) -> Grid {
     if r.timing.is_some() {
         head.extend(["p50 µs", "p99 µs", "build p99 µs"]);
     }
-    let mut grid = Grid::new(head);
+    let mut grid = figures(&head);
     for (i, row) in r.rows.iter().enumerate() {
         let mut cells = vec![
             name(row),
@@ -104,13 +117,13 @@ fn cost(r: &Report) -> Grid {
                 format!("{:.1}", t.context_build_p99_us),
             ]);
         }
-        grid.rows.push(cells);
+        grid.row(cells);
     }
     grid
 }
 
-fn retention(r: &Report) -> Grid {
-    let mut grid = Grid::new(vec![
+fn retention(r: &Report) -> Table {
+    let mut grid = figures(&[
         "strategy",
         "constraint",
         "head",
@@ -143,7 +156,7 @@ fn retention(r: &Report) -> Grid {
                 .map(|get| format!("{}/{}", percent(get(f)), percent(get(t)))),
         );
         cells.push(format!("{}/{}", f.probes_present, t.probes_present));
-        grid.rows.push(cells);
+        grid.row(cells);
     }
     grid
 }
@@ -168,63 +181,4 @@ fn percent(x: Option<f64>) -> String {
 
 fn kb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1000.0)
-}
-
-/// Rows of cells under a header; the first column is left-aligned, the rest right-aligned.
-#[derive(Debug)]
-struct Grid {
-    head: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Grid {
-    fn new(head: Vec<&'static str>) -> Self {
-        Self {
-            head,
-            rows: Vec::new(),
-        }
-    }
-
-    fn plain(&self) -> String {
-        let widths: Vec<usize> = (0..self.head.len())
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| r[c].chars().count())
-                    .chain([self.head[c].chars().count()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let head: Vec<String> = self.head.iter().map(|h| (*h).to_owned()).collect();
-        let mut out = String::new();
-        for cells in std::iter::once(&head).chain(&self.rows) {
-            let line: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(c, (cell, &w))| match c {
-                    0 => format!("{cell:<w$}"),
-                    _ => format!("{cell:>w$}"),
-                })
-                .collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
-        out
-    }
-
-    fn markdown(&self) -> String {
-        let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
-        let mut out = line(self.head.iter().map(|h| (*h).to_owned()).collect());
-        out.push_str(&line(
-            (0..self.head.len())
-                .map(|c| if c == 0 { "---" } else { "---:" }.to_owned())
-                .collect(),
-        ));
-        for row in &self.rows {
-            out.push_str(&line(row.iter().map(|c| c.replace('|', "\\|")).collect()));
-        }
-        out
-    }
 }

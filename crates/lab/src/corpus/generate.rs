@@ -7,6 +7,7 @@
 //! tool output, touched files in the calls that write them, decoys in ordinary outputs. The
 //! last turn answers in text, so every tool call has its result.
 
+use conversation::message::Role;
 use scenario::SimRng;
 use scenario::rng::derive_seed;
 use scenario::text::word;
@@ -15,7 +16,6 @@ use super::text::{self, index};
 use super::tools::{self, Output};
 use super::values::Values;
 use super::{CorpusConversation, Decoy, Fact, FactKind, Profile, WireMessage, WireToolCall};
-use crate::message::Role;
 
 /// Fewer turns cannot hold every fact kind; `generate` raises `turns` to this.
 pub const MIN_TURNS: usize = 4;

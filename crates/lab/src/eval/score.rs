@@ -2,10 +2,10 @@
 //! call arguments), tallied per fact kind. Counts are pooled: over conversations for the final
 //! context, over conversations × turns for the average.
 
+use conversation::message::Message;
 use serde::Serialize;
 
 use crate::corpus::{CorpusConversation, FactKind};
-use crate::message::Message;
 
 /// The values looked for in one conversation: its facts, then its decoys, then its probes.
 #[derive(Debug)]

@@ -4,16 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use conversation::Conversation;
+use conversation::invariants;
+use conversation::message::{Message, Role};
+use conversation::strategies;
+use conversation::strategy::{Summarizer, Trigger, Work, total_tokens};
+use conversation::tokens;
 use scenario::Compression;
 
 use super::score::{Needles, Tally};
-use crate::conversation::Conversation;
 use crate::corpus::CorpusConversation;
-use crate::invariants;
-use crate::message::{Message, Role};
-use crate::strategies;
-use crate::strategy::{Summarizer, Trigger, Work, total_tokens};
-use crate::tokens;
 
 /// What one conversation under one row came to.
 #[derive(Debug, Default)]

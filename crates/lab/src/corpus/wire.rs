@@ -4,10 +4,9 @@
 
 use std::collections::HashMap;
 
+use conversation::message::{Message, Role, ToolCall};
+use conversation::tokens::TokenCounter;
 use serde::{Deserialize, Deserializer, Serialize};
-
-use crate::message::{Message, Role, ToolCall};
-use crate::tokens::TokenCounter;
 
 /// One message in OpenAI's chat shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,9 @@
 //! The offline evaluation of compression strategies (docs/compression.md): each conversation
-//! of a corpus is replayed turn by turn into a [`Conversation`](crate::Conversation) under each
-//! row's strategy and trigger, and the prompts it assembles are measured: tokens (peak,
-//! cumulative, ratio to the baseline), prompt-cache busting, hot and cold bytes, compressor
-//! work, retention of the planted facts by kind, and validity after every compression.
+//! of a corpus is replayed turn by turn into a [`Conversation`](conversation::Conversation)
+//! under each row's strategy and trigger, and the prompts it assembles are measured: tokens
+//! (peak, cumulative, ratio to the baseline), prompt-cache busting, hot and cold bytes,
+//! compressor work, retention of the planted facts by kind, and validity after every
+//! compression.
 //!
 //! Everything but the wall-clock `timing` section is deterministic: the same corpus and
 //! settings give the same [`Report`], byte for byte in every format.
@@ -12,7 +13,7 @@
 //! - `replay`: one conversation under one row.
 //! - `score`: retention by fact kind.
 //! - `report`: the results and how runs add up into rows.
-//! - `render`: terminal table, Markdown and JSON.
+//! - `render`: terminal table and Markdown (with `report`'s table), and JSON.
 
 mod plan;
 mod render;
@@ -25,12 +26,12 @@ pub use render::{json, markdown, table};
 pub use report::{CorpusSummary, Report, Row, Settings, Timing};
 pub use score::Retention;
 
+use conversation::strategy::Summarizer;
+use conversation::summarize::Extractive;
+use conversation::tokens;
 use scenario::Compression;
 
 use crate::corpus::CorpusConversation;
-use crate::strategy::Summarizer;
-use crate::summarize::Extractive;
-use crate::tokens;
 
 /// Makes the summarizer of one replay.
 pub type SummarizerFactory<'a> = &'a dyn Fn(&Compression) -> Box<dyn Summarizer>;

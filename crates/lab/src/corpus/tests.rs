@@ -1,8 +1,9 @@
 use std::collections::BTreeSet;
 
+use conversation::invariants;
+use conversation::tokens::CharsPerToken;
+
 use super::*;
-use crate::invariants;
-use crate::tokens::CharsPerToken;
 
 fn corpus(profile: Profile) -> Vec<CorpusConversation> {
     generate(profile, 3, 12, 7)
@@ -427,11 +428,13 @@ mod proptests {
                     trigger: Trigger::Tokens(300),
                     ..Compression::default()
                 };
-                let names = [
-                    "window".to_owned(),
-                    "observation-masking+rolling-summary".to_owned(),
+                let pipelines = [
+                    "window".parse().expect("a known strategy"),
+                    "observation-masking+rolling-summary"
+                        .parse()
+                        .expect("known strategies"),
                 ];
-                let rows = eval::rows(&base, &names, &[]).expect("known strategies");
+                let rows = eval::rows(&base, &pipelines, &[]);
                 // The last conversation is the one a test varies.
                 let _ = eval::evaluate(&corpus[corpus.len() - 1..], &rows);
                 Ok(())
