@@ -29,7 +29,7 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Check scenario files and report every problem with its line and column.
     Validate(ValidateArgs),
-    /// Print the effective scenario, every default filled in.
+    /// Print the effective scenario, every default filled in and the flags applied.
     PrintScenario(PrintScenarioArgs),
     /// Conversation corpora for `compress`: generate one with planted facts.
     #[command(subcommand)]
@@ -63,10 +63,9 @@ pub(crate) enum Clock {
     Virtual,
 }
 
+/// Values laid over the scenario file before it is checked (`run`, `print-scenario`).
 #[derive(Debug, Default, clap::Args)]
-pub(crate) struct RunArgs {
-    /// Scenario file (TOML); the built-in default when absent.
-    pub(crate) scenario: Option<PathBuf>,
+pub(crate) struct OverrideArgs {
     /// Override the scenario's clock.
     #[arg(long, value_enum)]
     pub(crate) clock: Option<Clock>,
@@ -88,8 +87,16 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) base_url: Option<String>,
     /// Use this model name for every LLM provider.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_model)]
     pub(crate) model: Option<String>,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Scenario file (TOML); the built-in default when absent.
+    pub(crate) scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) overrides: OverrideArgs,
     /// Write the reports into this directory (created if missing, and checked writable before
     /// the run): report.json always, plus the formats of --format.
     #[arg(long, value_name = "DIR")]
@@ -108,6 +115,14 @@ pub(crate) struct RunArgs {
 
 fn parse_duration(s: &str) -> Result<scenario::Dur, String> {
     s.parse()
+}
+
+fn parse_model(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("the model name is empty; give a name like \"gpt-4o-mini\"".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +150,9 @@ pub(crate) struct ValidateArgs {
 pub(crate) struct PrintScenarioArgs {
     /// Scenario file; the built-in default when absent.
     pub(crate) file: Option<PathBuf>,
+    /// The flags `run` takes to override the file, shown in the effective scenario.
+    #[command(flatten)]
+    pub(crate) overrides: OverrideArgs,
 }
 
 #[derive(Debug, Subcommand)]

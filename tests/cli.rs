@@ -166,6 +166,136 @@ fn run_flags_are_checked_and_name_the_flag() {
     assert!(err.contains("ramping up over 1s 666ms"), "{err}");
 }
 
+/// Every override flag, given a bad value: exit 2, and stderr names the flag, the value and a
+/// fix (the loader's own rules, run with the flag's value in place of the file's).
+#[test]
+fn a_bad_value_of_each_override_flag_names_the_flag_the_value_and_a_fix() {
+    let cases: [(&[&str], &[&str]); 9] = [
+        (
+            &["--agents", "0"],
+            &["command line (--agents)", "`0`", "must be at least 1"],
+        ),
+        (
+            &["--agents", "2000000"],
+            &["command line (--agents)", "`2000000`", "at most 1000000"],
+        ),
+        (
+            &["--shards", "0"],
+            &["command line (--shards)", "`0`", "give 1 to 256"],
+        ),
+        (
+            &["--shards", "2", "--clock", "live"],
+            &["command line (--shards)", "`2`", "clock = \"virtual\""],
+        ),
+        (
+            &["--duration", "0s"],
+            &["command line (--duration)", "`0s`", "longer than zero"],
+        ),
+        (
+            &["--duration", "2y"],
+            &["--duration", "`2y`", "use a shorter one"],
+        ),
+        (
+            &["--base-url", "http://127.0.0.1:0/v1"],
+            &["command line (--base-url)", "127.0.0.1:0", "use 1 to 65535"],
+        ),
+        (&["--model", ""], &["--model", "''", "give a name like"]),
+        (
+            &["--clock", "sundial"],
+            &["--clock", "sundial", "possible values: live, virtual"],
+        ),
+    ];
+    for (flags, want) in cases {
+        let assert = fleetbench()
+            .arg("run")
+            .arg(scenario("smoke.toml"))
+            .args(flags)
+            .arg("--plan")
+            .assert()
+            .code(2);
+        let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        for w in want {
+            assert!(err.contains(w), "{flags:?}: `{w}` missing from: {err}");
+        }
+        // The flag's value has no place in the file: no file position is given for it.
+        assert!(!err.contains("smoke.toml:"), "{flags:?}: {err}");
+    }
+}
+
+/// Flags replace the file's values before they are checked: a file value a flag replaces is
+/// never judged, and a problem the flags cause elsewhere says which flags were given.
+#[test]
+fn flags_are_laid_over_the_file_before_it_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    fs::write(&bad, "[fleet]\nagents = 0\nduration = \"99y\"\n").unwrap();
+    fleetbench()
+        .arg("run")
+        .arg(&bad)
+        .arg("--plan")
+        .assert()
+        .code(2);
+    let out = fleetbench()
+        .arg("run")
+        .arg(&bad)
+        .args(["--agents", "3", "--duration", "4s", "--plan"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("3 agents") && text.contains("stop after 4s"),
+        "{text}"
+    );
+
+    let sharded = dir.path().join("sharded.toml");
+    fs::write(
+        &sharded,
+        "clock = \"virtual\"\n[fleet]\nagents = 4\nshards = 2\n",
+    )
+    .unwrap();
+    let assert = fleetbench()
+        .arg("run")
+        .arg(&sharded)
+        .args(["--clock", "live", "--plan"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let want = format!("{}:4:10: key `fleet.shards`", sharded.display());
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.contains("(with --clock live from the command line)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn print_scenario_shows_the_flags_values() {
+    let out = fleetbench()
+        .arg("print-scenario")
+        .arg(scenario("smoke.toml"))
+        .args(["--agents", "7", "--seed", "9", "--clock", "virtual"])
+        .args(["--base-url", "http://127.0.0.1:8000/v1", "--model", "m1"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for want in [
+        "seed = 9\n",
+        "clock = \"virtual\"\n",
+        "agents = 7\n",
+        "base_url = \"http://127.0.0.1:8000/v1\"\n",
+        "model = \"m1\"\n",
+    ] {
+        assert!(text.contains(want), "`{want}` missing from: {text}");
+    }
+    assert!(!text.contains("base_url = \"embedded\""), "{text}");
+}
+
 fn ci_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/ci")

@@ -1,4 +1,5 @@
-//! `fleetbench print-scenario [FILE]`: the effective scenario as TOML.
+//! `fleetbench print-scenario [FILE]`: the effective scenario as TOML, the override flags
+//! `run` takes applied.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use crate::output::out;
 use crate::scenario_source;
 
 pub(crate) fn run(args: &PrintScenarioArgs) -> anyhow::Result<ExitCode> {
-    let scenario = scenario_source::load(args.file.as_deref())?;
+    let scenario = scenario_source::load(args.file.as_deref(), &args.overrides)?;
     out(&scenario.to_toml()).context("cannot print the scenario to stdout")?;
     Ok(ExitCode::SUCCESS)
 }

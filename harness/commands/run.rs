@@ -14,16 +14,15 @@ use metrics::RunSnapshot;
 use scenario::{Arrival, ClockMode, Endpoint, Scenario};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Clock, RunArgs};
+use crate::args::RunArgs;
 use crate::output::{note, note_line, out};
 use crate::{scenario_source, signals};
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let mut scenario = scenario_source::load(args.scenario.as_deref())?;
+    let mut scenario = scenario_source::load(args.scenario.as_deref(), &args.overrides)?;
     if let Some(path) = &args.budget {
         apply_budget(&mut scenario, path)?;
     }
-    apply_overrides(&mut scenario, args)?;
     if args.plan {
         out(&plan(&scenario)).context("cannot print the plan to stdout")?;
         return Ok(ExitCode::SUCCESS);
@@ -287,6 +286,8 @@ fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
     let budget = scenario::budget::Budget::from_toml(&text, &path.display().to_string())
         .context("--budget")?;
     budget.apply(&mut s.targets);
+    // The budget was checked on its own; the rules across its targets and the scenario too.
+    s.check(&format!("--budget {}", path.display()))?;
     let keys: Vec<&str> = budget.keys().iter().map(|k| k.as_str()).collect();
     note_line(&format!(
         "budget {}: sets {}",
@@ -297,64 +298,5 @@ fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
             keys.join(", ")
         }
     ));
-    Ok(())
-}
-
-/// Applies the command-line overrides and checks the result; errors name the flag.
-pub(crate) fn apply_overrides(s: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
-    let mut flags = Vec::new();
-    if let Some(clock) = args.clock {
-        s.clock = match clock {
-            Clock::Live => ClockMode::Live,
-            Clock::Virtual => ClockMode::Virtual,
-        };
-    }
-    if let Some(agents) = args.agents {
-        s.fleet.agents = agents;
-        flags.push("--agents");
-    }
-    if let Some(shards) = args.shards {
-        s.fleet.shards = shards;
-        flags.push("--shards");
-    }
-    if let Some(duration) = args.duration {
-        s.fleet.duration = Some(duration);
-        flags.push("--duration");
-        if s.fleet.ramp_up > duration {
-            let third = u64::try_from(duration.0.as_millis() / 3).unwrap_or(u64::MAX);
-            let ramp = scenario::Dur::millis(third);
-            note_line(&format!(
-                "note: --duration {duration} is shorter than the scenario's ramp_up {}; ramping up over {ramp}",
-                s.fleet.ramp_up
-            ));
-            s.fleet.ramp_up = ramp;
-        }
-    }
-    if let Some(seed) = args.seed {
-        s.seed = seed;
-    }
-    if let Some(url) = &args.base_url {
-        let endpoint = Endpoint::try_from(url.clone())
-            .map_err(anyhow::Error::msg)
-            .context("--base-url")?;
-        for provider in &mut s.llm.providers {
-            provider.base_url = endpoint.clone();
-        }
-    }
-    if let Some(model) = &args.model {
-        anyhow::ensure!(
-            !model.is_empty(),
-            "--model: the model name is empty; give a name like \"gpt-4o-mini\""
-        );
-        for provider in &mut s.llm.providers {
-            provider.model.clone_from(model);
-        }
-    }
-    let origin = if flags.is_empty() {
-        "command line".to_owned()
-    } else {
-        format!("command line ({})", flags.join(", "))
-    };
-    s.check(&origin)?;
     Ok(())
 }

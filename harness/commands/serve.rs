@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mock::{MockConfig, MockServer};
 
-use crate::args::ServeArgs;
+use crate::args::{OverrideArgs, ServeArgs};
 use crate::output::{note_line, out};
 use crate::scenario_source;
 use crate::signals::Signals;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let scenario = scenario_source::load(args.scenario.as_deref())?;
+    let scenario = scenario_source::load(args.scenario.as_deref(), &OverrideArgs::default())?;
     // Every connection is a file descriptor; the default soft limit is often 1,024.
     if let Err(err) = clients::raise_fd_limit() {
         tracing::warn!("cannot raise the open-file limit: {err}");
