@@ -6,54 +6,32 @@
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{Problem, ScenarioError};
+use crate::schema::targets::StatedTarget;
 use crate::schema::{Scenario, Targets};
 
-/// A key of `[targets]`.
+/// A key of `[targets]`: a stated target, or the list of extra ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TargetKey {
-    /// `agent_response_p95`.
-    AgentResponseP95,
-    /// `tool_call_p90`.
-    ToolCallP90,
-    /// `context_build_p99`.
-    ContextBuildP99,
-    /// `min_concurrent_agents`.
-    MinConcurrentAgents,
-    /// `agent_memory`.
-    AgentMemory,
-    /// `error_rate`.
-    ErrorRate,
+    /// A target with its own key, spelled as [`StatedTarget`] spells it.
+    Stated(StatedTarget),
     /// `extra`: the list of further latency targets, replaced as a whole.
     Extra,
 }
 
 impl TargetKey {
-    /// Every key, in the order of `[targets]`.
-    pub const ALL: [TargetKey; 7] = [
-        TargetKey::AgentResponseP95,
-        TargetKey::ToolCallP90,
-        TargetKey::ContextBuildP99,
-        TargetKey::MinConcurrentAgents,
-        TargetKey::AgentMemory,
-        TargetKey::ErrorRate,
-        TargetKey::Extra,
-    ];
-
     /// The key as written in a file.
     pub fn as_str(self) -> &'static str {
         match self {
-            TargetKey::AgentResponseP95 => "agent_response_p95",
-            TargetKey::ToolCallP90 => "tool_call_p90",
-            TargetKey::ContextBuildP99 => "context_build_p99",
-            TargetKey::MinConcurrentAgents => "min_concurrent_agents",
-            TargetKey::AgentMemory => "agent_memory",
-            TargetKey::ErrorRate => "error_rate",
+            TargetKey::Stated(t) => t.as_str(),
             TargetKey::Extra => "extra",
         }
     }
 
     fn parse(name: &str) -> Option<TargetKey> {
-        TargetKey::ALL.into_iter().find(|k| k.as_str() == name)
+        match name {
+            "extra" => Some(TargetKey::Extra),
+            _ => StatedTarget::parse(name).map(TargetKey::Stated),
+        }
     }
 }
 
@@ -130,7 +108,8 @@ impl Budget {
         })
     }
 
-    /// The keys the budget sets, in the order of [`TargetKey::ALL`].
+    /// The keys the budget sets, in the order of `[targets]` ([`StatedTarget::ALL`], then
+    /// `extra`).
     pub fn keys(&self) -> &[TargetKey] {
         &self.keys
     }
@@ -145,14 +124,25 @@ impl Budget {
         let b = &self.targets;
         for key in &self.keys {
             match key {
-                TargetKey::AgentResponseP95 => targets.agent_response_p95 = b.agent_response_p95,
-                TargetKey::ToolCallP90 => targets.tool_call_p90 = b.tool_call_p90,
-                TargetKey::ContextBuildP99 => targets.context_build_p99 = b.context_build_p99,
-                TargetKey::MinConcurrentAgents => {
+                TargetKey::Stated(StatedTarget::AgentResponseP95) => {
+                    targets.agent_response_p95 = b.agent_response_p95;
+                }
+                TargetKey::Stated(StatedTarget::ToolCallP90) => {
+                    targets.tool_call_p90 = b.tool_call_p90
+                }
+                TargetKey::Stated(StatedTarget::ContextBuildP99) => {
+                    targets.context_build_p99 = b.context_build_p99;
+                }
+                TargetKey::Stated(StatedTarget::MinConcurrentAgents) => {
                     targets.min_concurrent_agents = b.min_concurrent_agents;
                 }
-                TargetKey::AgentMemory => targets.agent_memory = b.agent_memory,
-                TargetKey::ErrorRate => targets.error_rate = b.error_rate,
+                TargetKey::Stated(StatedTarget::AgentMemory) => {
+                    targets.agent_memory = b.agent_memory
+                }
+                TargetKey::Stated(StatedTarget::ErrorRate) => targets.error_rate = b.error_rate,
+                TargetKey::Stated(StatedTarget::HarnessNotSaturated) => {
+                    targets.harness_not_saturated = b.harness_not_saturated;
+                }
                 TargetKey::Extra => targets.extra.clone_from(&b.extra),
             }
         }
@@ -189,7 +179,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             b.keys(),
-            [TargetKey::AgentResponseP95, TargetKey::AgentMemory]
+            [
+                TargetKey::Stated(StatedTarget::AgentResponseP95),
+                TargetKey::Stated(StatedTarget::AgentMemory)
+            ]
         );
         let mut t = Targets {
             min_concurrent_agents: 20,
@@ -201,6 +194,23 @@ mod tests {
         assert_eq!(t.agent_response_p95, Dur::millis(750));
         assert_eq!(t.min_concurrent_agents, 20, "kept the scenario's");
         assert_eq!(t.tool_call_p90, Dur::secs(1), "kept the scenario's");
+    }
+
+    #[test]
+    fn every_key_of_targets_is_a_budget_key() {
+        // `harness_not_saturated` was once missing here: a budget setting it panicked.
+        let b =
+            Budget::from_toml("[targets]\nharness_not_saturated = true\n", "budget.toml").unwrap();
+        assert_eq!(
+            b.keys(),
+            [TargetKey::Stated(StatedTarget::HarnessNotSaturated)]
+        );
+        let mut t = Targets::default();
+        b.apply(&mut t);
+        assert!(t.harness_not_saturated);
+        for key in StatedTarget::ALL {
+            assert_eq!(TargetKey::parse(key.as_str()), Some(TargetKey::Stated(key)));
+        }
     }
 
     #[test]

@@ -41,6 +41,28 @@ pub enum LatencyMetric {
 }
 
 impl LatencyMetric {
+    /// Every metric, in the declared order (the order of a report's `latency` section).
+    pub const ALL: [LatencyMetric; 13] = [
+        LatencyMetric::AgentResponse,
+        LatencyMetric::LlmCall,
+        LatencyMetric::LlmAttempt,
+        LatencyMetric::Ttft,
+        LatencyMetric::InterToken,
+        LatencyMetric::ToolCall,
+        LatencyMetric::ToolAttempt,
+        LatencyMetric::LimiterWait,
+        LatencyMetric::PoolWait,
+        LatencyMetric::ContextBuild,
+        LatencyMetric::Compression,
+        LatencyMetric::ScheduleDelay,
+        LatencyMetric::SchedulerLag,
+    ];
+
+    /// The metric named `name` in files and reports.
+    pub fn parse(name: &str) -> Option<LatencyMetric> {
+        LatencyMetric::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     /// The snake_case name used in files and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,6 +143,177 @@ pub struct LatencyTarget {
     pub max: Dur,
 }
 
+/// A target with its own key in `[targets]`: one spelling each, in the scenario file, in a
+/// budget and in a report's verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatedTarget {
+    /// `agent_response_p95`.
+    AgentResponseP95,
+    /// `tool_call_p90`.
+    ToolCallP90,
+    /// `context_build_p99`.
+    ContextBuildP99,
+    /// `min_concurrent_agents`.
+    MinConcurrentAgents,
+    /// `agent_memory`.
+    AgentMemory,
+    /// `error_rate`.
+    ErrorRate,
+    /// `harness_not_saturated`.
+    HarnessNotSaturated,
+}
+
+impl StatedTarget {
+    /// Every stated target, in the order of [`Targets`]' fields (and of a report's verdicts).
+    pub const ALL: [StatedTarget; 7] = [
+        StatedTarget::AgentResponseP95,
+        StatedTarget::ToolCallP90,
+        StatedTarget::ContextBuildP99,
+        StatedTarget::MinConcurrentAgents,
+        StatedTarget::AgentMemory,
+        StatedTarget::ErrorRate,
+        StatedTarget::HarnessNotSaturated,
+    ];
+
+    /// The key as written in `[targets]` and in a verdict.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatedTarget::AgentResponseP95 => "agent_response_p95",
+            StatedTarget::ToolCallP90 => "tool_call_p90",
+            StatedTarget::ContextBuildP99 => "context_build_p99",
+            StatedTarget::MinConcurrentAgents => "min_concurrent_agents",
+            StatedTarget::AgentMemory => "agent_memory",
+            StatedTarget::ErrorRate => "error_rate",
+            StatedTarget::HarnessNotSaturated => "harness_not_saturated",
+        }
+    }
+
+    /// The stated target named `name`.
+    pub fn parse(name: &str) -> Option<StatedTarget> {
+        StatedTarget::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for StatedTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a verdict judged: a stated target, or one of `[[targets.extra]]`, named
+/// `<metric>_p<percentile>` (`ttft_p99`, `llm_call_p99.9`). On the wire it is that name, a
+/// string; a name is read as a stated target first, so an extra target that spells like one
+/// (`agent_response` at 95) reads back as the stated one, the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TargetId {
+    /// A target with its own key.
+    Stated(StatedTarget),
+    /// A percentile of a latency metric.
+    Extra {
+        /// The metric.
+        metric: LatencyMetric,
+        /// The percentile, in (0, 100].
+        percentile: f64,
+    },
+}
+
+impl TargetId {
+    /// The stated target, if it is one.
+    pub fn stated(self) -> Option<StatedTarget> {
+        match self {
+            TargetId::Stated(t) => Some(t),
+            TargetId::Extra { .. } => None,
+        }
+    }
+}
+
+impl From<StatedTarget> for TargetId {
+    fn from(t: StatedTarget) -> Self {
+        TargetId::Stated(t)
+    }
+}
+
+impl From<&LatencyTarget> for TargetId {
+    fn from(t: &LatencyTarget) -> Self {
+        TargetId::Extra {
+            metric: t.metric,
+            percentile: t.percentile,
+        }
+    }
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetId::Stated(t) => f.write_str(t.as_str()),
+            TargetId::Extra { metric, percentile } => write!(f, "{metric}_p{percentile}"),
+        }
+    }
+}
+
+impl PartialEq<StatedTarget> for TargetId {
+    fn eq(&self, other: &StatedTarget) -> bool {
+        *self == TargetId::Stated(*other)
+    }
+}
+
+/// Whether `name` names the target (for tests and lookups by name).
+impl PartialEq<&str> for TargetId {
+    fn eq(&self, name: &&str) -> bool {
+        match self {
+            TargetId::Stated(t) => t.as_str() == *name,
+            TargetId::Extra { metric, percentile } => name
+                .strip_prefix(metric.as_str())
+                .and_then(|rest| rest.strip_prefix("_p"))
+                .is_some_and(|p| p.parse::<f64>() == Ok(*percentile)),
+        }
+    }
+}
+
+/// A name that is no target: neither a stated one nor `<metric>_p<percentile>`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown target `{0}`: use a key of [targets] (agent_response_p95, tool_call_p90, \
+     context_build_p99, min_concurrent_agents, agent_memory, error_rate, \
+     harness_not_saturated) or `<metric>_p<percentile>`, like `ttft_p99`"
+)]
+pub struct UnknownTarget(pub String);
+
+impl std::str::FromStr for TargetId {
+    type Err = UnknownTarget;
+
+    /// Reads the name [`TargetId`]'s `Display` writes, and only that spelling (`ttft_p99`,
+    /// not `ttft_p99.0`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if let Some(t) = StatedTarget::parse(name) {
+            return Ok(TargetId::Stated(t));
+        }
+        let extra = name.rsplit_once("_p").and_then(|(metric, percentile)| {
+            let metric = LatencyMetric::parse(metric)?;
+            let p: f64 = percentile.parse().ok()?;
+            (p > 0.0 && p <= 100.0 && p.to_string() == percentile).then_some(TargetId::Extra {
+                metric,
+                percentile: p,
+            })
+        });
+        extra.ok_or_else(|| UnknownTarget(name.to_owned()))
+    }
+}
+
+impl Serialize for TargetId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +329,49 @@ mod tests {
         assert!(t.harness_not_saturated);
         assert_eq!(t.extra[0].metric, LatencyMetric::SchedulerLag);
         assert_eq!(t.extra[0].metric.as_str(), "scheduler_lag");
+    }
+
+    #[test]
+    fn target_names_one_spelling_each() {
+        for t in StatedTarget::ALL {
+            let id = TargetId::from(t);
+            let wire = toml::Value::try_from(id).unwrap();
+            assert_eq!(wire.as_str(), Some(t.as_str()));
+            assert_eq!(wire.try_into::<TargetId>(), Ok(id));
+            assert_eq!(t.as_str().parse::<TargetId>(), Ok(id));
+            assert_eq!(id, t.as_str());
+            let derived: Result<StatedTarget, serde::de::value::Error> = StatedTarget::deserialize(
+                serde::de::IntoDeserializer::into_deserializer(t.as_str()),
+            );
+            assert_eq!(derived, Ok(t));
+        }
+        let extra = TargetId::Extra {
+            metric: LatencyMetric::LlmCall,
+            percentile: 99.9,
+        };
+        assert_eq!(extra.to_string(), "llm_call_p99.9");
+        assert!(extra == "llm_call_p99.9" && extra != "llm_call_p99" && extra != "ttft_p99.9");
+        assert_eq!("llm_call_p99.9".parse::<TargetId>(), Ok(extra));
+        assert_eq!(
+            "ttft_p99".parse::<TargetId>(),
+            Ok(TargetId::Extra {
+                metric: LatencyMetric::Ttft,
+                percentile: 99.0
+            })
+        );
+        for bad in [
+            "ttft_p99.0",
+            "ttft_p0",
+            "ttft_p101",
+            "ttft_pfast",
+            "tft_p99",
+            "p99",
+            "",
+        ] {
+            assert!(bad.parse::<TargetId>().is_err(), "{bad}");
+        }
+        for m in LatencyMetric::ALL {
+            assert_eq!(LatencyMetric::parse(m.as_str()), Some(m));
+        }
     }
 }
