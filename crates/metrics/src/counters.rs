@@ -20,6 +20,9 @@ pub enum CallClass {
 }
 
 impl CallClass {
+    /// Every class, in the report's order.
+    pub const ALL: [CallClass; 3] = [CallClass::Llm, CallClass::Tool, CallClass::Turn];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

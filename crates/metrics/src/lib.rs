@@ -13,7 +13,10 @@
 //! - `targets`: [`Verdict`]s from the scenario's targets.
 //! - `snapshot`: [`RunSnapshot`], the run's result and `report.json`'s content.
 //! - `vocabulary`: the report's closed sets, one spelling each: [`StopReason`],
-//!   [`BreakerState`], [`Clock`].
+//!   [`BreakerState`], [`Clock`], [`TargetId`] (the scenario's, with [`StatedTarget`]) and
+//!   [`Op`].
+//! - [`figures`]: the figures a run is compared by, listed once (key, reading, [`Better`],
+//!   [`Quantity`]), and [`figures()`](figures::figures) of a snapshot.
 //!
 //! `docs/metrics.md` defines when each timer starts and stops.
 
@@ -21,6 +24,7 @@ mod agent;
 mod breakdown;
 mod counters;
 mod error;
+pub mod figures;
 mod harness;
 mod histogram;
 mod recorder;
@@ -32,6 +36,7 @@ pub use agent::{AgentReport, AgentSummary, HeapFigures, MemoryMethod};
 pub use breakdown::{Breakdown, PARTS, TailBreakdown, TailPart, TurnParts};
 pub use counters::{CallClass, Counters, Errors};
 pub use error::ErrorKind;
+pub use figures::{Better, Figure, Quantity};
 pub use harness::{
     CPU_UTILISATION_LIMIT, HarnessFigures, HarnessSection, HarnessThresholds,
     SCHEDULER_LAG_P99_LIMIT, SaturationReason,
@@ -43,7 +48,7 @@ pub use snapshot::{
     SnapshotInput, WORST_MEMORY_AGENTS,
 };
 pub use targets::{Unit, Verdict, agent_met, error_rate, evaluate};
-pub use vocabulary::{BreakerState, Clock, StopReason};
+pub use vocabulary::{BreakerState, Clock, Op, StatedTarget, StopReason, TargetId, UnknownTarget};
 
 /// A duration in milliseconds at microsecond resolution, as reports print them.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {

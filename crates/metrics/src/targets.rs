@@ -9,6 +9,7 @@ use crate::agent::AgentSummary;
 use crate::counters::CallClass;
 use crate::harness::{HarnessSection, SCHEDULER_LAG_P99_LIMIT};
 use crate::recorder::Recorder;
+use crate::vocabulary::{Op, StatedTarget, TargetId};
 use crate::{MetricKind, ms};
 
 /// The unit of a verdict's numbers.
@@ -25,17 +26,37 @@ pub enum Unit {
     Ratio,
 }
 
+impl Unit {
+    /// Every unit.
+    pub const ALL: [Unit; 4] = [Unit::Ms, Unit::Agents, Unit::Bytes, Unit::Ratio];
+
+    /// The unit as reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Ms => "ms",
+            Unit::Agents => "agents",
+            Unit::Bytes => "bytes",
+            Unit::Ratio => "ratio",
+        }
+    }
+
+    /// The unit spelled `text`.
+    pub fn parse(text: &str) -> Option<Unit> {
+        Unit::ALL.into_iter().find(|u| u.as_str() == text)
+    }
+}
+
 /// One target's outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verdict {
     /// The target's key in `[targets]` (`agent_response_p95`, …; extra targets read
     /// `<metric>_p<percentile>`).
-    pub target: String,
+    pub target: TargetId,
     /// What was measured, in `unit`; `None` when there was nothing to measure.
     pub measured: Option<f64>,
     /// The comparison: `<` (measured must stay below the limit) or `>=`.
-    pub op: String,
+    pub op: Op,
     /// The limit, in `unit`.
     pub limit: f64,
     /// The unit of `measured` and `limit`.
@@ -47,16 +68,22 @@ pub struct Verdict {
     pub note: Option<String>,
 }
 
-fn below(target: &str, measured: Option<f64>, limit: f64, unit: Unit, empty: EmptyIs) -> Verdict {
+fn below(
+    target: impl Into<TargetId>,
+    measured: Option<f64>,
+    limit: f64,
+    unit: Unit,
+    empty: EmptyIs,
+) -> Verdict {
     let (passed, note) = match (measured, empty) {
-        (Some(m), _) => (m < limit, None),
+        (Some(m), _) => (Op::Below.holds(m, limit), None),
         (None, EmptyIs::Pass(why)) => (true, Some(why.to_owned())),
         (None, EmptyIs::Fail(why)) => (false, Some(why.to_owned())),
     };
     Verdict {
-        target: target.to_owned(),
+        target: target.into(),
         measured,
-        op: "<".to_owned(),
+        op: Op::Below,
         limit,
         unit,
         passed,
@@ -94,21 +121,21 @@ pub fn evaluate(
 ) -> Vec<Verdict> {
     let latency_targets = [
         (
-            "agent_response_p95",
+            StatedTarget::AgentResponseP95,
             MetricKind::AgentResponse,
             0.95,
             t.agent_response_p95,
             EmptyIs::Fail("no turn finished"),
         ),
         (
-            "tool_call_p90",
+            StatedTarget::ToolCallP90,
             MetricKind::ToolCall,
             0.90,
             t.tool_call_p90,
             EmptyIs::Pass("no tool calls"),
         ),
         (
-            "context_build_p99",
+            StatedTarget::ContextBuildP99,
             MetricKind::ContextBuild,
             0.99,
             t.context_build_p99,
@@ -124,12 +151,12 @@ pub fn evaluate(
     let peak = agents_alive_peak as f64;
     let limit = f64::from(t.min_concurrent_agents);
     v.push(Verdict {
-        target: "min_concurrent_agents".to_owned(),
+        target: StatedTarget::MinConcurrentAgents.into(),
         measured: Some(peak),
-        op: ">=".to_owned(),
+        op: Op::AtLeast,
         limit,
         unit: Unit::Agents,
-        passed: peak >= limit,
+        passed: Op::AtLeast.holds(peak, limit),
         note: None,
     });
     let memory = agents
@@ -138,7 +165,7 @@ pub fn evaluate(
         .max()
         .map(|b| b as f64);
     v.push(below(
-        "agent_memory",
+        StatedTarget::AgentMemory,
         memory,
         t.agent_memory.0 as f64,
         Unit::Bytes,
@@ -146,7 +173,7 @@ pub fn evaluate(
     ));
     let rate = error_rate(r);
     let mut errors = below(
-        "error_rate",
+        StatedTarget::ErrorRate,
         rate,
         t.error_rate.0,
         Unit::Ratio,
@@ -161,9 +188,8 @@ pub fn evaluate(
         v.push(harness_verdict(HarnessSection::of(r).as_ref()));
     }
     for extra in &t.extra {
-        let name = format!("{}_p{}", extra.metric, extra.percentile);
         v.push(below(
-            &name,
+            extra,
             latency(r, extra.metric, extra.percentile / 100.0),
             ms(extra.max.0),
             Unit::Ms,
@@ -180,7 +206,7 @@ fn harness_verdict(harness: Option<&HarnessSection>) -> Verdict {
     let limit = ms(SCHEDULER_LAG_P99_LIMIT);
     let Some(h) = harness else {
         return below(
-            "harness_not_saturated",
+            StatedTarget::HarnessNotSaturated,
             None,
             limit,
             Unit::Ms,
@@ -190,9 +216,9 @@ fn harness_verdict(harness: Option<&HarnessSection>) -> Verdict {
         );
     };
     Verdict {
-        target: "harness_not_saturated".to_owned(),
+        target: StatedTarget::HarnessNotSaturated.into(),
         measured: h.scheduler_lag_p99_ms,
-        op: "<".to_owned(),
+        op: Op::Below,
         limit,
         unit: Unit::Ms,
         passed: !h.saturated,
@@ -292,7 +318,7 @@ mod tests {
         let calm = evaluate(&t, &r, &[], 1000);
         let v = by_name(&calm, "harness_not_saturated");
         assert!(v.passed, "{v:?}");
-        assert_eq!((v.op.as_str(), v.limit, v.unit), ("<", 10.0, Unit::Ms));
+        assert_eq!((v.op, v.limit, v.unit), (Op::Below, 10.0, Unit::Ms));
         assert_eq!(v.measured, Some(1.0));
 
         for _ in 0..10 {

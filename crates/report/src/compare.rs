@@ -11,21 +11,26 @@
 //!
 //! # Layout
 //! - `classes`: [`Class`] and the [`Thresholds`] that give a change its class.
-//! - `extract`: the compared figures of one report, with their directions.
+//! - `extract`: the compared figures of one report, with their directions: the lists of
+//!   `metrics::figures` read from a report's JSON.
 //! - `checked`: one JSON value read as the type its figure needs, or a [`BadFigure`].
+//! - `row`: one figure compared, a [`Row`] with its [`Trend`].
 //! - `render`: a comparison as a terminal table, Markdown or JSON.
 
 mod checked;
 mod classes;
 mod extract;
 mod render;
+mod row;
 
+use metrics::Clock;
 use serde_json::Value;
 
 pub use checked::BadFigure;
 pub use classes::{Class, ParseThresholdsError, Thresholds};
 pub use extract::{Better, Metric, Quantity, metrics};
 pub use render::{json, markdown, table};
+pub use row::{Row, Trend, median};
 
 /// Why reports could not be compared.
 #[derive(Debug, thiserror::Error)]
@@ -164,11 +169,12 @@ impl Report {
         })
     }
 
-    /// The figures compared, `process` only when `include_process` is set.
+    /// The figures compared, the machine's (`process`, the harness's own) only when
+    /// `include_process` is set.
     fn figures(&self, include_process: bool) -> Vec<Metric> {
         self.figures
             .iter()
-            .filter(|m| include_process || !m.name.starts_with("process."))
+            .filter(|m| include_process || !m.of_the_machine)
             .cloned()
             .collect()
     }
@@ -223,123 +229,6 @@ impl Default for Options {
     }
 }
 
-/// Which way a figure moved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trend {
-    /// Not at all.
-    Same,
-    /// In its better direction.
-    Better,
-    /// In its worse direction.
-    Worse,
-}
-
-impl Trend {
-    /// `same`, `better` or `worse`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trend::Same => "same",
-            Trend::Better => "better",
-            Trend::Worse => "worse",
-        }
-    }
-}
-
-/// One figure compared.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    /// Its path in the report.
-    pub metric: String,
-    /// Which way is better.
-    pub better: Better,
-    /// What it measures.
-    pub quantity: Quantity,
-    /// The base runs' median.
-    pub base: f64,
-    /// The new runs' median.
-    pub new: f64,
-    /// The base runs' smallest and largest value.
-    pub base_range: (f64, f64),
-    /// The relative change in percent; `None` when the base is 0 and the new value is not.
-    pub change_pct: Option<f64>,
-    /// The size of the change.
-    pub class: Class,
-    /// Its direction.
-    pub trend: Trend,
-    /// Whether the change would have had a class but stayed within the base runs' range.
-    pub within_base_range: bool,
-}
-
-impl Row {
-    /// Compares one figure: `base` and `new` are each run's value.
-    pub fn new(
-        metric: &str,
-        better: Better,
-        quantity: Quantity,
-        base: &[f64],
-        new: &[f64],
-        thresholds: &Thresholds,
-    ) -> Row {
-        let (b, n) = (median(base), median(new));
-        let base_range = base
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
-        let trend = if n == b {
-            Trend::Same
-        } else if (n < b) == (better == Better::Lower) {
-            Trend::Better
-        } else {
-            Trend::Worse
-        };
-        let change_pct = if b == 0.0 {
-            (n == 0.0).then_some(0.0)
-        } else {
-            Some((n - b) / b.abs() * 100.0)
-        };
-        let mut class = change_pct.map_or(Class::Critical, |p| thresholds.classify(p));
-        let within_base_range =
-            class > Class::Noise && base.len() > 1 && base_range.0 <= n && n <= base_range.1;
-        if within_base_range {
-            class = Class::Noise;
-        }
-        Row {
-            metric: metric.to_owned(),
-            better,
-            quantity,
-            base: b,
-            new: n,
-            base_range,
-            change_pct,
-            class,
-            trend,
-            within_base_range,
-        }
-    }
-
-    /// A change for the worse that is more than noise.
-    pub fn is_regression(&self) -> bool {
-        self.trend == Trend::Worse && self.class > Class::Noise
-    }
-
-    /// A change for the better that is more than noise.
-    pub fn is_improvement(&self) -> bool {
-        self.trend == Trend::Better && self.class > Class::Noise
-    }
-}
-
-/// The median: the middle value, or the mean of the two middle ones (0 for none).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// The result of a comparison.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
@@ -389,6 +278,37 @@ pub fn compare(
     if new.is_empty() {
         return Err(CompareError::NoReports { side: "new" });
     }
+    let mut notes = alike(first, base, new, options.force)?;
+    notes.extend(live_note(base, new));
+    let figures = |side: &[Report]| -> Vec<Vec<Metric>> {
+        side.iter()
+            .map(|r| r.figures(options.include_process))
+            .collect()
+    };
+    let (rows, only_in_base, only_in_new) =
+        rows(&figures(base), &figures(new), &options.thresholds);
+    Ok(Comparison {
+        base: base.iter().map(|r| r.origin.clone()).collect(),
+        new: new.iter().map(|r| r.origin.clone()).collect(),
+        scenario: first.scenario.clone(),
+        clock: first.clock.clone(),
+        options: *options,
+        rows,
+        only_in_base,
+        only_in_new,
+        notes,
+    })
+}
+
+/// Checks that every report is a run of the same scenario, clock and shards as `first`: an
+/// error naming the first difference, or with `force` a note for each. Reports of another
+/// schema version are noted (only the figures both have are compared).
+fn alike(
+    first: &Report,
+    base: &[Report],
+    new: &[Report],
+    force: bool,
+) -> Result<Vec<String>, CompareError> {
     let mut notes = Vec::new();
     for other in base.iter().chain(new).skip(1) {
         for (field, a, b) in [
@@ -399,7 +319,7 @@ pub fn compare(
             if a == b {
                 continue;
             }
-            if !options.force {
+            if !force {
                 return Err(CompareError::Mismatch {
                     field,
                     first: first.origin.clone(),
@@ -420,23 +340,31 @@ pub fn compare(
             ));
         }
     }
-    let live = base.iter().chain(new).any(|r| r.clock == "live");
-    if live && base.len().min(new.len()) < 3 {
-        notes.push(
-            "live-clock runs are noisy (the machine's load is in them): give several runs a side, \
-             like --base A1.json --base A2.json --base A3.json --new B1.json --new B2.json --new B3.json; \
-             medians are compared and a change within the base runs' range is noise"
-                .to_owned(),
-        );
-    }
-    let base_metrics: Vec<Vec<Metric>> = base
+    Ok(notes)
+}
+
+/// The advice for live-clock runs compared with fewer than three runs a side.
+fn live_note(base: &[Report], new: &[Report]) -> Option<String> {
+    let live = base
         .iter()
-        .map(|r| r.figures(options.include_process))
-        .collect();
-    let new_metrics: Vec<Vec<Metric>> = new
-        .iter()
-        .map(|r| r.figures(options.include_process))
-        .collect();
+        .chain(new)
+        .any(|r| r.clock == Clock::Live.as_str());
+    (live && base.len().min(new.len()) < 3).then(|| {
+        "live-clock runs are noisy (the machine's load is in them): give several runs a side, \
+         like --base A1.json --base A2.json --base A3.json --new B1.json --new B2.json --new B3.json; \
+         medians are compared and a change within the base runs' range is noise"
+            .to_owned()
+    })
+}
+
+/// One row per figure every report of both sides has, in the order figures first appear
+/// (base reports first); the names of figures only the base reports all have, and of those
+/// some base report lacks.
+fn rows(
+    base: &[Vec<Metric>],
+    new: &[Vec<Metric>],
+    thresholds: &Thresholds,
+) -> (Vec<Row>, Vec<String>, Vec<String>) {
     let values = |side: &[Vec<Metric>], name: &str| -> Option<Vec<f64>> {
         side.iter()
             .map(|ms| ms.iter().find(|m| m.name == name).map(|m| m.value))
@@ -446,37 +374,24 @@ pub fn compare(
     let mut only_in_base = Vec::new();
     let mut only_in_new = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for metric in base_metrics.iter().chain(&new_metrics).flatten() {
+    for metric in base.iter().chain(new).flatten() {
         if !seen.insert(metric.name.as_str()) {
             continue;
         }
-        match (
-            values(&base_metrics, &metric.name),
-            values(&new_metrics, &metric.name),
-        ) {
+        match (values(base, &metric.name), values(new, &metric.name)) {
             (Some(b), Some(n)) => rows.push(Row::new(
                 &metric.name,
                 metric.better,
                 metric.quantity,
                 &b,
                 &n,
-                &options.thresholds,
+                thresholds,
             )),
             (Some(_), None) => only_in_base.push(metric.name.clone()),
             (None, _) => only_in_new.push(metric.name.clone()),
         }
     }
-    Ok(Comparison {
-        base: base.iter().map(|r| r.origin.clone()).collect(),
-        new: new.iter().map(|r| r.origin.clone()).collect(),
-        scenario: first.scenario.clone(),
-        clock: first.clock.clone(),
-        options: *options,
-        rows,
-        only_in_base,
-        only_in_new,
-        notes,
-    })
+    (rows, only_in_base, only_in_new)
 }
 
 #[cfg(test)]

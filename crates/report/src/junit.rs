@@ -2,6 +2,7 @@
 //! target, a `<failure>` for each target missed, and a failed `run interrupted` test case when
 //! a signal stopped the run (its figures cover only part of it, so it must not read as a pass).
 
+use metrics::figures::GOODPUT;
 use metrics::{RunSnapshot, StopReason, Unit, Verdict};
 
 use crate::units;
@@ -29,7 +30,7 @@ pub fn junit(s: &RunSnapshot) -> String {
         ("clock", s.clock.to_string()),
         ("stop", s.stop.to_string()),
         ("simulated_ms", s.simulated_ms.to_string()),
-        ("goodput_turns_per_s", s.goodput_turns_per_s.to_string()),
+        (GOODPUT.key, s.goodput_turns_per_s.to_string()),
     ];
     for (name, value) in properties {
         out.push_str(&format!(
@@ -65,7 +66,7 @@ fn interrupted_case(s: &RunSnapshot) -> String {
 fn testcase(v: &Verdict) -> String {
     let mut out = format!(
         "    <testcase classname=\"fleetbench.targets\" name=\"{}\" time=\"0\">\n",
-        escape(&v.target)
+        escape(&v.target.to_string())
     );
     let mut summary = format!("measured {}, limit {}", units::measured(v), units::limit(v));
     if let Some(note) = &v.note {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use metrics::figures::PERCENTILES;
 use metrics::{
     CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot, SaturationReason, StopReason,
 };
@@ -42,7 +43,7 @@ pub(crate) fn targets(s: &RunSnapshot) -> Table {
     ]);
     for v in &s.targets {
         t.row(vec![
-            v.target.clone(),
+            v.target.to_string(),
             units::measured(v),
             units::limit(v),
             if v.passed { "PASS" } else { "FAIL" }.to_owned(),
@@ -52,27 +53,17 @@ pub(crate) fn targets(s: &RunSnapshot) -> Table {
     t
 }
 
-/// One row per latency metric that saw a value, in the metrics' declared order.
+/// One row per latency metric that saw a value, in the metrics' declared order, with the
+/// points compared ([`PERCENTILES`]).
 pub(crate) fn latency(s: &RunSnapshot) -> Table {
-    let mut t = Table::new(&[
-        ("metric", Align::Left),
-        ("count", Align::Right),
-        ("p50", Align::Right),
-        ("p90", Align::Right),
-        ("p95", Align::Right),
-        ("p99", Align::Right),
-        ("max", Align::Right),
-    ]);
+    let mut columns = vec![("metric", Align::Left), ("count", Align::Right)];
+    columns.extend(PERCENTILES.iter().map(|p| (p.label, Align::Right)));
+    let mut t = Table::new(&columns);
     // `latency` is a BTreeMap keyed by the metric enum, so this is the enum's order:
     // agent_response, llm_call, llm_attempt, ttft, inter_token, tool_call, ….
     for (metric, h) in s.latency.iter().filter(|(_, h)| h.count() > 0) {
         let mut row = vec![metric.as_str().to_owned(), count(h.count())];
-        row.extend(
-            [0.5, 0.9, 0.95, 0.99]
-                .into_iter()
-                .map(|q| units::duration(h.quantile(q))),
-        );
-        row.push(units::duration(h.max()));
+        row.extend(PERCENTILES.iter().map(|p| units::duration(p.of(h))));
         t.row(row);
     }
     t
@@ -184,7 +175,7 @@ pub(crate) fn errors(s: &RunSnapshot) -> Table {
         ("calls", Align::Right),
         ("attempts", Align::Right),
     ]);
-    for class in [CallClass::Llm, CallClass::Tool, CallClass::Turn] {
+    for class in CallClass::ALL {
         for kind in ErrorKind::ALL {
             let calls = errors_of(&s.errors.calls, class, kind);
             let attempts = errors_of(&s.errors.attempts, class, kind);
@@ -451,11 +442,11 @@ pub(crate) fn passed(s: &RunSnapshot) -> bool {
 /// `NOT A PASS: interrupted before its end; over the time it ran, ...`.
 pub(crate) fn verdict(s: &RunSnapshot) -> String {
     let total = s.targets.len();
-    let missed: Vec<&str> = s
+    let missed: Vec<String> = s
         .targets
         .iter()
         .filter(|v| !v.passed)
-        .map(|v| v.target.as_str())
+        .map(|v| v.target.to_string())
         .collect();
     let (word, detail) = if s.passed && missed.is_empty() {
         ("PASS", format!("all {total} targets met"))

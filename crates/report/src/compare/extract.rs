@@ -1,121 +1,56 @@
 //! The figures of one `report.json` that a comparison looks at, each with the direction that
-//! is better and the kind of quantity it is (for printing).
+//! is better and the kind of quantity it is (for printing): the lists of `metrics::figures`,
+//! read from JSON.
 //!
 //! Read from the JSON value rather than the typed snapshot, so reports of older or newer
 //! builds (a field added or gone) still compare on what they share. A known figure that is
 //! there must have its type, though: a count that is a string is a damaged report, not a
-//! missing figure. Sections whose fields grow over time (`agents`, each target's `measured`)
-//! are read generically: every numeric field, nested objects included, arrays (the per-agent
-//! list) left out.
+//! missing figure. Sections whose fields grow over time (`agents`, `process`, each target's
+//! `measured`) are read generically: every numeric field, nested objects included, arrays (the
+//! per-agent list) left out; a field the lists know takes their direction and quantity, one
+//! they do not (an older or newer build's) is judged by its name's unit suffix.
 
+use metrics::figures::{
+    AGENTS, COUNTERS, ERROR_SIDES, Field, HEADLINE, PERCENTILES, PROCESS, latency_of_the_machine,
+    target_of_the_machine,
+};
+use metrics::{CallClass, MetricKind, Op, TargetId, Unit};
 use serde_json::{Map, Value};
 
 use super::checked::{BadFigure, bad, count, non_negative, object, ratio, string};
 
-/// Which way a figure gets better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Better {
-    /// Latency, memory, errors, error rate, failed counts.
-    Lower,
-    /// Goodput, turns, successes, agents meeting the targets.
-    Higher,
+pub use metrics::{Better, Figure as Metric, Quantity};
+
+/// Every compared figure of `report`, in report order (the generic sections' fields in the
+/// JSON object's order); those that measure the machine (`process`, the harness's own
+/// figures) only when `include_process` is set. Figures a report does not have, or has as
+/// `null`, are left out; a known figure of the wrong type or range (a string for a count, a
+/// negative latency, a number for a histogram) is an error naming its path, the machine's
+/// included.
+pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, BadFigure> {
+    let mut out = all(report)?;
+    out.retain(|m| include_process || !m.of_the_machine);
+    Ok(out)
 }
 
-impl Better {
-    /// `lower` or `higher`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Better::Lower => "lower",
-            Better::Higher => "higher",
+/// Every compared figure of `report`, the machine's flagged.
+fn all(report: &Value) -> Result<Vec<Metric>, BadFigure> {
+    let mut out = Vec::new();
+    latency(&mut out, report)?;
+    for f in &HEADLINE {
+        let checked = match f.quantity {
+            Quantity::Ratio => ratio(report.get(f.key), f.key)?,
+            _ => non_negative(report.get(f.key), f.key)?,
+        };
+        if let Some(v) = checked {
+            push(&mut out, f.key.to_owned(), v, (f.better, f.quantity), false);
         }
     }
-}
-
-/// What a figure measures, for printing it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Quantity {
-    /// Milliseconds.
-    Ms,
-    /// Bytes.
-    Bytes,
-    /// A fraction in [0, 1].
-    Ratio,
-    /// A count.
-    Count,
-    /// Anything else (turns per second, ...).
-    Number,
-}
-
-/// One compared figure of one report.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Metric {
-    /// Its path in the report, like `latency.agent_response.p95_ms` or `targets.error_rate`.
-    pub name: String,
-    /// Its value.
-    pub value: f64,
-    /// Which way is better.
-    pub better: Better,
-    /// What it measures.
-    pub quantity: Quantity,
-}
-
-/// The percentiles compared of every latency histogram.
-const LATENCY_FIELDS: [&str; 5] = ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"];
-
-/// The counters compared, with their better direction. Calls count as work done: in a run of
-/// fixed duration, a faster fleet makes more of them.
-const COUNTERS: [(&str, Better); 14] = [
-    ("turns", Better::Higher),
-    ("turns_failed", Better::Lower),
-    ("turns_cancelled", Better::Lower),
-    ("turns_on_target", Better::Higher),
-    ("llm_calls", Better::Higher),
-    ("llm_succeeded", Better::Higher),
-    ("tool_calls", Better::Higher),
-    ("tool_succeeded", Better::Higher),
-    ("tool_timeouts", Better::Lower),
-    ("retries", Better::Lower),
-    ("breaker_rejections", Better::Lower),
-    ("sessions_completed", Better::Higher),
-    ("late_starts", Better::Lower),
-    ("dropped_starts", Better::Lower),
-];
-
-/// The classes errors are counted by; each is compared even when a report has none of it
-/// (absent means 0), so errors appearing are a change, not a missing figure.
-const ERROR_CLASSES: [&str; 3] = ["llm", "tool", "turn"];
-
-/// Every compared figure of `report`, in report order; `process` (machine-dependent) only
-/// when `include_process` is set. Figures a report does not have, or has as `null`, are left
-/// out; a known figure of the wrong type or range (a string for a count, a negative latency,
-/// a number for a histogram) is an error naming its path.
-pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, BadFigure> {
-    let mut out = Vec::new();
-    latency(&mut out, report, include_process)?;
-    if let Some(v) = ratio(report.get("error_rate"), "error_rate")? {
-        push(
-            &mut out,
-            "error_rate".to_owned(),
-            v,
-            Better::Lower,
-            Quantity::Ratio,
-        );
-    }
-    let goodput = "goodput_turns_per_s";
-    if let Some(v) = non_negative(report.get(goodput), goodput)? {
-        push(
-            &mut out,
-            goodput.to_owned(),
-            v,
-            Better::Higher,
-            Quantity::Number,
-        );
-    }
     if let Some(counters) = object(report.get("counters"), "counters", AN_OBJECT)? {
-        for (name, better) in COUNTERS {
-            let path = format!("counters.{name}");
-            if let Some(v) = count(counters.get(name), &path)? {
-                push(&mut out, path, v, better, Quantity::Count);
+        for f in &COUNTERS {
+            let path = format!("counters.{}", f.key);
+            if let Some(v) = count(counters.get(f.key), &path)? {
+                push(&mut out, path, v, (f.better, f.quantity), false);
             }
         }
     }
@@ -126,36 +61,46 @@ pub fn metrics(report: &Value, include_process: bool) -> Result<Vec<Metric>, Bad
             .as_array()
             .ok_or_else(|| bad("targets", targets, "an array of verdicts"))?;
         for (i, verdict) in verdicts.iter().enumerate() {
-            target(&mut out, &format!("targets[{i}]"), verdict, include_process)?;
+            target(&mut out, &format!("targets[{i}]"), verdict)?;
         }
     }
     if let Some(agents) = object(report.get("agents"), "agents", AN_OBJECT)? {
-        numeric_fields(&mut out, "agents", agents, &|_| None);
+        numeric_fields(
+            &mut out,
+            "agents",
+            agents,
+            &|key| known(&AGENTS, key),
+            false,
+        );
     }
-    if let Some(process) = object(report.get("process"), "process", AN_OBJECT)?
-        && include_process
-    {
-        numeric_fields(&mut out, "process", process, &|_| None);
+    if let Some(process) = object(report.get("process"), "process", AN_OBJECT)? {
+        numeric_fields(
+            &mut out,
+            "process",
+            process,
+            &|key| known(&PROCESS, key),
+            true,
+        );
     }
     Ok(out)
 }
 
 const AN_OBJECT: &str = "an object";
 
-/// Figures that measure the machine the harness ran on, not the system under test (the
-/// harness's own scheduling lag, and the target judged on it): compared, like `process`, only
-/// with `include_process`.
-const OF_THE_MACHINE: [&str; 2] = ["scheduler_lag", "harness_not_saturated"];
+/// The direction and quantity of `key` when `list` has it.
+fn known<T>(list: &[Field<T>], key: &str) -> Option<(Better, Quantity)> {
+    list.iter()
+        .find(|f| f.key == key)
+        .map(|f| (f.better, f.quantity))
+}
 
 /// Each histogram's percentiles.
-fn latency(out: &mut Vec<Metric>, report: &Value, include_process: bool) -> Result<(), BadFigure> {
+fn latency(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
     let Some(latency) = object(report.get("latency"), "latency", AN_OBJECT)? else {
         return Ok(());
     };
     for (kind, histogram) in latency {
-        if !include_process && OF_THE_MACHINE.contains(&kind.as_str()) {
-            continue;
-        }
+        let machine = MetricKind::parse(kind).is_some_and(latency_of_the_machine);
         let path = format!("latency.{kind}");
         let Some(histogram) = object(
             Some(histogram),
@@ -165,31 +110,31 @@ fn latency(out: &mut Vec<Metric>, report: &Value, include_process: bool) -> Resu
         else {
             continue;
         };
-        for field in LATENCY_FIELDS {
-            let path = format!("{path}.{field}");
-            if let Some(v) = non_negative(histogram.get(field), &path)? {
-                push(out, path, v, Better::Lower, Quantity::Ms);
+        for p in PERCENTILES {
+            let path = format!("{path}.{}", p.key);
+            if let Some(v) = non_negative(histogram.get(p.key), &path)? {
+                push(out, path, v, (Better::Lower, Quantity::Ms), machine);
             }
         }
     }
     Ok(())
 }
 
-/// Errors by side (calls, attempts) and class, summed over their kinds; the usual classes
-/// even when absent (0).
+/// Errors by side (calls, attempts) and class, summed over their kinds; every
+/// [`CallClass`] even when absent (0), then any other class a report has.
 fn errors(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
     let Some(errors) = object(report.get("errors"), "errors", AN_OBJECT)? else {
         return Ok(());
     };
-    for side in ["calls", "attempts"] {
-        let path = format!("errors.{side}");
-        let Some(by_class) = object(errors.get(side), &path, "an object of error classes")? else {
+    let usual = CallClass::ALL.map(CallClass::as_str);
+    for side in ERROR_SIDES {
+        let path = format!("errors.{}", side.key);
+        let Some(by_class) = object(errors.get(side.key), &path, "an object of error classes")?
+        else {
             continue;
         };
-        let others = by_class
-            .keys()
-            .filter(|c| !ERROR_CLASSES.contains(&c.as_str()));
-        let classes: Vec<&str> = ERROR_CLASSES
+        let others = by_class.keys().filter(|c| !usual.contains(&c.as_str()));
+        let classes: Vec<&str> = usual
             .into_iter()
             .chain(others.map(String::as_str))
             .collect();
@@ -204,20 +149,16 @@ fn errors(out: &mut Vec<Metric>, report: &Value) -> Result<(), BadFigure> {
             for (kind, n) in kinds.into_iter().flatten() {
                 total += count(Some(n), &format!("{path}.{kind}"))?.unwrap_or(0.0);
             }
-            push(out, path, total, Better::Lower, Quantity::Count);
+            push(out, path, total, (Better::Lower, Quantity::Count), false);
         }
     }
     Ok(())
 }
 
 /// A verdict's measured value (or each numeric field of it), better in the direction of its
-/// comparison: below a limit is lower, `>=` is higher.
-fn target(
-    out: &mut Vec<Metric>,
-    at: &str,
-    verdict: &Value,
-    include_process: bool,
-) -> Result<(), BadFigure> {
+/// comparison ([`Op::better`]), in its unit. A comparison or unit this build does not know
+/// (a newer report's) reads as lower-is-better, a plain number.
+fn target(out: &mut Vec<Metric>, at: &str, verdict: &Value) -> Result<(), BadFigure> {
     let verdict = verdict.as_object().ok_or_else(|| {
         bad(
             at,
@@ -229,30 +170,23 @@ fn target(
     let Some(name) = field("target")? else {
         return Ok(());
     };
-    if !include_process && OF_THE_MACHINE.contains(&name) {
-        return Ok(());
-    }
-    let better = match field("op")? {
-        Some(">=" | ">") => Better::Higher,
-        _ => Better::Lower,
-    };
-    let quantity = match field("unit")? {
-        Some("ms") => Quantity::Ms,
-        Some("bytes") => Quantity::Bytes,
-        Some("ratio") => Quantity::Ratio,
-        Some("agents") => Quantity::Count,
-        _ => Quantity::Number,
-    };
+    let machine = name.parse::<TargetId>().is_ok_and(target_of_the_machine);
+    let better = field("op")?
+        .and_then(Op::parse)
+        .map_or(Better::Lower, Op::better);
+    let quantity = field("unit")?
+        .and_then(Unit::parse)
+        .map_or(Quantity::Number, Quantity::from);
     let path = format!("targets.{name}");
     match verdict.get("measured") {
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) => {
             if let Some(v) = n.as_f64() {
-                push(out, path, v, better, quantity);
+                push(out, path, v, (better, quantity), machine);
             }
         }
         Some(Value::Object(fields)) => {
-            numeric_fields(out, &path, fields, &|_| Some((better, quantity)));
+            numeric_fields(out, &path, fields, &|_| Some((better, quantity)), machine);
         }
         Some(other) => {
             return Err(bad(
@@ -266,54 +200,49 @@ fn target(
 }
 
 /// Every numeric field of `object`, nested objects included, arrays left out. `fixed` gives
-/// the direction and quantity of a field when the caller knows them; otherwise they follow
-/// from the field's name ([`better_of`], [`quantity_of`]).
+/// the direction and quantity of a field when they are known; otherwise they follow from the
+/// field's name ([`better_of`], [`quantity_of`]).
 fn numeric_fields(
     out: &mut Vec<Metric>,
     prefix: &str,
     object: &Map<String, Value>,
     fixed: &dyn Fn(&str) -> Option<(Better, Quantity)>,
+    machine: bool,
 ) {
     for (key, value) in object {
         let path = format!("{prefix}.{key}");
         match value {
             Value::Number(n) => {
                 if let Some(v) = n.as_f64() {
-                    let (better, quantity) = fixed(key)
+                    let kind = fixed(key)
                         .unwrap_or_else(|| (better_of(key), quantity_of(key, n.is_f64())));
-                    push(out, path, v, better, quantity);
+                    push(out, path, v, kind, machine);
                 }
             }
-            Value::Object(inner) => numeric_fields(out, &path, inner, fixed),
+            Value::Object(inner) => numeric_fields(out, &path, inner, fixed, machine),
             _ => {}
         }
     }
 }
 
-/// The direction of a field found generically: a few are "more is better" (agents that ran,
-/// the share meeting every target, the fleet size reached); everything else there is memory,
-/// latency or a failure count, where less is better.
+/// The direction of a field the lists do not know (an older or newer build's): successes and
+/// goodput are "more is better"; everything else there is memory, latency or a failure
+/// count, where less is better.
 pub(crate) fn better_of(field: &str) -> Better {
-    const HIGHER: [&str; 4] = [
-        "count",
-        "with_turns",
-        "meeting_all_targets",
-        "agents_alive_peak",
-    ];
-    if HIGHER.contains(&field) || field.contains("succeeded") || field.contains("goodput") {
+    if field.contains("succeeded") || field.contains("goodput") {
         Better::Higher
     } else {
         Better::Lower
     }
 }
 
-/// The quantity of a field found generically, by its name's unit suffix.
+/// The quantity of a field the lists do not know, by its name's unit suffix.
 pub(crate) fn quantity_of(field: &str, is_float: bool) -> Quantity {
     if field.ends_with("_ms") {
         Quantity::Ms
     } else if field.ends_with("bytes") {
         Quantity::Bytes
-    } else if field == "meeting_all_targets" || field.ends_with("rate") {
+    } else if field.ends_with("rate") {
         Quantity::Ratio
     } else if is_float {
         Quantity::Number
@@ -322,13 +251,14 @@ pub(crate) fn quantity_of(field: &str, is_float: bool) -> Quantity {
     }
 }
 
-fn push(out: &mut Vec<Metric>, name: String, value: f64, better: Better, quantity: Quantity) {
+fn push(out: &mut Vec<Metric>, name: String, value: f64, kind: (Better, Quantity), machine: bool) {
     if value.is_finite() {
         out.push(Metric {
             name,
             value,
-            better,
-            quantity,
+            better: kind.0,
+            quantity: kind.1,
+            of_the_machine: machine,
         });
     }
 }

@@ -3,6 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 
 mod figures;
+mod lists;
 
 pub(super) fn report(origin: &str, clock: &str, p95: f64, errors: u64, goodput: f64) -> Report {
     let errors = if errors == 0 {
