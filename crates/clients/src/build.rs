@@ -1,22 +1,13 @@
 //! Building the clients a scenario describes.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
-use std::time::Duration;
 
 use mock::MockServer;
 use scenario::{ClientLimits, Endpoint, Scenario};
-use tokio_util::sync::CancellationToken;
 
-use crate::breaker::CircuitBreaker;
-use crate::budget::RetryBudget;
-use crate::cache::ResponseCache;
-use crate::drive::Target;
-use crate::limiter::Limiter;
-use crate::llm::{LlmClient, Provider};
-use crate::pool::Pool;
-use crate::tool::{ToolClient, ToolEntry};
+use crate::backend::{AnyLlm, AnyTool, HttpLlm, HttpTool, MockLlm, MockTool};
+use crate::llm::LlmClient;
+use crate::tool::ToolClient;
 use crate::transport::Transport;
 
 /// Where `base_url = "embedded"` leads.
@@ -62,13 +53,11 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// The clients `scenario` describes, with `embedded` standing for the built-in mock.
+    /// The clients `scenario` describes, with `embedded` standing for the built-in mock: each
+    /// endpoint's backend ([`AnyLlm`], [`AnyTool`]) chosen here, once.
     pub fn build(scenario: &Scenario, embedded: &Embedded) -> Result<Clients, BuildError> {
-        let cancel = CancellationToken::new();
-        let mut targets = Vec::new();
-        let mut providers = Vec::new();
+        let mut backends = Vec::new();
         for p in &scenario.llm.providers {
-            let (transport, base) = transport(&p.name, &p.base_url, &p.limits, embedded)?;
             let api_key = match &p.api_key_env {
                 Some(var) => Some(std::env::var(var).map_err(|_| BuildError::MissingApiKey {
                     provider: p.name.clone(),
@@ -76,102 +65,66 @@ impl Clients {
                 })?),
                 None => None,
             };
-            providers.push(Provider::new(
-                transport,
-                &format!("{base}/v1"),
-                api_key,
-                p.model.clone(),
-                p.stream,
-            ));
-            targets.push(Arc::new(target(
-                &p.name,
-                &p.limits,
-                &p.breaker,
-                &p.retry,
-                p.timeout.0,
-            )));
-        }
-        let first = scenario.llm.providers.first();
-        let llm = LlmClient {
-            targets,
-            providers,
-            routing: scenario.llm.routing,
-            turn: AtomicUsize::new(0),
-            retry: first.map(|p| p.retry.clone()).unwrap_or_default(),
-            deadline: scenario
-                .llm
-                .providers
-                .iter()
-                .map(|p| p.deadline.0)
-                .max()
-                .unwrap_or(Duration::from_secs(120)),
-            cancel: cancel.clone(),
-        };
-        let mut tools = BTreeMap::new();
-        for (name, t) in &scenario.tools {
-            let (transport, base) = transport(name, &t.endpoint, &t.limits, embedded)?;
-            let (url, mock_shape) = match &t.endpoint {
-                Endpoint::Embedded => (format!("{base}/tools/{name}"), true),
-                Endpoint::Url(url) => (url.clone(), false),
-            };
-            let direct = match (&transport, mock_shape) {
-                // In-process calls to the embedded mock skip its router (`tool::direct`): the same
-                // results, timings, faults and `/stats`, without the HTTP round trip.
-                (Transport::InProcess(mock), true) => Some(mock.clone()),
-                _ => None,
-            };
-            tools.insert(
-                name.clone(),
-                ToolEntry {
-                    direct,
-                    target: Arc::new(target(name, &t.limits, &t.breaker, &t.retry, t.timeout.0)),
+            let (model, key) = (p.model.clone(), api_key.as_deref());
+            backends.push(match route(&p.name, &p.base_url, &p.limits, embedded)? {
+                Route::Mock(mock) => AnyLlm::Mock(MockLlm::new(mock, key, model, p.stream)),
+                Route::Http(transport, base) => AnyLlm::Http(HttpLlm::new(
                     transport,
-                    url,
-                    mock_shape,
-                    cache: t.cache.as_ref().map(ResponseCache::new),
-                    retry: t.retry.clone(),
-                    deadline: t.deadline.0,
-                },
-            );
+                    &format!("{base}/v1"),
+                    key,
+                    model,
+                    p.stream,
+                )),
+            });
         }
-        Ok(Clients {
-            llm,
-            tools: ToolClient { tools, cancel },
-        })
+        let llm = LlmClient::with_backends(&scenario.llm, backends);
+        let mut tool_backends = BTreeMap::new();
+        for (name, t) in &scenario.tools {
+            let backend =
+                match (route(name, &t.endpoint, &t.limits, embedded)?, &t.endpoint) {
+                    (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
+                    (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
+                        HttpTool::new(transport, format!("{base}/tools/{name}"), true),
+                    ),
+                    (Route::Http(transport, _), Endpoint::Url(url)) => {
+                        AnyTool::Http(HttpTool::new(transport, url.clone(), false))
+                    }
+                };
+            tool_backends.insert(name.clone(), backend);
+        }
+        let mut tools = ToolClient::with_backends(&scenario.tools, |name, _| {
+            tool_backends
+                .remove(name)
+                .expect("a backend was built for every tool")
+        });
+        // One cancellation for every call of the fleet.
+        tools.cancel = llm.cancel.clone();
+        Ok(Clients { llm, tools })
     }
 
     /// Ends every call in flight, and every call made from now on, at once as `cancelled`:
     /// the attempt on the wire is recorded as a `cancelled` attempt, so the counts keep every
     /// call and attempt that started. The fleet calls it when the grace period is over.
     pub fn cancel_calls(&self) {
-        self.llm.cancel.cancel();
+        self.llm.cancel_calls();
     }
 }
 
-fn target(
-    name: &str,
-    limits: &ClientLimits,
-    breaker: &scenario::Breaker,
-    retry: &scenario::Retry,
-    timeout: Duration,
-) -> Target {
-    Target {
-        name: name.to_owned(),
-        limiter: Limiter::new(limits),
-        breaker: CircuitBreaker::new(breaker),
-        pool: Pool::new(limits.max_in_flight, limits.max_queue),
-        budget: RetryBudget::new(retry.budget_ratio.0, retry.budget_min_per_sec.0),
-        timeout,
-    }
+/// Where an endpoint's attempts go.
+enum Route {
+    /// The embedded mock, in-process.
+    Mock(MockServer),
+    /// HTTP, to this base URL (without `/v1`).
+    Http(Transport, String),
 }
 
-/// The transport and base URL (without `/v1`) for an endpoint.
-fn transport(
+/// The route to an endpoint.
+fn route(
     name: &str,
     endpoint: &Endpoint,
     limits: &ClientLimits,
     embedded: &Embedded,
-) -> Result<(Transport, String), BuildError> {
+) -> Result<Route, BuildError> {
     let http = |loopback: bool| {
         Transport::http(limits.max_in_flight, limits.connect_timeout.0, loopback).map_err(
             |source| BuildError::Http {
@@ -181,18 +134,16 @@ fn transport(
         )
     };
     match (endpoint, embedded) {
-        (Endpoint::Embedded, Embedded::Http(base)) => {
-            Ok((http(true)?, base.trim_end_matches('/').to_owned()))
-        }
-        (Endpoint::Embedded, Embedded::InProcess(server)) => Ok((
-            Transport::InProcess(server.clone()),
-            "http://mock.in-process".to_owned(),
+        (Endpoint::Embedded, Embedded::Http(base)) => Ok(Route::Http(
+            http(true)?,
+            base.trim_end_matches('/').to_owned(),
         )),
+        (Endpoint::Embedded, Embedded::InProcess(server)) => Ok(Route::Mock(server.clone())),
         (Endpoint::Url(url), _) => {
             let loopback =
                 url.contains("://127.") || url.contains("://localhost") || url.contains("://[::1]");
             let base = url.strip_suffix("/v1").unwrap_or(url).to_owned();
-            Ok((http(loopback)?, base))
+            Ok(Route::Http(http(loopback)?, base))
         }
     }
 }

@@ -19,14 +19,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use metrics::ErrorKind;
 use scenario::Retry;
 
+use crate::backend::{Failure, Measured};
 use crate::backoff;
-use crate::breaker::CircuitBreaker;
+use crate::breaker::{CircuitBreaker, Permit};
 use crate::budget::RetryBudget;
 use crate::limiter::Limiter;
 use crate::pool::{Pool, Shed};
@@ -44,32 +46,22 @@ pub(crate) struct Target {
     pub(crate) timeout: Duration,
 }
 
-/// What a successful attempt measured.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Measured {
-    pub(crate) status: Option<u16>,
-    pub(crate) ttft: Option<Duration>,
-    pub(crate) inter_token: Vec<Duration>,
-    pub(crate) tokens_in: u32,
-    pub(crate) tokens_out: u32,
-}
-
-/// Why an attempt failed.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub(crate) kind: ErrorKind,
-    pub(crate) status: Option<u16>,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) ttft: Option<Duration>,
-}
-
-impl Failure {
-    pub(crate) fn new(kind: ErrorKind) -> Self {
+impl Target {
+    /// The policies a provider's or tool's configuration describes.
+    pub(crate) fn new(
+        name: &str,
+        limits: &scenario::ClientLimits,
+        breaker: &scenario::Breaker,
+        retry: &Retry,
+        timeout: Duration,
+    ) -> Self {
         Self {
-            kind,
-            status: None,
-            retry_after: None,
-            ttft: None,
+            name: name.to_owned(),
+            limiter: Limiter::new(limits),
+            breaker: CircuitBreaker::new(breaker),
+            pool: Pool::new(limits.max_in_flight, limits.max_queue),
+            budget: RetryBudget::new(retry.budget_ratio.0, retry.budget_min_per_sec.0),
+            timeout,
         }
     }
 }
@@ -169,36 +161,13 @@ where
     loop {
         let candidates = order();
         preferred = preferred.or_else(|| candidates.first().copied());
-        let mut chosen = None;
-        for i in candidates {
-            match targets[i].breaker.try_acquire() {
-                Ok(permit) => {
-                    chosen = Some((i, permit));
-                    break;
-                }
-                Err(_) => record.breaker_rejections += 1,
-            }
-        }
-        let Some((i, permit)) = chosen else {
-            return Err(ErrorKind::BreakerOpen);
-        };
+        let (i, permit) = choose(targets, candidates, record)?;
         let target = &targets[i];
         record.target.clone_from(&target.name);
         if record.attempts.is_empty() {
             target.budget.first_attempt();
         }
-        let slot = match timeout_at(deadline, target.pool.acquire()).await {
-            Ok(Ok((slot, waited))) => {
-                record.pool_wait += waited;
-                slot
-            }
-            Ok(Err(Shed)) => return Err(ErrorKind::Shed),
-            Err(_) => return Err(ErrorKind::Deadline),
-        };
-        match timeout_at(deadline, target.limiter.acquire(policy.estimated_tokens)).await {
-            Ok(waited) => record.limiter_wait += waited,
-            Err(_) => return Err(ErrorKind::Deadline),
-        }
+        let slot = admit(target, deadline, policy, record).await?;
         let probe = permit.is_probe();
         let sent = Instant::now();
         let attempt_end = (sent + target.timeout).min(deadline);
@@ -210,27 +179,19 @@ where
         let outcome = timeout_at(attempt_end, attempt(i)).await;
         *in_flight = None;
         drop(slot);
-        let duration = sent.elapsed();
+        let done = Attempt {
+            target: target.name.clone(),
+            duration: sent.elapsed(),
+            ttft: None,
+            status: None,
+            error: None,
+            probe,
+        };
         let failure = match outcome {
             Ok(Ok((value, measured))) => {
                 permit.success();
-                target.limiter.correct(
-                    policy.estimated_tokens,
-                    u64::from(measured.tokens_in) + u64::from(measured.tokens_out),
-                );
-                record.attempts.push(Attempt {
-                    target: target.name.clone(),
-                    duration,
-                    ttft: measured.ttft,
-                    status: measured.status,
-                    error: None,
-                    probe,
-                });
-                record.ttft = measured.ttft;
-                record.inter_token = measured.inter_token;
-                record.tokens_in = measured.tokens_in;
-                record.tokens_out = measured.tokens_out;
-                record.failover = preferred != Some(i);
+                let failover = preferred != Some(i);
+                succeeded(target, policy, done, measured, failover, record);
                 return Ok(value);
             }
             Ok(Err(failure)) => failure,
@@ -244,30 +205,106 @@ where
             drop(permit);
         }
         record.attempts.push(Attempt {
-            target: target.name.clone(),
-            duration,
             ttft: failure.ttft,
             status: failure.status,
             error: Some(failure.kind),
-            probe,
+            ..done
         });
-        if !failure.kind.is_retryable() {
-            return Err(failure.kind);
-        }
-        let Some(backoff) = delays.next() else {
-            return Err(failure.kind);
-        };
-        let wait = match failure.retry_after {
-            Some(after) => after.min(policy.retry.max_retry_after.0),
-            None => backoff,
-        };
-        if Instant::now() + wait >= deadline {
-            return Err(ErrorKind::Deadline);
-        }
-        if !target.budget.try_retry() {
-            return Err(ErrorKind::RetryBudget);
-        }
+        let wait = retry_wait(&failure, delays.next(), target, policy, deadline)?;
         sleep(wait).await;
         record.backoff += wait;
     }
+}
+
+/// The first of `candidates` whose breaker lets an attempt through (each refusal counted).
+fn choose(
+    targets: &[Arc<Target>],
+    candidates: Vec<usize>,
+    record: &mut CallRecord,
+) -> Result<(usize, Permit), ErrorKind> {
+    for i in candidates {
+        match targets[i].breaker.try_acquire() {
+            Ok(permit) => return Ok((i, permit)),
+            Err(_) => record.breaker_rejections += 1,
+        }
+    }
+    Err(ErrorKind::BreakerOpen)
+}
+
+/// A pool slot, then the rate limiter's admission, both before the call's deadline (the waits
+/// recorded): what an attempt holds while it is sent.
+async fn admit(
+    target: &Target,
+    deadline: Instant,
+    policy: &Policy<'_>,
+    record: &mut CallRecord,
+) -> Result<OwnedSemaphorePermit, ErrorKind> {
+    let slot = match timeout_at(deadline, target.pool.acquire()).await {
+        Ok(Ok((slot, waited))) => {
+            record.pool_wait += waited;
+            slot
+        }
+        Ok(Err(Shed)) => return Err(ErrorKind::Shed),
+        Err(_) => return Err(ErrorKind::Deadline),
+    };
+    match timeout_at(deadline, target.limiter.acquire(policy.estimated_tokens)).await {
+        Ok(waited) => record.limiter_wait += waited,
+        Err(_) => return Err(ErrorKind::Deadline),
+    }
+    Ok(slot)
+}
+
+/// Records the attempt that succeeded (`done`, with what it `measured`) as the call's result,
+/// and corrects the limiter's token estimate.
+fn succeeded(
+    target: &Target,
+    policy: &Policy<'_>,
+    done: Attempt,
+    measured: Measured,
+    failover: bool,
+    record: &mut CallRecord,
+) {
+    target.limiter.correct(
+        policy.estimated_tokens,
+        u64::from(measured.tokens_in) + u64::from(measured.tokens_out),
+    );
+    record.attempts.push(Attempt {
+        ttft: measured.ttft,
+        status: measured.status,
+        ..done
+    });
+    record.ttft = measured.ttft;
+    record.inter_token = measured.inter_token;
+    record.tokens_in = measured.tokens_in;
+    record.tokens_out = measured.tokens_out;
+    record.failover = failover;
+}
+
+/// How long to wait before retrying after `failure` (`backoff`: the next delay, if attempts
+/// remain), or why the call ends now: not retryable, out of attempts, past the deadline, or
+/// over the retry budget.
+fn retry_wait(
+    failure: &Failure,
+    backoff: Option<Duration>,
+    target: &Target,
+    policy: &Policy<'_>,
+    deadline: Instant,
+) -> Result<Duration, ErrorKind> {
+    if !failure.kind.is_retryable() {
+        return Err(failure.kind);
+    }
+    let Some(backoff) = backoff else {
+        return Err(failure.kind);
+    };
+    let wait = match failure.retry_after {
+        Some(after) => after.min(policy.retry.max_retry_after.0),
+        None => backoff,
+    };
+    if Instant::now() + wait >= deadline {
+        return Err(ErrorKind::Deadline);
+    }
+    if !target.budget.try_retry() {
+        return Err(ErrorKind::RetryBudget);
+    }
+    Ok(wait)
 }

@@ -8,25 +8,30 @@
 //! waiting is on tokio's clock, so the stack behaves the same under paused (virtual) time.
 //!
 //! # Layout
-//! - `build`: [`Clients`] from a scenario, [`Embedded`] for the built-in mock.
-//! - `llm`: [`LlmClient`] over async-openai, our transport injected (no hidden retries).
-//! - `direct`: LLM attempts against the in-process mock without the wire (same results, no
-//!   per-token cost).
+//! - [`backend`]: the seam to whatever answers: [`LlmBackend`] and [`ToolBackend`] (one
+//!   attempt each: request in, answer and [`Measured`] timings or a classified [`Failure`]
+//!   out), over HTTP ([`HttpLlm`]: async-openai chat completions; [`HttpTool`]) or the
+//!   embedded mock in-process ([`MockLlm`], [`MockTool`]), with the per-conversation
+//!   [`ConversationCache`].
+//! - `build`: [`Clients`] from a scenario (each endpoint's backend chosen once), [`Embedded`]
+//!   for the built-in mock.
+//! - `llm`: [`LlmClient`]: routing over the providers, each call through `drive`.
 //! - `tool`: [`ToolClient`] with the response cache.
-//! - `drive`: one logical call through the policies.
+//! - `drive`: one logical call through the policies; where each attempt is timed.
 //! - [`breaker`], [`limiter`], [`pool`], [`budget`], [`backoff`], [`cache`]: the policies,
 //!   public so they can be used on their own.
-//! - `transport`: HTTP (pooled reqwest) or in-process (the mock's router, no sockets).
+//! - `transport`: pooled reqwest for the HTTP backends (and, in tests, the mock's router
+//!   in-process: the oracle the in-process backends are checked against).
 //! - [`clock`]: governor's clock over tokio's.
 //! - `record`: what a call reports.
 
+pub mod backend;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
 mod build;
 pub mod cache;
 pub mod clock;
-mod direct;
 mod drive;
 pub mod limiter;
 mod llm;
@@ -35,6 +40,10 @@ mod record;
 mod tool;
 mod transport;
 
+pub use backend::{
+    AnyLlm, AnyTool, Attempted, ConversationCache, Failure, HttpLlm, HttpTool, LlmBackend,
+    Measured, MockLlm, MockTool, ToolBackend,
+};
 pub use breaker::{BreakerState, BreakerStats};
 pub use build::{BuildError, Clients, Embedded};
 pub use cache::CacheStats;
@@ -42,7 +51,6 @@ pub use llm::{LlmClient, LlmRequest, LlmResponse, ToolCall};
 pub use metrics::ErrorKind;
 pub use record::{Attempt, CallRecord};
 pub use tool::{ToolClient, ToolResult};
-pub use transport::{Transport, TransportError};
 
 /// Raises this process's open-file limit to its hard maximum: every in-flight HTTP request
 /// holds a socket, and the default soft limit (often 1,024) is far below a fleet's needs.

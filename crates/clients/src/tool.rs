@@ -1,24 +1,20 @@
-//! The tool client: `POST` the arguments to the tool, through the same policies as the LLM,
-//! with an optional response cache in front (hits and coalesced calls never reach the tool).
-//! Calls to the embedded mock in-process (the virtual clock) skip the wire: [`direct`].
+//! The tool client: each call through the same policies as the LLM, each attempt made by a
+//! backend ([`ToolBackend`]: HTTP, or the in-process mock), with an optional response cache
+//! in front (hits and coalesced calls never reach the tool).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use metrics::ErrorKind;
-use mock::{Ending, MockServer};
 use scenario::Retry;
 
+use crate::backend::{AnyTool, ToolBackend};
 use crate::cache::{Lookup, ResponseCache, tool_key};
-use crate::direct::rejected;
-use crate::drive::{Failure, Measured, Policy, Target, drive};
-use crate::llm::StatusError;
+use crate::drive::{Policy, Target, drive};
 use crate::record::CallRecord;
-use crate::transport::{Transport, classify_reqwest};
 
 /// What a tool returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,39 +25,66 @@ pub struct ToolResult {
     pub tokens: u32,
 }
 
-/// The mock's tool answer.
-#[derive(Deserialize)]
-struct MockToolBody {
-    output: String,
-    tokens: u32,
-}
-
-/// One tool with its policies.
+/// One tool with its policies and its backend.
 #[derive(Debug)]
-pub(crate) struct ToolEntry {
+pub(crate) struct ToolEntry<B> {
     pub(crate) target: Arc<Target>,
-    pub(crate) transport: Transport,
-    /// The URL the arguments are posted to.
-    pub(crate) url: String,
-    /// The embedded mock answers `{"output", "tokens"}`; other tools answer text.
-    pub(crate) mock_shape: bool,
+    pub(crate) backend: B,
     pub(crate) cache: Option<ResponseCache<ToolResult>>,
-    /// The embedded mock without the wire, when the transport is in-process: the same
-    /// results without a request, a router and a JSON body each way (see [`direct`]).
-    pub(crate) direct: Option<MockServer>,
     pub(crate) retry: Retry,
     pub(crate) deadline: Duration,
 }
 
-/// The shared tool client.
-#[derive(Debug, Default)]
-pub struct ToolClient {
-    pub(crate) tools: BTreeMap<String, ToolEntry>,
+/// The shared tool client. Generic over the backend, which the scenario's endpoints choose
+/// ([`AnyTool`]); the policies and the cache wrap any [`ToolBackend`] the same way.
+#[derive(Debug)]
+pub struct ToolClient<B = AnyTool> {
+    pub(crate) tools: BTreeMap<String, ToolEntry<B>>,
     /// Ends every call in flight as `cancelled` ([`crate::Clients::cancel_calls`]).
     pub(crate) cancel: CancellationToken,
 }
 
-impl ToolClient {
+impl<B> Default for ToolClient<B> {
+    fn default() -> Self {
+        Self {
+            tools: BTreeMap::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+impl<B: ToolBackend> ToolClient<B> {
+    /// The client of the scenario's `[tools]`, each tool's policies as configured and its
+    /// attempts made by `backend(name, tool)`.
+    pub fn with_backends(
+        tools: &BTreeMap<String, scenario::Tool>,
+        mut backend: impl FnMut(&str, &scenario::Tool) -> B,
+    ) -> Self {
+        let tools = tools
+            .iter()
+            .map(|(name, t)| {
+                let entry = ToolEntry {
+                    target: Arc::new(Target::new(
+                        name,
+                        &t.limits,
+                        &t.breaker,
+                        &t.retry,
+                        t.timeout.0,
+                    )),
+                    backend: backend(name, t),
+                    cache: t.cache.as_ref().map(ResponseCache::new),
+                    retry: t.retry.clone(),
+                    deadline: t.deadline.0,
+                };
+                (name.clone(), entry)
+            })
+            .collect();
+        Self {
+            tools,
+            cancel: CancellationToken::new(),
+        }
+    }
+
     /// One logical tool call. An unknown tool (the model invented one) fails at once as a
     /// client error.
     pub async fn call(
@@ -123,8 +146,8 @@ impl ToolClient {
     }
 }
 
-async fn fetch(
-    tool: &ToolEntry,
+async fn fetch<B: ToolBackend>(
+    tool: &ToolEntry<B>,
     args: &serde_json::Value,
     seed: u64,
     cancel: &CancellationToken,
@@ -137,103 +160,7 @@ async fn fetch(
         cancel,
     };
     let targets = std::slice::from_ref(&tool.target);
-    drive(targets, || vec![0], &policy, |_| attempt(tool, args)).await
-}
-
-async fn attempt(
-    tool: &ToolEntry,
-    args: &serde_json::Value,
-) -> Result<(ToolResult, Measured), Failure> {
-    let body = serde_json::to_vec(args).map_err(|_| Failure::new(ErrorKind::ClientError))?;
-    if let Some(mock) = &tool.direct {
-        return direct(mock, &tool.target.name, &body).await;
-    }
-    let request = reqwest::Request::new(
-        reqwest::Method::POST,
-        tool.url
-            .parse()
-            .map_err(|_| Failure::new(ErrorKind::ClientError))?,
-    );
-    let mut request = request;
-    request.headers_mut().insert(
-        reqwest::header::CONTENT_TYPE,
-        reqwest::header::HeaderValue::from_static("application/json"),
-    );
-    *request.body_mut() = Some(body.into());
-    let response = tool
-        .transport
-        .send(request)
-        .await
-        .map_err(|e| Failure::new(e.kind))?;
-    if !response.status().is_success() {
-        return Err(StatusError::from_response(response).await.failure());
-    }
-    let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| Failure::new(classify_reqwest(&e)))?;
-    let result = if tool.mock_shape {
-        let body: MockToolBody =
-            serde_json::from_slice(&bytes).map_err(|_| Failure::new(ErrorKind::Malformed))?;
-        ToolResult {
-            output: body.output.into(),
-            tokens: body.tokens,
-        }
-    } else {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let tokens = u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX);
-        ToolResult {
-            output: text.into(),
-            tokens,
-        }
-    };
-    let measured = Measured {
-        status: Some(status),
-        tokens_out: result.tokens,
-        ..Measured::default()
-    };
-    Ok((result, measured))
-}
-
-/// An attempt against the embedded mock in-process, without the wire: what [`attempt`]
-/// returns for the same body through the mock's router (the same result or failure kind,
-/// status and `Retry-After`, at the same simulated time), without building a request,
-/// routing it, and writing and parsing a JSON body. The tool's name is the target's (the
-/// route's path segment).
-///
-/// Why: under the virtual clock a tool call through the router cost a sixth of a run.
-async fn direct(
-    mock: &MockServer,
-    name: &str,
-    body: &[u8],
-) -> Result<(ToolResult, Measured), Failure> {
-    // The mock's work is the server's, charged as shared heap, not to the calling agent. Tool
-    // requests carry no API key.
-    let delivery = heap::shared_future(mock.tool_direct(name, body, None))
-        .await
-        .map_err(rejected)?;
-    match delivery.ending {
-        Ending::Complete => {}
-        Ending::Truncated => {
-            // The router's cut body yields once before it fails (`mock::app::cut`), and so
-            // does the client reading it.
-            tokio::task::yield_now().await;
-            return Err(Failure::new(ErrorKind::Truncated));
-        }
-        // Half a body is not a tool result.
-        Ending::Malformed => return Err(Failure::new(ErrorKind::Malformed)),
-    }
-    let result = ToolResult {
-        output: delivery.output.into(),
-        tokens: delivery.tokens,
-    };
-    let measured = Measured {
-        status: Some(200),
-        tokens_out: result.tokens,
-        ..Measured::default()
-    };
-    Ok((result, measured))
+    drive(targets, || vec![0], &policy, |_| tool.backend.attempt(args)).await
 }
 
 #[cfg(test)]

@@ -1,38 +1,40 @@
-//! How requests travel: over HTTP with a pooled reqwest client (the live clock), or straight
-//! into the mock's router in-process with no sockets (the virtual clock: paused time treats a
-//! socket wait as idle, so only in-process calls keep virtual time exact). Both take and
-//! return reqwest types, so everything above them (async-openai, the policies) is one code
-//! path; in-process LLM calls skip even the router (`direct`: the same results without the
-//! per-token cost of SSE).
+//! How the HTTP backends' requests travel: a pooled reqwest client. In this crate's tests also
+//! straight into the mock's router in-process with no sockets (paused time treats a socket
+//! wait as idle, so only in-process calls keep virtual time exact): the router path, the oracle
+//! the in-process backends (`backend::mock`) are checked against. Both take and return
+//! reqwest types, so async-openai and the HTTP backends above them are one code path.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
+#[cfg(test)]
 use axum::body::Body as AxumBody;
+#[cfg(test)]
+use mock::{MockServer, ResetConnection};
+#[cfg(test)]
 use tower::ServiceExt;
 
 use metrics::ErrorKind;
-use mock::{MockServer, ResetConnection};
 
 /// Where requests go.
 #[derive(Clone, Debug)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// Real HTTP.
     Http(reqwest::Client),
-    /// The mock, called in-process: its router for tools, [`MockServer::chat_direct`] for
-    /// LLM calls.
+    /// The mock's router, called in-process (tests only: the oracle).
+    #[cfg(test)]
     InProcess(MockServer),
 }
 
 /// A request that got no HTTP response.
 #[derive(Debug)]
-pub struct TransportError {
+pub(crate) struct TransportError {
     /// What went wrong.
-    pub kind: ErrorKind,
+    pub(crate) kind: ErrorKind,
     /// The underlying message, for logs.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl fmt::Display for TransportError {
@@ -56,7 +58,7 @@ impl Transport {
     /// full pool reuses its connections instead of dialling new ones; `loopback` turns off
     /// proxies (an environment proxy must not capture traffic to 127.0.0.1) and keeps idle
     /// connections [`LOOPBACK_IDLE`] instead of [`REMOTE_IDLE`].
-    pub fn http(
+    pub(crate) fn http(
         max_in_flight: u32,
         connect_timeout: Duration,
         loopback: bool,
@@ -73,7 +75,7 @@ impl Transport {
     }
 
     /// Sends one request.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         request: reqwest::Request,
     ) -> Result<reqwest::Response, TransportError> {
@@ -84,11 +86,13 @@ impl Transport {
                     detail: error_chain(&err),
                 })
             }
+            #[cfg(test)]
             Transport::InProcess(server) => in_process(server, request).await,
         }
     }
 }
 
+#[cfg(test)]
 async fn in_process(
     server: &MockServer,
     request: reqwest::Request,

@@ -17,11 +17,10 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessageContent, FunctionCall,
 };
 
-use clients::LlmRequest;
+use clients::{ConversationCache, LlmRequest};
 #[cfg(test)]
 use conversation::summarize::Extractive;
 use conversation::{Compression, Conversation, Message, Role, Summarizer, ToolCall, Trigger};
-use mock::PromptDigest;
 
 use crate::summary::{self, Slot};
 use crate::tokens::Counter;
@@ -41,10 +40,10 @@ pub(crate) struct History {
     rewrites: bool,
     /// Heap bytes the messages of `sent` own (text, ids, tool-call lists).
     sent_heap: u64,
-    /// What the in-process mock read of the prompt's messages so far, so a call hands over
-    /// only the messages added since (`clients::LlmClient::call_with_digest`): a prefix of
-    /// `sent`, cut with it.
-    digest: PromptDigest,
+    /// What the LLM backend kept of the prompt's messages so far (the in-process mock: what it
+    /// read of them, so a call hands over only the messages added since:
+    /// `clients::LlmClient::call_in`): of a prefix of `sent`, cut with it.
+    cache: ConversationCache,
 }
 
 impl History {
@@ -76,7 +75,7 @@ impl History {
             stale: false,
             rewrites: c.strategy.0.iter().any(|name| name != "none"),
             sent_heap: 0,
-            digest: PromptDigest::new(),
+            cache: ConversationCache::new(),
         }
     }
 
@@ -149,7 +148,7 @@ impl History {
                 .take_while(|(sent, m)| same(m, sent))
                 .count();
             self.sent.truncate(kept);
-            self.digest.truncate(kept);
+            self.cache.truncate(kept);
             self.sent_heap = messages[..kept].iter().map(heap_bytes).sum();
         }
         for m in &messages[self.sent.len()..] {
@@ -161,9 +160,9 @@ impl History {
         std::mem::take(&mut self.sent)
     }
 
-    /// The digest of the prompt for the in-process mock, to call with the prompt lent.
-    pub(crate) fn digest(&mut self) -> &mut PromptDigest {
-        &mut self.digest
+    /// What the LLM backend kept of the prompt, to call with the prompt lent.
+    pub(crate) fn cache(&mut self) -> &mut ConversationCache {
+        &mut self.cache
     }
 
     /// Takes back the prompt lent by [`History::lend`].
@@ -184,11 +183,11 @@ impl History {
 
     /// Structural size in memory: the conversation (get-size2), and the converted prompt (its
     /// slots and what its messages own, counted by hand: async-openai's types have no
-    /// `GetSize`) with its digest.
+    /// `GetSize`) with what the backend kept of it.
     pub(crate) fn memory_bytes(&self) -> u64 {
         (std::mem::size_of::<Self>()
             + self.sent.capacity() * std::mem::size_of::<ChatCompletionRequestMessage>()
-            + self.digest.heap_bytes()) as u64
+            + self.cache.heap_bytes()) as u64
             + self.sent_heap
             + self.conversation.memory_bytes()
     }

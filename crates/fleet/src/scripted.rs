@@ -7,12 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_openai::types::chat::ChatCompletionTools;
 use futures_util::StreamExt;
 use futures_util::stream;
 use tokio::time::Instant;
 
-use clients::LlmRequest;
-use scenario::text;
+use clients::{Clients, ErrorKind, LlmRequest, LlmResponse, ToolCall};
+use scenario::{SimRng, text};
 
 use crate::agent::{Agent, AgentContext, TurnReport};
 use crate::history::History;
@@ -42,8 +43,13 @@ impl Agent for ScriptedAgent {
         let system_tokens = session.system_prompt_tokens.sample(rng).0;
         let system = generated(rng, system_tokens);
         let (summarizer, pending) = summary::summarizer(&scenario.compression);
-        let mut history = History::with_summarizer(&scenario.compression, &system, summarizer);
-        let mut offered = Arc::clone(tools);
+        let mut talk = Talk {
+            history: History::with_summarizer(&scenario.compression, &system, summarizer),
+            pending,
+            offered: Arc::clone(tools),
+            session,
+            clients,
+        };
         let mut first_turn_start = intended_start;
         for turn in 0..turns {
             if stop.is_stopped() {
@@ -51,100 +57,12 @@ impl Agent for ScriptedAgent {
             }
             let started = first_turn_start.take().unwrap_or_else(Instant::now);
             let user_tokens = session.user_message_tokens.sample(rng).0;
-            history.user(&generated(rng, user_tokens));
-            let mut turn_report = TurnReport::default();
-            for step in 0..session.max_steps.max(1) {
-                let compressing = Instant::now();
-                if let Some(done) = history.compress() {
-                    turn_report.compressions += 1;
-                    turn_report.compressed_tokens +=
-                        done.tokens_before.saturating_sub(done.tokens_after);
-                }
-                turn_report.compression += compressing.elapsed();
-                let summarize = pending.as_ref().and_then(|p| history.summary_request(p));
-                if let Some(request) = summarize {
-                    // A failed call keeps the extractive summary; its error is counted.
-                    let (record, result) = clients.llm.call(&request, rng.next_u64()).await;
-                    turn_report.llm.push(record);
-                    turn_report.summaries += 1;
-                    if let Ok(answer) = result {
-                        history.replace_summary(&answer.content);
-                    }
-                }
-                let building = Instant::now();
-                // The prompt and the tools are lent to the request, not copied.
-                let request = LlmRequest {
-                    messages: history.lend(),
-                    tools: std::mem::take(&mut offered),
-                    max_tokens: session.max_output_tokens,
-                    prompt_tokens: u32::try_from(history.tokens()).unwrap_or(u32::MAX),
-                };
-                turn_report.context_build += building.elapsed();
-                let (record, result) = clients
-                    .llm
-                    .call_with_digest(&request, history.digest(), rng.next_u64())
-                    .await;
-                history.give_back(request.messages);
-                offered = request.tools;
-                turn_report.llm.push(record);
-                let answer = match result {
-                    Ok(answer) => answer,
-                    Err(kind) => {
-                        turn_report.error = Some(kind);
-                        break;
-                    }
-                };
-                let last_step = step + 1 == session.max_steps.max(1);
-                if answer.tool_calls.is_empty() || last_step {
-                    history.assistant(&answer.content, &[]);
-                    break;
-                }
-                history.assistant(&answer.content, &answer.tool_calls);
-                let parallel = usize::try_from(session.max_parallel_tools.max(1)).unwrap_or(1);
-                let seeds: Vec<u64> = answer.tool_calls.iter().map(|_| rng.next_u64()).collect();
-                // Owned items: a borrowed item would need a higher-ranked lifetime the
-                // compiler cannot prove `Send` for.
-                let calls: Vec<(String, String, u64)> = answer
-                    .tool_calls
-                    .iter()
-                    .zip(seeds)
-                    .map(|(call, seed)| (call.name.clone(), call.arguments.clone(), seed))
-                    .collect();
-                let results: Vec<_> = stream::iter(calls)
-                    .map(|(name, arguments, seed)| async move {
-                        let args =
-                            serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
-                        clients.tools.call(&name, &args, seed).await
-                    })
-                    .buffered(parallel)
-                    .collect()
-                    .await;
-                for (call, (record, result)) in answer.tool_calls.iter().zip(results) {
-                    match result {
-                        Ok(output) => history.tool_result(&call.id, &call.name, &output.output),
-                        // The model learns of the failure and carries on, as real agents do.
-                        Err(kind) => history.tool_result(
-                            &call.id,
-                            &call.name,
-                            &format!("error: the tool failed ({kind})"),
-                        ),
-                    }
-                    turn_report.tools.push(record);
-                }
-                if turn_report
-                    .tools
-                    .iter()
-                    .any(|t| t.error == Some(clients::ErrorKind::Cancelled))
-                {
-                    // The run is over: no further LLM call for this turn.
-                    turn_report.error = Some(clients::ErrorKind::Cancelled);
-                    break;
-                }
-            }
+            talk.history.user(&generated(rng, user_tokens));
+            let mut turn_report = talk.turn(rng).await;
             turn_report.response = started.elapsed();
-            turn_report.conversation_bytes = history.bytes();
-            turn_report.memory_bytes = history.memory_bytes();
-            turn_report.conversation_tokens = history.tokens();
+            turn_report.conversation_bytes = talk.history.bytes();
+            turn_report.memory_bytes = talk.history.memory_bytes();
+            turn_report.conversation_tokens = talk.history.tokens();
             report(turn_report);
             stop.turn_done();
             if turn + 1 < turns {
@@ -161,6 +79,152 @@ impl Agent for ScriptedAgent {
     }
 }
 
+/// One session's conversation and what it talks to.
+struct Talk<'a> {
+    history: History,
+    /// `summarizer = "llm"`: the summary the last compression left to write.
+    pending: Option<summary::Slot>,
+    /// The tool definitions, lent to each request and handed back.
+    offered: Arc<[ChatCompletionTools]>,
+    session: &'a scenario::Session,
+    clients: &'a Clients,
+}
+
+impl Talk<'_> {
+    /// One turn after the user's message: steps of (compression, an LLM summary if one is
+    /// due, the LLM call, the tools it asks for) until a final answer, a failure or
+    /// `max_steps` LLM calls.
+    async fn turn(&mut self, rng: &mut SimRng) -> TurnReport {
+        let mut turn_report = TurnReport::default();
+        let steps = self.session.max_steps.max(1);
+        for step in 0..steps {
+            self.compress(&mut turn_report);
+            self.summarize(rng, &mut turn_report).await;
+            let answer = match self.ask(rng, &mut turn_report).await {
+                Ok(answer) => answer,
+                Err(kind) => {
+                    turn_report.error = Some(kind);
+                    break;
+                }
+            };
+            if answer.tool_calls.is_empty() || step + 1 == steps {
+                self.history.assistant(&answer.content, &[]);
+                break;
+            }
+            self.history.assistant(&answer.content, &answer.tool_calls);
+            if self
+                .run_tools(&answer.tool_calls, rng, &mut turn_report)
+                .await
+            {
+                // The run is over: no further LLM call for this turn.
+                turn_report.error = Some(ErrorKind::Cancelled);
+                break;
+            }
+        }
+        turn_report
+    }
+
+    /// Compresses the conversation if the scenario's trigger fires.
+    fn compress(&mut self, turn_report: &mut TurnReport) {
+        let compressing = Instant::now();
+        if let Some(done) = self.history.compress() {
+            turn_report.compressions += 1;
+            turn_report.compressed_tokens += done.tokens_before.saturating_sub(done.tokens_after);
+        }
+        turn_report.compression += compressing.elapsed();
+    }
+
+    /// `summarizer = "llm"`: asks the LLM for the summary the last compression left to write.
+    /// A failed call keeps the extractive summary; its error is counted.
+    async fn summarize(&mut self, rng: &mut SimRng, turn_report: &mut TurnReport) {
+        let request = self
+            .pending
+            .as_ref()
+            .and_then(|p| self.history.summary_request(p));
+        if let Some(request) = request {
+            let (record, result) = self.clients.llm.call(&request, rng.next_u64()).await;
+            turn_report.llm.push(record);
+            turn_report.summaries += 1;
+            if let Ok(answer) = result {
+                self.history.replace_summary(&answer.content);
+            }
+        }
+    }
+
+    /// The LLM call with the conversation as it stands.
+    async fn ask(
+        &mut self,
+        rng: &mut SimRng,
+        turn_report: &mut TurnReport,
+    ) -> Result<LlmResponse, ErrorKind> {
+        let building = Instant::now();
+        // The prompt and the tools are lent to the request, not copied.
+        let request = LlmRequest {
+            messages: self.history.lend(),
+            tools: std::mem::take(&mut self.offered),
+            max_tokens: self.session.max_output_tokens,
+            prompt_tokens: u32::try_from(self.history.tokens()).unwrap_or(u32::MAX),
+        };
+        turn_report.context_build += building.elapsed();
+        let (record, result) = self
+            .clients
+            .llm
+            .call_in(self.history.cache(), &request, rng.next_u64())
+            .await;
+        self.history.give_back(request.messages);
+        self.offered = request.tools;
+        turn_report.llm.push(record);
+        result
+    }
+
+    /// Runs the tool calls the model asked for, in parallel up to `max_parallel_tools`, and
+    /// adds their results (or their failures) to the conversation. `true` when a call was
+    /// cancelled: the run is over.
+    async fn run_tools(
+        &mut self,
+        tool_calls: &[ToolCall],
+        rng: &mut SimRng,
+        turn_report: &mut TurnReport,
+    ) -> bool {
+        let parallel = usize::try_from(self.session.max_parallel_tools.max(1)).unwrap_or(1);
+        let seeds: Vec<u64> = tool_calls.iter().map(|_| rng.next_u64()).collect();
+        // Owned items: a borrowed item would need a higher-ranked lifetime the compiler
+        // cannot prove `Send` for.
+        let calls: Vec<(String, String, u64)> = tool_calls
+            .iter()
+            .zip(seeds)
+            .map(|(call, seed)| (call.name.clone(), call.arguments.clone(), seed))
+            .collect();
+        let tools = &self.clients.tools;
+        let results: Vec<_> = stream::iter(calls)
+            .map(|(name, arguments, seed)| async move {
+                let args = serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
+                tools.call(&name, &args, seed).await
+            })
+            .buffered(parallel)
+            .collect()
+            .await;
+        for (call, (record, result)) in tool_calls.iter().zip(results) {
+            match result {
+                Ok(output) => self
+                    .history
+                    .tool_result(&call.id, &call.name, &output.output),
+                // The model learns of the failure and carries on, as real agents do.
+                Err(kind) => self.history.tool_result(
+                    &call.id,
+                    &call.name,
+                    &format!("error: the tool failed ({kind})"),
+                ),
+            }
+            turn_report.tools.push(record);
+        }
+        turn_report
+            .tools
+            .iter()
+            .any(|t| t.error == Some(ErrorKind::Cancelled))
+    }
+}
+
 /// `tokens` words of generated text, the agent's; their count is remembered in the
 /// process's token memo ([`tokencount::remember_words`], charged to shared heap), so counting the
 /// message costs a hash.
@@ -174,9 +238,9 @@ fn generated(rng: &mut scenario::SimRng, tokens: u32) -> String {
 mod tests {
     use std::time::Duration;
 
-    use clients::{Clients, Embedded, ErrorKind};
+    use clients::Embedded;
     use mock::{MockConfig, MockServer};
-    use scenario::{Scenario, SimRng};
+    use scenario::Scenario;
     use tokio::time::Instant;
     use tokio_util::sync::CancellationToken;
 

@@ -12,9 +12,10 @@ use metrics::ErrorKind;
 use mock::{MockConfig, MockServer, StatsSnapshot};
 use scenario::Scenario;
 
+use crate::backend::{AnyTool, Failure, HttpTool, Measured, ToolBackend};
 use crate::build::{Clients, Embedded};
-use crate::drive::{Failure, Measured};
-use crate::tool::{ToolResult, attempt};
+use crate::tool::ToolResult;
+use crate::transport::Transport;
 
 type Outcome = (Result<(ToolResult, Measured), Failure>, Duration);
 
@@ -32,6 +33,15 @@ latency = "5ms"
 failure_rate = 0.5
 "#;
 
+/// The HTTP backend of the embedded mock's tool `name` through its router: the oracle.
+fn router(mock: &MockServer, name: &str) -> AnyTool {
+    AnyTool::Http(HttpTool::new(
+        Transport::InProcess(mock.clone()),
+        format!("http://mock.in-process/tools/{name}"),
+        true,
+    ))
+}
+
 fn scenario(extra: &str) -> Scenario {
     testkit::scenario(&format!("{TOOLS}\n[mock]\nstall_limit = \"7s\"\n{extra}"))
 }
@@ -48,13 +58,15 @@ async fn once(
     let mut clients =
         Clients::build(s, &Embedded::InProcess(mock.clone())).expect("the clients build");
     for tool in clients.tools.tools.values_mut() {
-        tool.direct = direct.then(|| mock.clone());
+        if !direct {
+            tool.backend = router(&mock, &tool.target.name);
+        }
     }
     let tools = &clients.tools.tools;
     let outcomes = futures_util::future::join_all(calls.iter().map(|(name, args)| async move {
         let t0 = Instant::now();
         let tool = tools.get(*name).expect("a configured tool");
-        let result = timeout(limit, attempt(tool, args))
+        let result = timeout(limit, tool.backend.attempt(args))
             .await
             .unwrap_or_else(|_| Err(Failure::new(ErrorKind::Timeout)));
         (result, t0.elapsed())
@@ -184,14 +196,16 @@ async fn a_tool_the_mock_does_not_serve_is_the_same_not_found() {
         let mut clients =
             Clients::build(&s, &Embedded::InProcess(mock.clone())).expect("the clients build");
         for tool in clients.tools.tools.values_mut() {
-            tool.direct = direct.then(|| mock.clone());
+            if !direct {
+                tool.backend = router(&mock, &tool.target.name);
+            }
         }
         let tool = clients
             .tools
             .tools
             .get(calls[0].0)
             .expect("a configured tool");
-        outcomes.push((attempt(tool, &calls[0].1).await, mock.stats()));
+        outcomes.push((tool.backend.attempt(&calls[0].1).await, mock.stats()));
     }
     assert_eq!(outcomes[0], outcomes[1]);
     let f = outcomes[0].0.as_ref().expect_err("not served");

@@ -1,20 +1,21 @@
-//! LLM attempts against the embedded mock without the wire, when the transport is in-process
-//! (the virtual clock, and in-process tests).
+//! [`MockLlm`] and [`MockTool`]: the embedded mock called in-process, without the wire (the
+//! virtual clock, and in-process tests).
 //!
 //! Why: a streamed answer through the mock's router costs CPU per token on both sides (SSE
 //! chunks serialized, sent, decoded and parsed as JSON by async-openai, one timer wakeup
 //! each), which bounded how many agents a virtual run could simulate. Here an attempt hands
 //! the request to the mock as data ([`MockServer::chat_direct_digest`]): the conversation as a
-//! [`PromptDigest`] (kept by the caller between calls: [`crate::LlmClient::call_with_digest`]),
-//! each message serialized once as async-openai would send it and folded in, its tokens
-//! counted from the message itself ([`MessageParts`]) rather than parsed back from its JSON;
-//! and the rest of the body as a [`RequestFrame`] read once per set of tools. The mock answers as it would the
-//! whole body (the same bytes hashed, the same tokens counted; debug builds check every
-//! call against the body). The delivery is read the way `llm::streamed` and `llm::whole`
-//! read a response: the same answer, usage, TTFT, inter-token gaps (one per token, zero
-//! between tokens of one network read), statuses with `Retry-After`, and the same
-//! [`ErrorKind`] per fault, at the same simulated times. The policies around an attempt
-//! (breaker, pool, limiter, timeout, retries) are untouched. The live clock goes over HTTP.
+//! [`PromptDigest`] (kept in the caller's [`ConversationCache`] between calls), each message
+//! serialized once as async-openai would send it and folded in, its tokens counted from the
+//! message itself ([`MessageParts`]) rather than parsed back from its JSON; and the rest of
+//! the body as a [`RequestFrame`] read once per set of tools. The mock answers as it would the
+//! whole body (the same bytes hashed, the same tokens counted; debug builds check every call
+//! against the body). The delivery is read the way [`super::HttpLlm`] reads a response: the
+//! same answer, usage, TTFT, inter-token gaps (one per token, zero between tokens of one
+//! network read), statuses with `Retry-After`, and the same [`ErrorKind`] per fault, at the
+//! same simulated times. Tool calls skip the router the same way
+//! ([`MockServer::tool_direct`]). The router path, over `Transport::InProcess`, is what the
+//! tests compare both with.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,12 +32,19 @@ use tokio::time::Instant;
 use metrics::ErrorKind;
 use mock::{ChatDelivery, Ending, MessageParts, MockServer, PromptDigest, Rejection, RequestFrame};
 
-use crate::drive::{Failure, Measured};
-use crate::llm::{LlmRequest, LlmResponse, Provider, StatusError, ToolCall, stream_options};
+use super::openai::{StatusError, stream_options};
+use super::{
+    Attempted, ConversationCache, Failure, LlmBackend, Measured, ToolBackend, credentials,
+};
+use crate::llm::{LlmRequest, LlmResponse, ToolCall};
+use crate::tool::ToolResult;
 
-/// The embedded mock, called in-process with the credentials async-openai would send.
-pub(crate) struct DirectMock {
+/// The embedded mock as an LLM provider, called in-process with the credentials the HTTP
+/// path would send.
+pub struct MockLlm {
     mock: MockServer,
+    model: String,
+    stream: bool,
     /// The bearer token of the `Authorization` header the HTTP path sends (the key the
     /// provider's `api_key_env` names; none without one): the mock's `/stats` count per key.
     bearer: Option<String>,
@@ -55,29 +63,36 @@ struct Frame {
 /// Frames kept: the agents' requests and the summaries'.
 const FRAMES: usize = 4;
 
-impl fmt::Debug for DirectMock {
+impl fmt::Debug for MockLlm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the key itself.
-        f.debug_struct("DirectMock")
+        f.debug_struct("MockLlm")
             .field("mock", &self.mock)
+            .field("model", &self.model)
+            .field("stream", &self.stream)
             .finish_non_exhaustive()
     }
 }
 
-impl DirectMock {
-    /// `api_key`: the key the HTTP path would send, if any.
-    pub(crate) fn new(mock: MockServer, api_key: Option<&str>) -> Self {
-        let bearer = api_key.map(str::to_owned);
+impl MockLlm {
+    /// `mock` serving `model`, its answers streamed or whole; `api_key`: the key the HTTP path
+    /// would send, if any (the mock's `/stats` count per key).
+    pub fn new(mock: MockServer, api_key: Option<&str>, model: String, stream: bool) -> Self {
+        let bearer = api_key
+            .filter(|_| credentials::authorization(api_key).is_some())
+            .map(str::to_owned);
         Self {
             mock,
+            model,
+            stream,
             bearer,
             frames: Mutex::new(Vec::new()),
         }
     }
 
     /// Brings `digest` up to `messages` (it holds a prefix of them: see
-    /// [`crate::LlmClient::call_with_digest`]), folding in the messages it lacks as the
-    /// request body carries them. `false` when a message cannot be folded (the mock would
+    /// [`ConversationCache`]), folding in the messages it lacks as the request body carries
+    /// them. `false` when a message cannot be folded (the mock would
     /// reject the body): the attempts then send the body, to be rejected as over HTTP.
     pub(crate) fn fold(
         &self,
@@ -109,29 +124,24 @@ impl DirectMock {
         true
     }
 
-    /// One attempt: what `llm::streamed` or `llm::whole` would return for `request`.
-    /// `digest`, when it holds all of `request`'s messages, saves serializing them.
-    pub(crate) async fn attempt(
-        &self,
-        provider: &Provider,
-        request: &LlmRequest,
-        digest: Option<&PromptDigest>,
-    ) -> Result<(LlmResponse, Measured), Failure> {
+    /// One attempt: what [`super::HttpLlm`] would return for `request`. `digest`, when it
+    /// holds all of `request`'s messages, saves serializing them.
+    async fn chat(&self, request: &LlmRequest, digest: &PromptDigest) -> Attempted<LlmResponse> {
         let sent = Instant::now();
         let mut fresh = PromptDigest::new();
         let digest = match digest {
-            Some(d) if d.len() == request.messages.len() && self.mock.reads(d) => Some(d),
+            d if d.len() == request.messages.len() && self.mock.reads(d) => Some(d),
             _ => self.fold(&mut fresh, &request.messages).then_some(&fresh),
         };
         // The frames are every agent's (one per tool set): shared heap.
-        let frame = digest.and_then(|_| heap::shared(|| self.frame(provider, request)));
+        let frame = digest.and_then(|_| heap::shared(|| self.frame(request)));
         let bearer = self.bearer.as_deref();
         let delivery = match (digest, frame) {
             (Some(digest), Some(frame)) => {
                 // In debug builds (the tests), every digest is checked against its body.
                 #[cfg(debug_assertions)]
                 let expected = heap::shared(|| {
-                    body(provider, request)
+                    self.body(request)
                         .ok()
                         .and_then(|json| mock::Answer::plan(self.mock.config(), &json).ok())
                 });
@@ -150,8 +160,9 @@ impl DirectMock {
                 delivery
             }
             _ => {
-                let json =
-                    body(provider, request).map_err(|_| Failure::new(ErrorKind::ClientError))?;
+                let json = self
+                    .body(request)
+                    .map_err(|_| Failure::new(ErrorKind::ClientError))?;
                 heap::shared_future(self.mock.chat_direct(&json, bearer)).await
             }
         };
@@ -160,7 +171,7 @@ impl DirectMock {
 
     /// The frame of `request` (all of it but its messages), read once for each set of tools
     /// and `max_tokens`. `None` when the mock cannot read it: the body is sent instead.
-    fn frame(&self, provider: &Provider, request: &LlmRequest) -> Option<Arc<RequestFrame>> {
+    fn frame(&self, request: &LlmRequest) -> Option<Arc<RequestFrame>> {
         let mut frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(f) = frames.iter().find(|f| {
             // The same list (a fleet shares one) is the same tools; comparing their
@@ -170,7 +181,7 @@ impl DirectMock {
         }) {
             return Some(f.frame.clone());
         }
-        let json = body_of(provider, &[], request).ok()?;
+        let json = self.body_of(&[], request).ok()?;
         let frame = Arc::new(self.mock.request_frame(&json).ok()?);
         if frames.len() == FRAMES {
             frames.remove(0);
@@ -242,7 +253,7 @@ pub(crate) fn parts(
     })
 }
 
-/// The fields of async-openai's `CreateChatCompletionRequest` that `llm::build` sets, in its
+/// The fields of async-openai's `CreateChatCompletionRequest` that `HttpLlm::build` sets, in its
 /// order and with its omissions, borrowed: the conversation is serialized, not cloned first.
 #[derive(Serialize)]
 struct Body<'a> {
@@ -256,31 +267,63 @@ struct Body<'a> {
     tools: &'a [ChatCompletionTools],
 }
 
-/// The bytes async-openai sends for `llm::build(provider, request)` (`serde_json::to_vec` of
-/// it; `create_stream` keeps the `stream: true` that `build` set), so the mock plans the same
-/// answer for them. A test checks the two are equal byte for byte.
-pub(crate) fn body(provider: &Provider, request: &LlmRequest) -> serde_json::Result<Vec<u8>> {
-    body_of(provider, &request.messages, request)
+impl MockLlm {
+    /// The bytes async-openai sends for `HttpLlm::build(request)` (`serde_json::to_vec` of
+    /// it; `create_stream` keeps the `stream: true` that `build` set), so the mock plans the
+    /// same answer for them. A test checks the two are equal byte for byte.
+    pub(crate) fn body(&self, request: &LlmRequest) -> serde_json::Result<Vec<u8>> {
+        self.body_of(&request.messages, request)
+    }
+
+    /// [`MockLlm::body`] with `messages` in place of the request's.
+    fn body_of(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        request: &LlmRequest,
+    ) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&Body {
+            messages,
+            model: &self.model,
+            max_completion_tokens: request.max_tokens,
+            stream: self.stream,
+            stream_options: stream_options(self.stream),
+            tools: &request.tools,
+        })
+    }
 }
 
-/// [`body`] with `messages` in place of the request's.
-fn body_of(
-    provider: &Provider,
-    messages: &[ChatCompletionRequestMessage],
-    request: &LlmRequest,
-) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&Body {
-        messages,
-        model: &provider.model,
-        max_completion_tokens: request.max_tokens,
-        stream: provider.stream,
-        stream_options: stream_options(provider.stream),
-        tools: &request.tools,
-    })
+impl LlmBackend for MockLlm {
+    fn prepare(&self, conversation: &mut ConversationCache, request: &LlmRequest) {
+        // A message the mock cannot read stops the fold: the attempts then send the body, to
+        // be rejected as over HTTP.
+        self.fold(&mut conversation.mock.0, &request.messages);
+    }
+
+    async fn attempt(
+        &self,
+        request: &LlmRequest,
+        conversation: &ConversationCache,
+    ) -> Attempted<LlmResponse> {
+        self.chat(request, &conversation.mock.0).await
+    }
+}
+
+/// What the mock read of a conversation's messages so far (a [`ConversationCache`]'s part).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Read(PromptDigest);
+
+impl Read {
+    pub(super) fn truncate(&mut self, messages: usize) {
+        self.0.truncate(messages);
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
 }
 
 /// The failure the HTTP path reports for a rejection.
-pub(crate) fn rejected(rejection: Rejection) -> Failure {
+fn rejected(rejection: Rejection) -> Failure {
     match rejection {
         Rejection::Status(reply) => StatusError {
             status: reply.status.as_u16(),
@@ -293,11 +336,7 @@ pub(crate) fn rejected(rejection: Rejection) -> Failure {
 }
 
 /// Reads a delivery as the client reads a response sent at `sent`.
-fn read(
-    delivery: ChatDelivery,
-    sent: Instant,
-    prompt_estimate: u32,
-) -> Result<(LlmResponse, Measured), Failure> {
+fn read(delivery: ChatDelivery, sent: Instant, prompt_estimate: u32) -> Attempted<LlmResponse> {
     let ChatDelivery {
         answer,
         arrivals,
@@ -352,6 +391,61 @@ fn read(
             .collect(),
     };
     Ok((response, measured))
+}
+
+/// A tool the embedded mock serves, called in-process without the wire: what
+/// [`super::HttpTool`] returns for the same body through the mock's router (the same result or
+/// failure kind, status and `Retry-After`, at the same simulated time), without building a
+/// request, routing it, and writing and parsing a JSON body.
+///
+/// Why: under the virtual clock a tool call through the router cost a sixth of a run.
+#[derive(Debug)]
+pub struct MockTool {
+    mock: MockServer,
+    /// The tool's name: the route's path segment.
+    name: String,
+}
+
+impl MockTool {
+    /// The tool `name` of `mock`.
+    pub fn new(mock: MockServer, name: &str) -> Self {
+        Self {
+            mock,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl ToolBackend for MockTool {
+    async fn attempt(&self, args: &serde_json::Value) -> Attempted<ToolResult> {
+        let body = serde_json::to_vec(args).map_err(|_| Failure::new(ErrorKind::ClientError))?;
+        // The mock's work is the server's, charged as shared heap, not to the calling agent.
+        // Tool requests carry no API key.
+        let delivery = heap::shared_future(self.mock.tool_direct(&self.name, &body, None))
+            .await
+            .map_err(rejected)?;
+        match delivery.ending {
+            Ending::Complete => {}
+            Ending::Truncated => {
+                // The router's cut body yields once before it fails (`mock::app::cut`), and
+                // so does the client reading it.
+                tokio::task::yield_now().await;
+                return Err(Failure::new(ErrorKind::Truncated));
+            }
+            // Half a body is not a tool result.
+            Ending::Malformed => return Err(Failure::new(ErrorKind::Malformed)),
+        }
+        let result = ToolResult {
+            output: delivery.output.into(),
+            tokens: delivery.tokens,
+        };
+        let measured = Measured {
+            status: Some(200),
+            tokens_out: result.tokens,
+            ..Measured::default()
+        };
+        Ok((result, measured))
+    }
 }
 
 #[cfg(test)]

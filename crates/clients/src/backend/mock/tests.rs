@@ -18,9 +18,9 @@ use tokio::time::{Instant, sleep, timeout};
 use metrics::ErrorKind;
 use mock::{MockConfig, MockServer, StatsSnapshot};
 
-use crate::direct::body;
-use crate::drive::{Failure, Measured};
-use crate::llm::{LlmRequest, LlmResponse, Provider, attempt, build};
+use super::MockLlm;
+use crate::backend::{AnyLlm, ConversationCache, Failure, HttpLlm, LlmBackend, Measured};
+use crate::llm::{LlmRequest, LlmResponse};
 use crate::transport::Transport;
 
 /// Gaps under a millisecond, so several tokens often share one frame (one network read).
@@ -31,7 +31,7 @@ base_latency = { dist = "lognormal", median = "40ms", p95 = "120ms" }
 inter_token = { dist = "uniform", min = "100us", max = "2500us" }
 "#;
 
-type Outcome = (Result<(LlmResponse, Measured), Failure>, Duration);
+type Outcome = (Outcome0, Duration);
 
 /// The mock with `extra` keys of `[mock]` (and tables after them).
 fn config(extra: &str) -> MockConfig {
@@ -49,19 +49,36 @@ fn config(extra: &str) -> MockConfig {
     MockConfig::from_scenario(&testkit::scenario(&toml))
 }
 
-fn provider(mock: &MockServer, stream: bool, direct: bool) -> Provider {
-    let mut provider = Provider::new(
+/// The in-process backend.
+fn mock_llm(mock: &MockServer, stream: bool) -> MockLlm {
+    MockLlm::new(mock.clone(), Some("sk-test"), "mock-gpt".to_owned(), stream)
+}
+
+/// The HTTP backend through the mock's router: the oracle.
+fn router_llm(mock: &MockServer, stream: bool) -> HttpLlm {
+    HttpLlm::new(
         Transport::InProcess(mock.clone()),
         "http://mock.in-process/v1",
-        Some("sk-test".to_owned()),
+        Some("sk-test"),
         "mock-gpt".to_owned(),
         stream,
-    );
-    if !direct {
-        provider.direct = None;
-    }
-    provider
+    )
 }
+
+fn provider(mock: &MockServer, stream: bool, direct: bool) -> AnyLlm {
+    if direct {
+        AnyLlm::Mock(mock_llm(mock, stream))
+    } else {
+        AnyLlm::Http(router_llm(mock, stream))
+    }
+}
+
+/// One attempt without a kept conversation.
+async fn attempt(provider: &impl LlmBackend, request: &LlmRequest) -> Outcome0 {
+    provider.attempt(request, &ConversationCache::new()).await
+}
+
+type Outcome0 = Result<(LlmResponse, Measured), Failure>;
 
 fn request(text: &str, max_tokens: u32, tools: bool) -> LlmRequest {
     let message: ChatCompletionRequestMessage = ChatCompletionRequestUserMessage::from(text).into();
@@ -89,9 +106,9 @@ fn request(text: &str, max_tokens: u32, tools: bool) -> LlmRequest {
 }
 
 /// One attempt under a 30 s timeout (as `drive` runs it), and the mock's stats after it.
-async fn attempt_on(provider: &Provider, request: &LlmRequest, limit: Duration) -> Outcome {
+async fn attempt_on(provider: &AnyLlm, request: &LlmRequest, limit: Duration) -> Outcome {
     let t0 = Instant::now();
-    let result = timeout(limit, attempt(provider, request, None))
+    let result = timeout(limit, attempt(provider, request))
         .await
         .unwrap_or_else(|_| Err(Failure::new(ErrorKind::Timeout)));
     (result, t0.elapsed())
@@ -332,10 +349,10 @@ async fn the_body_is_what_async_openai_sends() {
     let mut no_tools = req.clone();
     no_tools.tools = Default::default();
     for stream in [true, false] {
-        let provider = provider(&mock, stream, true);
+        let (http, direct) = (router_llm(&mock, stream), mock_llm(&mock, stream));
         for r in [&req, &no_tools, &request("x", 0, false)] {
-            let sent = serde_json::to_vec(&build(&provider, r)).expect("serializes");
-            let direct = body(&provider, r).expect("serializes");
+            let sent = serde_json::to_vec(&http.build(r)).expect("serializes");
+            let direct = direct.body(r).expect("serializes");
             assert_eq!(
                 String::from_utf8_lossy(&direct),
                 String::from_utf8_lossy(&sent)
@@ -353,25 +370,24 @@ async fn a_kept_digest_matches_the_router_path() {
         let (router_mock, direct_mock) =
             (MockServer::new(cfg.clone()), MockServer::new(cfg.clone()));
         let (router, direct) = (
-            provider(&router_mock, stream, false),
-            provider(&direct_mock, stream, true),
+            router_llm(&router_mock, stream),
+            mock_llm(&direct_mock, stream),
         );
-        let folder = direct.direct.as_ref().expect("in-process");
         let mut request = request("first question", 256, true);
-        let mut digest = mock::PromptDigest::new();
+        let mut kept = ConversationCache::new();
         for i in 0..8 {
             if i == 5 {
                 // An earlier message rewritten, as a compression does.
                 request.messages[1] = ChatCompletionRequestUserMessage::from("rewritten").into();
-                digest.truncate(1);
+                kept.truncate(1);
             }
-            assert!(folder.fold(&mut digest, &request.messages));
-            assert_eq!(digest.len(), request.messages.len());
+            direct.prepare(&mut kept, &request);
+            assert_eq!(kept.mock.0.len(), request.messages.len());
             let t0 = Instant::now();
-            let via_router = attempt(&router, &request, None).await;
+            let via_router = attempt(&router, &request).await;
             let router_took = t0.elapsed();
             let t0 = Instant::now();
-            let via_digest = attempt(&direct, &request, Some(&digest)).await;
+            let via_digest = direct.attempt(&request, &kept).await;
             assert_eq!(via_digest, via_router, "call {i}, stream: {stream}");
             assert_eq!(t0.elapsed(), router_took);
             let answer = via_digest.expect("answered").0;
@@ -452,21 +468,21 @@ async fn messages_read_from_their_parts_fold_as_their_json() {
         ),
     ];
     for (m, from_parts) in &messages {
-        assert_eq!(crate::direct::parts(m).is_some(), *from_parts, "{m:?}");
+        assert_eq!(super::parts(m).is_some(), *from_parts, "{m:?}");
     }
     req.messages
         .extend(messages.into_iter().map(|(message, _)| message));
     for stream in [true, false] {
         let (router_mock, direct_mock) = (MockServer::new(config("")), MockServer::new(config("")));
         let (router, direct) = (
-            provider(&router_mock, stream, false),
-            provider(&direct_mock, stream, true),
+            router_llm(&router_mock, stream),
+            mock_llm(&direct_mock, stream),
         );
-        let mut digest = mock::PromptDigest::new();
-        let folder = direct.direct.as_ref().expect("in-process");
-        assert!(folder.fold(&mut digest, &req.messages));
-        let via_router = attempt(&router, &req, None).await;
-        let via_digest = attempt(&direct, &req, Some(&digest)).await;
+        let mut kept = ConversationCache::new();
+        direct.prepare(&mut kept, &req);
+        assert_eq!(kept.mock.0.len(), req.messages.len());
+        let via_router = attempt(&router, &req).await;
+        let via_digest = direct.attempt(&req, &kept).await;
         assert!(via_router.is_ok());
         assert_eq!(via_digest, via_router, "stream: {stream}");
     }
