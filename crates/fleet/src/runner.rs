@@ -7,19 +7,21 @@
 //! seed gives the same run every time and an hour of fleet time takes seconds; with
 //! `fleet.shards` above 1, one such runtime per part of the fleet, each on its own thread
 //! ([`crate::shard`]).
+//!
+//! [`run`] picks the clock and the parts; `fleet` is one part from start to collection; the
+//! steps live beside it: `closed_loop` and `open_loop` (how agents or sessions start),
+//! `progress` (the readings while it runs), `wind_down` (grace, then cancellation).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use clients::{Clients, Embedded, ErrorKind};
 use metrics::{
-    AgentSummary, BreakerSummary, MemoryMethod, MetricKind, ProcessStats, Registry, RunSnapshot,
-    SnapshotInput,
+    AgentSummary, BreakerSummary, MemoryMethod, ProcessStats, Registry, RunSnapshot, SnapshotInput,
 };
 use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
@@ -29,7 +31,7 @@ pub use crate::options::{Progress, ProgressFn, RunError, RunOptions, RunOutcome}
 use crate::process;
 use crate::record;
 use crate::saturation;
-use crate::schedule::{OpenSchedule, ramp_offset};
+use crate::schedule::OpenSchedule;
 use crate::shard::{self, Part, PartOutcome};
 use crate::stop::{Stop, StopReason};
 use crate::tally::{self, Tally};
@@ -179,6 +181,9 @@ impl Shared {
     }
 }
 
+/// One fleet (or one part of a sharded one) from start to collection: agents or sessions
+/// start until a stop condition, progress is read beside them, calls in flight get the grace
+/// period, and what every agent and client measured is collected.
 async fn fleet<A, F>(
     scenario: Arc<Scenario>,
     clients: Arc<Clients>,
@@ -198,7 +203,7 @@ where
         alive: AtomicU64::new(0),
         alive_peak: AtomicU64::new(0),
         clients,
-        scenario: scenario.clone(),
+        scenario,
     });
     let tallies: Arc<Mutex<Vec<Tally>>> = Arc::default();
     let tracking = heap::installed();
@@ -212,29 +217,41 @@ where
             start,
         ))
     });
+    arrivals(&shared, make_agent, &tallies, (start, part), &mut tasks).await;
+    let stopped = Instant::now();
+    wind_down(&shared, &mut tasks).await;
+    if let Some(p) = progress {
+        p.abort();
+    }
+    collect(&shared, &tallies, tracking, stopped - start)
+}
 
-    match OpenSchedule::for_part(&scenario.fleet, scenario.seed, part) {
+/// Starts agents or sessions until a stop condition and returns at the stop: the closed
+/// loop's fleet on its ramp, or the open loop's sessions on their schedule.
+async fn arrivals<A, F>(
+    shared: &Arc<Shared>,
+    make_agent: Arc<F>,
+    tallies: &Arc<Mutex<Vec<Tally>>>,
+    (start, part): (Instant, Part),
+    tasks: &mut JoinSet<()>,
+) where
+    A: Agent + 'static,
+    F: Fn(u64) -> A + Send + Sync + 'static,
+{
+    let fleet = &shared.scenario.fleet;
+    match OpenSchedule::for_part(fleet, shared.scenario.seed, part) {
         None => {
-            for i in (0..scenario.fleet.agents).filter(|i| part.owns(*i)) {
-                let at = start + ramp_offset(i, scenario.fleet.agents, scenario.fleet.ramp_up.0);
-                let tally = Tally::open(&tallies, u64::from(i));
-                // The agent, its task and what they allocate from now on are its own.
-                heap::charged_to(tally.account(), || {
-                    let agent = make_agent(u64::from(i));
-                    let task = closed_agent(shared.clone(), agent, tally.clone(), at);
-                    tasks.spawn(heap::attribute(tally.account(), task));
-                });
-            }
+            closed_loop::spawn_agents(shared, &*make_agent, tallies, (start, part), tasks);
             shared.stop.stopped().await;
         }
         Some(schedule) => {
-            let scheduler = open_loop(
+            let scheduler = open_loop::run(
                 shared.clone(),
                 make_agent,
                 tallies.clone(),
                 schedule,
                 (start, part),
-                &mut tasks,
+                tasks,
             );
             tokio::select! {
                 biased;
@@ -243,11 +260,16 @@ where
             }
         }
     }
-    let stopped = Instant::now();
-    wind_down(&shared, &mut tasks).await;
-    if let Some(p) = progress {
-        p.abort();
-    }
+}
+
+/// What the part measured, once its agents are done: the recorders, each agent's totals and
+/// heap, the breakers, the most agents alive at once, how long it ran and why it stopped.
+fn collect(
+    shared: &Shared,
+    tallies: &Mutex<Vec<Tally>>,
+    tracking: bool,
+    simulated: std::time::Duration,
+) -> PartOutcome {
     let agents: Vec<AgentSummary> = tallies
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -259,7 +281,7 @@ where
         agents,
         breakers: breakers(&shared.clients),
         alive_peak: shared.alive_peak.load(Ordering::Relaxed),
-        simulated: stopped - start,
+        simulated,
         stop: shared.stop.reason().unwrap_or(StopReason::Duration),
         mock_observed: None,
     }
@@ -349,110 +371,6 @@ async fn session<A: Agent>(
     shared.record(|r| r.counters.sessions_completed += 1);
 }
 
-/// A closed-loop agent: starts on the ramp, then runs sessions back to back until the stop.
-async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, tally: Tally, at: Instant) {
-    // Every select! of the fleet is `biased`, the stop first: unbiased, select! polls its
-    // branches in a random order (not the run's seed), so a stop at the very tick a wait ends
-    // would go either way, run to run.
-    tokio::select! {
-        biased;
-        () = shared.stop.token().cancelled() => return,
-        () = sleep_until(at) => {}
-    }
-    shared.enter();
-    let id = tally.id();
-    let mut rng = SimRng::for_agent(shared.scenario.seed, id);
-    while shared.stop.try_start_session() {
-        session(&shared, &mut agent, &tally, id, &mut rng, None).await;
-        let pause = shared.scenario.session.between_sessions.sample(&mut rng).0;
-        tokio::select! {
-            biased;
-            () = shared.stop.token().cancelled() => break,
-            () = tokio::time::sleep(pause) => {}
-        }
-    }
-    shared.leave();
-}
-
-/// Open loop: sessions start on the schedule, each in one of `fleet.agents` slots. A start
-/// that finds no free slot waits for one and counts as late; its `schedule_delay` and its
-/// first turn's response include the wait. Beyond `fleet.agents` waiting starts, a start is
-/// dropped and counted.
-async fn open_loop<A, F>(
-    shared: Arc<Shared>,
-    make_agent: Arc<F>,
-    tallies: Arc<Mutex<Vec<Tally>>>,
-    schedule: OpenSchedule,
-    (start, part): (Instant, Part),
-    tasks: &mut JoinSet<()>,
-) where
-    A: Agent + 'static,
-    F: Fn(u64) -> A + Send + Sync + 'static,
-{
-    // This part's share of the slots (all of them in an unsharded run).
-    let slots =
-        usize::try_from(part.share(u64::from(shared.scenario.fleet.agents))).unwrap_or(usize::MAX);
-    let free = Arc::new(Semaphore::new(slots));
-    let waiting = Arc::new(AtomicU64::new(0));
-    for (n, offset) in (0u64..).map(|n| part.session_id(n)).zip(schedule) {
-        let intended = start + offset;
-        tokio::select! {
-            biased;
-            () = shared.stop.token().cancelled() => return,
-            () = sleep_until(intended) => {}
-        }
-        if !shared.stop.try_start_session() {
-            return;
-        }
-        let permit = match free.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) if waiting.load(Ordering::Relaxed) >= slots as u64 => {
-                shared.record(|r| r.counters.dropped_starts += 1);
-                continue;
-            }
-            Err(_) => None,
-        };
-        let (shared, free, waiting) = (shared.clone(), free.clone(), waiting.clone());
-        let tally = Tally::open(&tallies, n);
-        let account = tally.account();
-        // The agent, its task and what they allocate from now on are its own.
-        heap::charged_to(account, || {
-            let mut agent = make_agent(n);
-            tasks.spawn(heap::attribute(account, async move {
-                let _permit = match permit {
-                    Some(p) => p,
-                    None => {
-                        waiting.fetch_add(1, Ordering::Relaxed);
-                        let p = tokio::select! {
-                            biased;
-                            () = shared.stop.token().cancelled() => None,
-                            p = free.acquire_owned() => {
-                                Some(p.expect("the slot semaphore is never closed"))
-                            }
-                        };
-                        waiting.fetch_sub(1, Ordering::Relaxed);
-                        let Some(p) = p else {
-                            // The run stopped before a slot came free: the start never
-                            // happened.
-                            shared.record(|r| r.counters.dropped_starts += 1);
-                            return;
-                        };
-                        shared.record(|r| r.counters.late_starts += 1);
-                        p
-                    }
-                };
-                shared
-                    .registry
-                    .with(|r| r.record(MetricKind::ScheduleDelay, intended.elapsed()));
-                shared.enter();
-                let mut rng = SimRng::for_agent(shared.scenario.seed, n);
-                session(&shared, &mut agent, &tally, n, &mut rng, Some(intended)).await;
-                shared.leave();
-            }));
-        });
-    }
-}
-
 /// Every breaker's state and transitions at the end of the run.
 fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
     let llm = clients.llm.breakers().into_iter().map(|b| ("llm", b));
@@ -469,6 +387,8 @@ fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
         .collect()
 }
 
+mod closed_loop;
+mod open_loop;
 mod progress;
 mod wind_down;
 
