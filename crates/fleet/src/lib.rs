@@ -9,7 +9,7 @@
 //!   conversation crate's, compressed as the scenario's `[compression]` says) and the prompt
 //!   converted for the LLM client; `tokens` counts it.
 //! - [`runner`]: [`run`] a scenario under the live or the virtual clock into a
-//!   [`metrics::RunSnapshot`]; `record` turns turn reports into metrics, `tally` keeps each
+//!   [`metrics::RunSnapshot`]; `turn_metrics` turns turn reports into metrics, `tally` keeps each
 //!   agent's totals and heap account, `process` reads process figures, `saturation` probes
 //!   whether the harness itself is the bottleneck of a live run.
 
@@ -17,7 +17,6 @@ pub mod agent;
 mod history;
 mod options;
 mod process;
-mod record;
 pub mod runner;
 mod saturation;
 pub mod schedule;
@@ -27,6 +26,7 @@ pub mod stop;
 mod summary;
 mod tally;
 mod tokens;
+mod turn_metrics;
 
 #[cfg(test)]
 mod accounting_tests;

@@ -29,12 +29,12 @@ use scenario::{ClockMode, Endpoint, Scenario, SimRng};
 use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
 pub use crate::options::{Progress, ProgressFn, RunError, RunOptions, RunOutcome};
 use crate::process;
-use crate::record;
 use crate::saturation;
 use crate::schedule::OpenSchedule;
 use crate::shard::{self, Part, PartOutcome};
 use crate::stop::{Stop, StopReason};
 use crate::tally::{self, Tally};
+use crate::turn_metrics;
 
 /// Runs `scenario` with agents made by `make_agent` (called with each agent's id).
 pub fn run<A, F>(
@@ -339,12 +339,12 @@ fn finish(
 
 /// Records one turn into the metrics and the agent's own totals.
 fn on_turn(shared: &Shared, tally: &Tally, turn: &TurnReport) {
-    // A turn cut off at the end of the run is not one of the agent's turns (`record::turn`).
+    // A turn cut off at the end of the run is not one of the agent's turns (`turn_metrics::turn`).
     if turn.error != Some(ErrorKind::Cancelled) {
         tally.turn(turn);
     }
     let on_target = shared.scenario.targets.agent_response_p95.0;
-    shared.record(|r| record::turn(r, turn, on_target));
+    shared.record(|r| turn_metrics::turn(r, turn, on_target));
 }
 
 async fn session<A: Agent>(
