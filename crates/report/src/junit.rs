@@ -5,7 +5,7 @@
 use metrics::figures::GOODPUT;
 use metrics::{RunSnapshot, StopReason, Unit, Verdict};
 
-use crate::units;
+use crate::readable;
 
 /// `s`'s verdicts as a JUnit XML document.
 pub fn junit(s: &RunSnapshot) -> String {
@@ -53,7 +53,7 @@ pub fn junit(s: &RunSnapshot) -> String {
 fn interrupted_case(s: &RunSnapshot) -> String {
     let detail = format!(
         "the run was stopped by a signal after {} of fleet time, before its stop condition; its figures cover only that part, and fleetbench exited 3",
-        units::clock(s.simulated_ms)
+        readable::clock(s.simulated_ms)
     );
     format!(
         "    <testcase classname=\"fleetbench.run\" name=\"run interrupted\" time=\"0\">\n      <failure message=\"the run was interrupted\" type=\"interrupted\">{}</failure>\n    </testcase>\n",
@@ -68,7 +68,11 @@ fn testcase(v: &Verdict) -> String {
         "    <testcase classname=\"fleetbench.targets\" name=\"{}\" time=\"0\">\n",
         escape(&v.target.to_string())
     );
-    let mut summary = format!("measured {}, limit {}", units::measured(v), units::limit(v));
+    let mut summary = format!(
+        "measured {}, limit {}",
+        readable::measured(v),
+        readable::limit(v)
+    );
     if let Some(note) = &v.note {
         summary.push_str(&format!(" ({note})"));
     }

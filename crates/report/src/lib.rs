@@ -12,28 +12,28 @@
 //! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
 //! - `sections`: what the terminal and Markdown reports say, shared between them.
 //! - `table`: fixed-width and Markdown tables.
-//! - `units`: human formatting of durations, sizes and percentages.
+//! - `readable`: human formatting of durations, sizes and percentages.
 
 pub mod compare;
 mod format;
 mod json;
 mod junit;
 mod markdown;
+mod readable;
 mod sections;
 mod table;
 mod terminal;
 #[cfg(test)]
 mod test_support;
-mod units;
 mod write;
 
 pub use format::{Format, ParseFormatError};
 pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
+pub use readable::duration;
 pub use table::{Align, Table};
 pub use terminal::terminal;
-pub use units::duration;
 pub use write::{ReportError, render, write};
 
 #[doc(no_inline)]

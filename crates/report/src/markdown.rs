@@ -30,9 +30,9 @@ pub fn markdown(s: &RunSnapshot) -> String {
         s.scenario.clone(),
         s.clock.to_string(),
         s.seed.to_string(),
-        crate::units::clock(s.simulated_ms),
+        crate::readable::clock(s.simulated_ms),
         s.stop.to_string(),
-        crate::units::count(s.process.agents_alive_peak),
+        crate::readable::count(s.process.agents_alive_peak),
         s.fleetbench_version.clone(),
     ]);
     out.push_str(&run.markdown());

@@ -8,8 +8,8 @@ use metrics::{
     CallClass, ErrorKind, MemoryMethod, PARTS, RunSnapshot, SaturationReason, StopReason,
 };
 
+use crate::readable::{self, count};
 use crate::table::{Align, Table};
-use crate::units::{self, count};
 
 /// How many of the worst agents the Markdown report lists.
 pub(crate) const WORST_AGENTS: usize = 10;
@@ -26,7 +26,7 @@ pub(crate) fn header(s: &RunSnapshot) -> String {
         s.scenario,
         s.clock,
         s.seed,
-        units::clock(s.simulated_ms),
+        readable::clock(s.simulated_ms),
         s.stop,
         count(s.process.agents_alive_peak)
     )
@@ -44,8 +44,8 @@ pub(crate) fn targets(s: &RunSnapshot) -> Table {
     for v in &s.targets {
         t.row(vec![
             v.target.to_string(),
-            units::measured(v),
-            units::limit(v),
+            readable::measured(v),
+            readable::limit(v),
             if v.passed { "PASS" } else { "FAIL" }.to_owned(),
             v.note.clone().unwrap_or_default(),
         ]);
@@ -63,7 +63,7 @@ pub(crate) fn latency(s: &RunSnapshot) -> Table {
     // agent_response, llm_call, llm_attempt, ttft, inter_token, tool_call, ….
     for (metric, h) in s.latency.iter().filter(|(_, h)| h.count() > 0) {
         let mut row = vec![metric.as_str().to_owned(), count(h.count())];
-        row.extend(PERCENTILES.iter().map(|p| units::duration(p.of(h))));
+        row.extend(PERCENTILES.iter().map(|p| readable::duration(p.of(h))));
         t.row(row);
     }
     t
@@ -81,7 +81,7 @@ pub(crate) fn counters(s: &RunSnapshot) -> Table {
     let hit_rate = if lookups == 0 {
         "-".to_owned()
     } else {
-        units::percent(c.cache_hits as f64 / lookups as f64)
+        readable::percent(c.cache_hits as f64 / lookups as f64)
     };
     let rows: [(&str, String, String); 13] = [
         (
@@ -213,15 +213,15 @@ pub(crate) fn tail_headline(s: &RunSnapshot) -> String {
     let bottleneck = match &b.bottleneck {
         Some(name) => {
             let share = b.parts.get(name).map_or(0.0, |p| p.share);
-            format!("bottleneck {name} {}", units::percent(share))
+            format!("bottleneck {name} {}", readable::percent(share))
         }
         None => "no part took measurable time".to_owned(),
     };
     format!(
         "slowest 5% of turns (>= {}, {} turns, mean {}): {bottleneck}",
-        units::ms(b.threshold_ms),
+        readable::ms(b.threshold_ms),
         count(b.turns),
-        units::ms(b.mean_response_ms)
+        readable::ms(b.mean_response_ms)
     )
 }
 
@@ -243,8 +243,8 @@ pub(crate) fn tail_parts(s: &RunSnapshot) -> Table {
         if let Some(p) = s.breakdown.parts.get(name).filter(|p| p.mean_ms > 0.0) {
             t.row(vec![
                 name.to_owned(),
-                units::ms(p.mean_ms),
-                units::percent(p.share),
+                readable::ms(p.mean_ms),
+                readable::percent(p.share),
             ]);
         }
     }
@@ -258,9 +258,9 @@ pub(crate) fn agents(s: &RunSnapshot) -> String {
         "{} agents, {} with turns: {} meeting all targets; response p95 median {}, worst {}",
         count(a.count),
         count(a.with_turns),
-        units::percent(a.meeting_all_targets),
-        units::ms(a.response_p95_median_ms),
-        units::ms(a.response_p95_max_ms),
+        readable::percent(a.meeting_all_targets),
+        readable::ms(a.response_p95_median_ms),
+        readable::ms(a.response_p95_max_ms),
     )
 }
 
@@ -274,26 +274,26 @@ pub(crate) fn memory(s: &RunSnapshot) -> String {
     let worst: Vec<String> = a.worst_memory.iter().map(|w| w.id.to_string()).collect();
     let mut line = format!(
         "memory per agent ({method}): p50 {}, p95 {}, max {}",
-        units::bytes(a.peak_memory_p50_bytes as f64),
-        units::bytes(a.peak_memory_p95_bytes as f64),
-        units::bytes(a.peak_memory_max_bytes as f64),
+        readable::bytes(a.peak_memory_p50_bytes as f64),
+        readable::bytes(a.peak_memory_p95_bytes as f64),
+        readable::bytes(a.peak_memory_max_bytes as f64),
     );
     if !worst.is_empty() {
         line.push_str(&format!(" (largest: agent {})", worst.join(", ")));
     }
     line.push_str(&format!(
         "; {} held by all agents after their last turns",
-        units::bytes(a.final_memory_total_bytes as f64)
+        readable::bytes(a.final_memory_total_bytes as f64)
     ));
     if a.memory_method == MemoryMethod::Allocator {
         line.push_str(&format!(
             "; shared heap peak {}",
-            units::bytes(s.process.shared_heap_peak_bytes as f64)
+            readable::bytes(s.process.shared_heap_peak_bytes as f64)
         ));
     }
     line.push_str(&format!(
         "; process peak RSS {}",
-        units::bytes(s.process.peak_rss_bytes as f64)
+        readable::bytes(s.process.peak_rss_bytes as f64)
     ));
     line
 }
@@ -322,10 +322,10 @@ pub(crate) fn worst_agents(s: &RunSnapshot, n: usize) -> Table {
             a.id.to_string(),
             count(a.turns),
             count(a.errors),
-            units::ms(a.response_p50_ms),
-            units::ms(a.response_p95_ms),
-            units::ms(a.response_max_ms),
-            units::bytes(a.peak_memory_bytes as f64),
+            readable::ms(a.response_p50_ms),
+            readable::ms(a.response_p95_ms),
+            readable::ms(a.response_max_ms),
+            readable::bytes(a.peak_memory_bytes as f64),
             format!("{} tokens", count(a.conversation_tokens)),
             if a.met_all_targets { "yes" } else { "no" }.to_owned(),
         ]);
@@ -360,7 +360,7 @@ pub(crate) fn breakers(s: &RunSnapshot) -> Table {
 pub(crate) fn goodput(s: &RunSnapshot) -> String {
     let rate = s
         .error_rate
-        .map_or_else(|| "- (no calls)".to_owned(), units::percent);
+        .map_or_else(|| "- (no calls)".to_owned(), readable::percent);
     format!(
         "goodput {} turns/s within the response target, error rate {rate}",
         s.goodput_turns_per_s
@@ -372,9 +372,9 @@ pub(crate) fn process(s: &RunSnapshot) -> String {
     let p = &s.process;
     format!(
         "process: peak RSS {}, CPU {}, wall {}, {} open files at the end",
-        units::bytes(p.peak_rss_bytes as f64),
-        units::ms(p.cpu_time_ms as f64),
-        units::clock(p.wall_time_ms),
+        readable::bytes(p.peak_rss_bytes as f64),
+        readable::ms(p.cpu_time_ms as f64),
+        readable::clock(p.wall_time_ms),
         count(p.open_files)
     )
 }
@@ -387,19 +387,19 @@ pub(crate) fn harness(s: &RunSnapshot) -> Option<String> {
     let lag = match (h.scheduler_lag_p99_ms, h.scheduler_lag_max_ms) {
         (Some(p99), Some(max)) => format!(
             "scheduler lag p99 {} (max {} over {} wake-ups every {})",
-            units::ms(p99),
-            units::ms(max),
+            readable::ms(p99),
+            readable::ms(max),
             count(h.scheduler_lag_samples),
-            units::ms(h.probe_interval_ms)
+            readable::ms(h.probe_interval_ms)
         ),
         _ => "scheduler lag not measured (the run was shorter than one probe)".to_owned(),
     };
     Some(format!(
         "harness: {lag}, cpu {} of {} cores (busiest {}: {}){}",
-        units::percent(h.cpu_utilisation),
+        readable::percent(h.cpu_utilisation),
         h.cores,
-        units::clock(h.cpu_window_ms),
-        units::percent(h.cpu_utilisation_peak),
+        readable::clock(h.cpu_window_ms),
+        readable::percent(h.cpu_utilisation_peak),
         if h.saturated { ": saturated" } else { "" }
     ))
 }
@@ -415,14 +415,14 @@ pub(crate) fn saturation_warning(s: &RunSnapshot) -> Option<String> {
             SaturationReason::SchedulerLag => format!(
                 "scheduler lag p99 {} > {}",
                 h.scheduler_lag_p99_ms
-                    .map_or_else(|| "-".to_owned(), units::ms),
-                units::ms(h.thresholds.scheduler_lag_p99_ms)
+                    .map_or_else(|| "-".to_owned(), readable::ms),
+                readable::ms(h.thresholds.scheduler_lag_p99_ms)
             ),
             SaturationReason::Cpu => format!(
                 "cpu {} of {} cores > {}",
-                units::percent(h.cpu_utilisation),
+                readable::percent(h.cpu_utilisation),
                 h.cores,
-                units::percent(h.thresholds.cpu_utilisation)
+                readable::percent(h.thresholds.cpu_utilisation)
             ),
         })
         .collect();

@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::{Class, Comparison, Quantity, Row, Trend};
+use crate::readable;
 use crate::table::{Align, Table};
-use crate::units;
 
 /// The comparison as a plain-text table with a header and the verdict.
 pub fn table(c: &Comparison) -> String {
@@ -142,10 +142,10 @@ fn rows(c: &Comparison) -> Table {
 /// A figure in its unit.
 fn value(x: f64, q: Quantity) -> String {
     match q {
-        Quantity::Ms => units::ms(x),
-        Quantity::Bytes => units::bytes(x),
-        Quantity::Ratio => units::percent(x),
-        Quantity::Count if x >= 0.0 && x.fract() == 0.0 && x < 1e15 => units::count(x as u64),
+        Quantity::Ms => readable::ms(x),
+        Quantity::Bytes => readable::bytes(x),
+        Quantity::Ratio => readable::percent(x),
+        Quantity::Count if x >= 0.0 && x.fract() == 0.0 && x < 1e15 => readable::count(x as u64),
         Quantity::Count | Quantity::Number => {
             let s = format!("{x:.3}");
             s.trim_end_matches('0').trim_end_matches('.').to_owned()
