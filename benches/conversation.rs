@@ -31,6 +31,7 @@ use conversation::{
     CharsPerToken, Conversation, Message, Pipeline, Tiktoken, TokenCounter, Trigger,
 };
 use lab::corpus::{self, CorpusConversation, Profile};
+use scenario::StrategyName;
 
 /// Sizes of one bench run.
 #[derive(Debug)]
@@ -188,7 +189,7 @@ fn long_conversation(n: usize, seed: u64) -> CorpusConversation {
 
 /// One compression of `messages` by `name`: (µs per call, tokens before, tokens after).
 fn compress_cost(
-    name: &str,
+    name: StrategyName,
     messages: &[Message],
     counter: &dyn Fn() -> Box<dyn TokenCounter>,
     runs: usize,
@@ -201,7 +202,7 @@ fn compress_cost(
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let pipeline = Pipeline {
-            stages: vec![strategies::strategy(name, &config).expect("a built-in name")],
+            stages: vec![strategies::strategy(config.stage(name))],
         };
         let mut state = Conversation::new(
             pipeline,
@@ -246,7 +247,7 @@ fn strategy_costs(s: &Sizes) {
         "{:<20} {:>12} {:>24} {:>12} {:>24}",
         "strategy", "o200k µs", "o200k tokens", "chars/4 µs", "chars/4 tokens"
     );
-    for name in strategies::NAMES {
+    for name in StrategyName::ALL {
         let (us_o, before_o, after_o) =
             compress_cost(name, &o200k, &|| Box::new(Tiktoken::O200k), s.runs);
         let (us_c, before_c, after_c) =

@@ -26,6 +26,7 @@ use conversation::{
     Trigger, invariants, strategies,
 };
 use lab::corpus::{self, CorpusConversation, Profile};
+use scenario::StrategyName;
 
 /// `keep-errors`: tool outputs older than the newest `keep_last` become a one-line
 /// placeholder, unless they report an error.
@@ -195,25 +196,27 @@ fn corpus_with_failures() -> Vec<CorpusConversation> {
     corpus
 }
 
-fn built_in(name: &str) -> Box<dyn Strategy> {
-    let config = scenario::Compression::default();
-    strategies::strategy(name, &config).expect("a built-in strategy")
+fn built_in(name: StrategyName) -> Box<dyn Strategy> {
+    strategies::strategy(scenario::Compression::default().stage(name))
 }
 
 fn main() {
     let corpus = corpus_with_failures();
     let rows: [(&str, &dyn Fn() -> Pipeline); 4] = [
         ("none", &|| Pipeline {
-            stages: vec![built_in("none")],
+            stages: vec![built_in(StrategyName::None)],
         }),
         ("observation-masking", &|| Pipeline {
-            stages: vec![built_in("observation-masking")],
+            stages: vec![built_in(StrategyName::ObservationMasking)],
         }),
         ("keep-errors", &|| Pipeline {
             stages: vec![Box::new(KeepErrors { keep_last: 5 })],
         }),
         ("keep-errors+clip", &|| Pipeline {
-            stages: vec![Box::new(KeepErrors { keep_last: 5 }), built_in("clip")],
+            stages: vec![
+                Box::new(KeepErrors { keep_last: 5 }),
+                built_in(StrategyName::Clip),
+            ],
         }),
     ];
     let messages: usize = corpus.iter().map(|c| c.messages.len()).sum();
@@ -304,7 +307,7 @@ mod tests {
     fn replays_keep_the_invariants() {
         let mut corpus = corpus_with_failures();
         corpus.truncate(3);
-        for then in conversation::strategies::NAMES {
+        for then in StrategyName::ALL {
             let f = replay(&corpus, &|| Pipeline {
                 stages: vec![Box::new(KeepErrors { keep_last: 2 }), built_in(then)],
             });

@@ -5,9 +5,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use conversation::strategies;
 use lab::{corpus, eval};
-use scenario::{Compression, Pipeline, Probability, Tokenizer};
+use scenario::{Compression, Pipeline, Probability, StrategyName, Tokenizer};
 
 use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
 use crate::output::out;
@@ -63,10 +62,7 @@ fn base(args: &CompressArgs) -> Compression {
 /// The strategies asked for (clap parsed them); all ten when none is.
 fn pipelines(args: &CompressArgs) -> Vec<Pipeline> {
     if args.strategies.is_empty() {
-        return strategies::NAMES
-            .iter()
-            .map(|n| n.parse().expect("a built-in name parses"))
-            .collect();
+        return StrategyName::ALL.map(Pipeline::from).to_vec();
     }
     args.strategies.clone()
 }

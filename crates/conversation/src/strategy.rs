@@ -51,7 +51,8 @@ impl std::ops::AddAssign for Work {
 
 /// One compression strategy.
 pub trait Strategy: fmt::Debug + Send {
-    /// Its kebab-case name.
+    /// Its kebab-case name (a built-in's is its [`scenario::StrategyName`]; a strategy of
+    /// your own names itself, see `examples/custom_strategy.rs`).
     fn name(&self) -> &'static str;
     /// Rewrites `messages`, keeping the invariants.
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>);

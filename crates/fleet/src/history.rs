@@ -73,7 +73,7 @@ impl History {
             conversation,
             sent: Vec::new(),
             stale: false,
-            rewrites: c.strategy.0.iter().any(|name| name != "none"),
+            rewrites: c.strategy.rewrites(),
             sent_heap: 0,
             cache: ConversationCache::new(),
         }

@@ -1,7 +1,7 @@
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageContent,
 };
-use scenario::{Pipeline, SimRng, text};
+use scenario::{Pipeline, SimRng, StrategyName, text};
 
 use super::*;
 
@@ -74,7 +74,8 @@ fn every_strategy_keeps_the_prompt_valid_and_in_step() {
     let none = drive("none");
     assert!(none.compressions > 10, "the trigger fires: {none:?}");
     assert_eq!(none.removed, 0);
-    for strategy in conversation::strategies::NAMES
+    for strategy in StrategyName::ALL
+        .map(StrategyName::as_str)
         .into_iter()
         .chain(["observation-masking+rolling-summary"])
     {

@@ -328,3 +328,73 @@ fn scenarios_changed_in_code_are_checked_too() {
         "command line (--agents): key `fleet.agents`: invalid value `0`: the number of agents must be at least 1"
     );
 }
+
+#[test]
+fn unknown_strategy_names_the_key_the_value_and_the_valid_names() {
+    let (p, text) = problem("[compression]\nstrategy = \"window + clipp\"\n");
+    assert_eq!(p.key, "compression.strategy");
+    assert_eq!((p.line, p.column), (Some(2), Some(12)));
+    assert_eq!(
+        text,
+        "bad.toml:2:12: key `compression.strategy`: unknown compression strategy `clipp` in \
+         `window + clipp`: use one of none, window, token-budget, observation-masking, clip, \
+         dedup, amortized, rolling-summary, structured-summary, offload (join several with `+`)"
+    );
+}
+
+#[test]
+fn strategy_names_are_spelled_one_way() {
+    for name in StrategyName::ALL {
+        // serde, Display and FromStr agree on the kebab-case name.
+        let toml = toml::Value::try_from(name).unwrap();
+        assert_eq!(toml.as_str(), Some(name.as_str()));
+        assert_eq!(toml.try_into::<StrategyName>(), Ok(name));
+        assert_eq!(name.as_str().parse::<StrategyName>(), Ok(name));
+        assert_eq!(Pipeline::from(name).stages(), [name]);
+    }
+    let p: Pipeline = " observation-masking +rolling-summary".parse().unwrap();
+    assert_eq!(
+        p.stages(),
+        [
+            StrategyName::ObservationMasking,
+            StrategyName::RollingSummary
+        ]
+    );
+    assert_eq!(p.to_string(), "observation-masking+rolling-summary");
+    assert!(p.rewrites());
+    assert!(!"none+none".parse::<Pipeline>().unwrap().rewrites());
+    assert_eq!(Pipeline::default().to_string(), "none");
+    assert!("".parse::<Pipeline>().is_err());
+    // Tables align names.
+    assert_eq!(format!("{:<6}|", StrategyName::Clip), "clip  |");
+}
+
+#[test]
+fn each_strategy_reads_only_its_own_keys() {
+    use compression::*;
+    let src = "[compression]\n\
+               strategy = \"window+observation-masking+clip+offload+amortized\"\n\
+               keep_first = 3\nkeep_last = 7\nmask_keep_last = 4\n\
+               clip_tokens = 90\nzstd_level = 9\n";
+    let c = Scenario::from_toml(src, "c.toml").unwrap().compression;
+    let stages: Vec<StrategyConfig> = c.stages().collect();
+    assert_eq!(
+        stages,
+        [
+            StrategyConfig::Window(WindowConfig {
+                keep_first: 3,
+                keep_last: 7
+            }),
+            StrategyConfig::ObservationMasking(MaskingConfig { keep_last: 4 }),
+            StrategyConfig::Clip(ClipConfig { clip_tokens: 90 }),
+            StrategyConfig::Offload(OffloadConfig {
+                keep_first: 3,
+                zstd_level: 9
+            }),
+            StrategyConfig::Amortized(AmortizedConfig { keep_first: 3 }),
+        ]
+    );
+    for name in StrategyName::ALL {
+        assert_eq!(c.stage(name).name(), name);
+    }
+}

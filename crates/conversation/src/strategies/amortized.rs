@@ -12,6 +12,8 @@
 //! Parameters: `keep_first` (messages kept from the start, default 2); the target comes from
 //! the trigger and `compact_to`.
 
+use scenario::compression::{AmortizedConfig, StrategyName};
+
 use crate::message::Message;
 use crate::strategy::{Ctx, Strategy, total_tokens};
 use crate::units::{fixed_tokens, head_len, keep_head_tail, newest_fitting, units};
@@ -24,8 +26,8 @@ pub struct Amortized {
 }
 
 impl Amortized {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]`.
+    pub fn new(c: AmortizedConfig) -> Self {
         Self {
             keep_first: c.keep_first as usize,
         }
@@ -34,7 +36,7 @@ impl Amortized {
 
 impl Strategy for Amortized {
     fn name(&self) -> &'static str {
-        "amortized"
+        StrategyName::Amortized.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

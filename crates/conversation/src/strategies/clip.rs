@@ -18,6 +18,8 @@
 //! Parameters: `clip_tokens` (tokens kept of one tool output, head and tail together;
 //! default 400).
 
+use scenario::compression::{ClipConfig, StrategyName};
+
 use crate::message::{Message, Origin, Role};
 use crate::strategy::{Ctx, Strategy};
 use crate::tokens::TokenCounter;
@@ -31,8 +33,8 @@ pub struct Clip {
 }
 
 impl Clip {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]`.
+    pub fn new(c: ClipConfig) -> Self {
         Self {
             clip_tokens: c.clip_tokens,
         }
@@ -41,7 +43,7 @@ impl Clip {
 
 impl Strategy for Clip {
     fn name(&self) -> &'static str {
-        "clip"
+        StrategyName::Clip.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

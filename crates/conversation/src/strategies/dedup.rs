@@ -20,6 +20,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use scenario::StrategyName;
+
 use crate::message::{Message, Origin, Role, ToolCall};
 use crate::strategy::{Ctx, Strategy};
 use crate::units::{reduce, replace_if};
@@ -28,16 +30,9 @@ use crate::units::{reduce, replace_if};
 #[derive(Clone, Debug, Default)]
 pub struct Dedup {}
 
-impl Dedup {
-    /// From the scenario's `[compression]` parameters (it reads none).
-    pub fn from_config(_c: &scenario::Compression) -> Self {
-        Self {}
-    }
-}
-
 impl Strategy for Dedup {
     fn name(&self) -> &'static str {
-        "dedup"
+        StrategyName::Dedup.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

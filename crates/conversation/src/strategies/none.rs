@@ -3,6 +3,8 @@
 //!
 //! Parameters: none.
 
+use scenario::StrategyName;
+
 use crate::message::Message;
 use crate::strategy::{Ctx, Strategy};
 
@@ -10,16 +12,9 @@ use crate::strategy::{Ctx, Strategy};
 #[derive(Clone, Debug, Default)]
 pub struct Baseline {}
 
-impl Baseline {
-    /// From the scenario's `[compression]` parameters (it reads none).
-    pub fn from_config(_c: &scenario::Compression) -> Self {
-        Self {}
-    }
-}
-
 impl Strategy for Baseline {
     fn name(&self) -> &'static str {
-        "none"
+        StrategyName::None.as_str()
     }
 
     fn compress(&mut self, _messages: &mut Vec<Message>, _ctx: &mut Ctx<'_>) {}

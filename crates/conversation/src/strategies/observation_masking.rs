@@ -13,6 +13,8 @@
 //!
 //! Parameters: `mask_keep_last` (tool outputs kept whole, the newest ones; default 5).
 
+use scenario::compression::{MaskingConfig, StrategyName};
+
 use crate::message::{Message, Origin, Role};
 use crate::strategy::{Ctx, Strategy};
 use crate::units::{original_tokens, reduce, thousands};
@@ -25,10 +27,10 @@ pub struct ObservationMasking {
 }
 
 impl ObservationMasking {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]`.
+    pub fn new(c: MaskingConfig) -> Self {
         Self {
-            keep_last: c.mask_keep_last as usize,
+            keep_last: c.keep_last as usize,
         }
     }
 }
@@ -43,7 +45,7 @@ fn placeholder(tool: &str, tokens: u32) -> String {
 
 impl Strategy for ObservationMasking {
     fn name(&self) -> &'static str {
-        "observation-masking"
+        StrategyName::ObservationMasking.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

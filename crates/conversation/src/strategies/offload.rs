@@ -12,6 +12,8 @@
 //! Parameters from `[compression]`: `zstd_level` (of the frames written, default 3) and
 //! `keep_first` (messages always kept from the start).
 
+use scenario::compression::{OffloadConfig, StrategyName};
+
 use super::evict;
 use crate::cold::DEFAULT_LEVEL;
 use crate::message::{Message, Origin};
@@ -37,8 +39,8 @@ impl Default for Offload {
 }
 
 impl Offload {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]`.
+    pub fn new(c: OffloadConfig) -> Self {
         Self {
             keep_first: c.keep_first as usize,
             zstd_level: c.zstd_level,
@@ -58,7 +60,7 @@ fn stub_text(handle: u64, span: &[Message]) -> String {
 
 impl Strategy for Offload {
     fn name(&self) -> &'static str {
-        "offload"
+        StrategyName::Offload.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

@@ -1,11 +1,13 @@
-//! Property tests over every built-in strategy (by name, through [`super::strategy`], so the
-//! ones still being written are covered as they land) and random two-stage pipelines: on
-//! random valid conversations and random targets, no invariant breaks and no tokens are added;
-//! the strategies that should be idempotent are.
+//! Property tests over every built-in strategy (by name, through [`super::strategy`], so a
+//! strategy added to [`StrategyName::ALL`] is covered as it lands) and random two-stage
+//! pipelines: on random valid conversations and random targets, no invariant breaks and no
+//! tokens are added; the strategies that should be idempotent are.
 
 use proptest::prelude::*;
 
-use super::{NAMES, strategy};
+use scenario::StrategyName;
+
+use super::strategy;
 use crate::invariants::{check, check_against};
 use crate::message::Message;
 use crate::strategy::{Pipeline, total_tokens};
@@ -142,15 +144,13 @@ fn config() -> impl Strategy<Value = scenario::Compression> {
 
 /// Runs the named stages as a pipeline and checks the result against `before`.
 fn check_pipeline(
-    names: &[&str],
+    names: &[StrategyName],
     c: &scenario::Compression,
     before: &[Message],
     target: u64,
     counter: &dyn TokenCounter,
 ) -> Result<Vec<Message>, TestCaseError> {
-    let stages = names
-        .iter()
-        .map(|n| strategy(n, c).expect("a built-in name"));
+    let stages = names.iter().map(|&n| strategy(c.stage(n)));
     let mut pipeline = Pipeline {
         stages: stages.collect(),
     };
@@ -160,18 +160,33 @@ fn check_pipeline(
     prop_assert!(violations.is_empty(), "{name}: {violations:?}");
     // A summary message may cost more than the few messages it replaces in a tiny
     // conversation, so summaries are exempt from "never more tokens".
-    if !name.contains("summary") {
+    let summarizes = |n: &StrategyName| {
+        matches!(
+            n,
+            StrategyName::RollingSummary | StrategyName::StructuredSummary
+        )
+    };
+    if !names.iter().any(summarizes) {
         let (b, a) = (total_tokens(before), total_tokens(&after));
         prop_assert!(a <= b, "{name}: {b} tokens became {a}");
     }
     Ok(after)
 }
 
+fn any_name() -> impl Strategy<Value = StrategyName> {
+    prop::sample::select(&StrategyName::ALL[..])
+}
+
 /// Strategies whose second run, with the same target, changes nothing.
-const IDEMPOTENT: [&str; 7] = {
-    let n = super::NAMES;
-    [n[0], n[1], n[2], n[3], n[4], n[5], n[6]]
-};
+const IDEMPOTENT: [StrategyName; 7] = [
+    StrategyName::None,
+    StrategyName::Window,
+    StrategyName::TokenBudget,
+    StrategyName::ObservationMasking,
+    StrategyName::Clip,
+    StrategyName::Dedup,
+    StrategyName::Amortized,
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(160))]
@@ -185,7 +200,7 @@ proptest! {
         let before = build(&plan, &CharsPerToken(4.0));
         prop_assert_eq!(check(&before), vec![], "the generator makes valid conversations");
         let target = (total_tokens(&before) as f64 * fraction) as u64;
-        for name in NAMES {
+        for name in StrategyName::ALL {
             let after = check_pipeline(&[name], &c, &before, target, &CharsPerToken(4.0))?;
             if IDEMPOTENT.contains(&name) {
                 let again = check_pipeline(&[name], &c, &after, target, &CharsPerToken(4.0))?;
@@ -199,12 +214,12 @@ proptest! {
         plan in plan(40, 300),
         c in config(),
         fraction in 0.0..1.2f64,
-        pairs in prop::collection::vec((0..NAMES.len(), 0..NAMES.len()), 1..4),
+        pairs in prop::collection::vec((any_name(), any_name()), 1..4),
     ) {
         let before = build(&plan, &CharsPerToken(4.0));
         let target = (total_tokens(&before) as f64 * fraction) as u64;
         for (a, b) in pairs {
-            check_pipeline(&[NAMES[a], NAMES[b]], &c, &before, target, &CharsPerToken(4.0))?;
+            check_pipeline(&[a, b], &c, &before, target, &CharsPerToken(4.0))?;
         }
     }
 }
@@ -220,7 +235,7 @@ proptest! {
     ) {
         let before = build(&plan, &Tiktoken::O200k);
         let target = (total_tokens(&before) as f64 * fraction) as u64;
-        for name in NAMES {
+        for name in StrategyName::ALL {
             check_pipeline(&[name], &c, &before, target, &Tiktoken::O200k)?;
         }
     }
@@ -242,8 +257,8 @@ fn odd_inputs_do_not_panic() {
     ];
     let c = scenario::Compression::default();
     for input in &inputs {
-        for name in NAMES {
-            let mut s = strategy(name, &c).expect("a built-in name");
+        for name in StrategyName::ALL {
+            let mut s = strategy(c.stage(name));
             for target in [0, 10, u64::MAX] {
                 let _ = compress(input, target, &counter, |m, ctx| s.compress(m, ctx));
             }

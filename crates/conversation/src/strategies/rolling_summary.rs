@@ -10,6 +10,8 @@
 //! Parameters: `keep_first` (messages always kept from the start, besides the system message
 //! and the first user message) from `[compression]`; the target comes with each run.
 
+use scenario::compression::{StrategyName, SummaryConfig};
+
 use super::evict;
 use crate::message::Message;
 use crate::strategy::{Ctx, Strategy};
@@ -22,8 +24,8 @@ pub struct RollingSummary {
 }
 
 impl RollingSummary {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]`.
+    pub fn new(c: SummaryConfig) -> Self {
         Self {
             keep_first: c.keep_first as usize,
         }
@@ -32,7 +34,7 @@ impl RollingSummary {
 
 impl Strategy for RollingSummary {
     fn name(&self) -> &'static str {
-        "rolling-summary"
+        StrategyName::RollingSummary.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

@@ -20,6 +20,8 @@
 //!
 //! Parameters: `keep_first` from `[compression]`, `max_chars` (`DEFAULT_MAX_CHARS`, 2,000).
 
+use scenario::compression::{StrategyName, SummaryConfig};
+
 use super::evict;
 use crate::message::{Message, Origin, Role};
 use crate::strategy::{Ctx, Strategy};
@@ -51,8 +53,8 @@ impl Default for StructuredSummary {
 }
 
 impl StructuredSummary {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]` (`max_chars` is not a key).
+    pub fn new(c: SummaryConfig) -> Self {
         Self {
             keep_first: c.keep_first as usize,
             ..Self::default()
@@ -62,7 +64,7 @@ impl StructuredSummary {
 
 impl Strategy for StructuredSummary {
     fn name(&self) -> &'static str {
-        "structured-summary"
+        StrategyName::StructuredSummary.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

@@ -9,6 +9,8 @@
 //!
 //! Parameters: none of its own; the target comes from the trigger and `compact_to`.
 
+use scenario::StrategyName;
+
 use crate::message::Message;
 use crate::strategy::{Ctx, Strategy, total_tokens};
 use crate::units::{fixed_tokens, keep_head_tail, newest_fitting, units};
@@ -17,16 +19,9 @@ use crate::units::{fixed_tokens, keep_head_tail, newest_fitting, units};
 #[derive(Clone, Debug, Default)]
 pub struct TokenBudget {}
 
-impl TokenBudget {
-    /// From the scenario's `[compression]` parameters (it reads none).
-    pub fn from_config(_c: &scenario::Compression) -> Self {
-        Self {}
-    }
-}
-
 impl Strategy for TokenBudget {
     fn name(&self) -> &'static str {
-        "token-budget"
+        StrategyName::TokenBudget.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {

@@ -12,6 +12,8 @@
 //! Parameters: `keep_first` (messages kept from the start, default 2: the system message and
 //! the task), `keep_last` (messages kept from the end, default 10).
 
+use scenario::compression::{StrategyName, WindowConfig};
+
 use crate::message::Message;
 use crate::strategy::{Ctx, Strategy};
 use crate::units::{head_len, keep_head_tail, units};
@@ -26,8 +28,8 @@ pub struct Window {
 }
 
 impl Window {
-    /// From the scenario's `[compression]` parameters.
-    pub fn from_config(c: &scenario::Compression) -> Self {
+    /// From its parameters in the scenario's `[compression]`.
+    pub fn new(c: WindowConfig) -> Self {
         Self {
             keep_first: c.keep_first as usize,
             keep_last: c.keep_last as usize,
@@ -37,7 +39,7 @@ impl Window {
 
 impl Strategy for Window {
     fn name(&self) -> &'static str {
-        "window"
+        StrategyName::Window.as_str()
     }
 
     fn compress(&mut self, messages: &mut Vec<Message>, _ctx: &mut Ctx<'_>) {

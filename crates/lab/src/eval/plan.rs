@@ -227,7 +227,7 @@ pub fn rows(base: &Compression, strategies: &[Pipeline], sweeps: &[Sweep]) -> Ve
             })
             .collect();
     }
-    let baseline = Pipeline(vec!["none".to_owned()]);
+    let baseline = Pipeline::default();
     let mut out = vec![RowSpec {
         config: Compression {
             strategy: baseline.clone(),

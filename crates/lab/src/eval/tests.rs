@@ -1,7 +1,6 @@
 use conversation::message::{Message, Role};
-use conversation::strategies::NAMES;
 use conversation::tokens::CharsPerToken;
-use scenario::{Compression, Pipeline, Trigger};
+use scenario::{Compression, Pipeline, StrategyName, Trigger};
 
 use super::score::{Needles, Tally};
 use super::*;
@@ -197,7 +196,7 @@ fn the_baseline_resends_everything_and_busts_nothing() {
 
 fn golden() -> Report {
     let corpus = generate(Profile::Coding, 3, 12, 7);
-    let pipelines: Vec<Pipeline> = NAMES.iter().map(|n| n.parse().unwrap()).collect();
+    let pipelines = StrategyName::ALL.map(Pipeline::from);
     let rows = rows(&Compression::default(), &pipelines, &[]);
     evaluate(&corpus, &rows)
 }
@@ -205,7 +204,7 @@ fn golden() -> Report {
 #[test]
 fn golden_evaluation_of_a_small_coding_corpus() {
     let report = golden();
-    assert_eq!(report.rows.len(), NAMES.len());
+    assert_eq!(report.rows.len(), StrategyName::ALL.len());
     for row in &report.rows {
         assert_eq!(
             row.violations, 0,
@@ -219,7 +218,7 @@ fn golden_evaluation_of_a_small_coding_corpus() {
     assert_eq!(baseline.cache_busted_tokens, 0);
     assert_eq!(baseline.retention_final.constraint, Some(1.0));
     let timing = report.timing.clone().unwrap();
-    assert_eq!(timing.len(), NAMES.len());
+    assert_eq!(timing.len(), StrategyName::ALL.len());
     let deterministic = report.without_timing();
     assert_eq!(deterministic, golden().without_timing());
     insta::assert_snapshot!("golden_coding_3x12_seed7", json(&deterministic));
@@ -230,7 +229,7 @@ fn renderings_show_every_row_and_timing_only_when_present() {
     let report = golden();
     let text = table(&report);
     let md = markdown(&report);
-    for name in NAMES {
+    for name in StrategyName::ALL.map(StrategyName::as_str) {
         assert!(text.contains(name) && md.contains(name), "{name}");
     }
     assert!(text.contains("p99 µs") && md.contains("| strategy |"));
