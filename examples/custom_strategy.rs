@@ -19,8 +19,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+use conversation::message_units::{original_tokens, reduce, thousands};
 use conversation::summarize::Extractive;
-use conversation::units::{original_tokens, reduce, thousands};
 use conversation::{
     CharsPerToken, Conversation, Ctx, Message, Origin, Pipeline, Role, Strategy, TokenCounter,
     Trigger, invariants, strategies,

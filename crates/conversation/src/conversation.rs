@@ -8,9 +8,9 @@ use crate::message::{Message, Origin, SUMMARY_PREFIX};
 use crate::strategy::{Ctx, Pipeline, Summarizer, Trigger, Work, total_tokens};
 use crate::tokens::TokenCounter;
 
-/// What one compression did.
+/// What one compression did (the outcome; `scenario::Compression` is the configuration).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Compression {
+pub struct Compaction {
     /// Tokens before.
     pub tokens_before: u64,
     /// Tokens after.
@@ -99,7 +99,7 @@ impl Conversation {
     }
 
     /// Compresses if the trigger fires.
-    pub fn maybe_compress(&mut self) -> Option<Compression> {
+    pub fn maybe_compress(&mut self) -> Option<Compaction> {
         if !self.trigger.fires(&self.messages) {
             return None;
         }
@@ -107,7 +107,7 @@ impl Conversation {
     }
 
     /// Compresses now, whatever the trigger says.
-    pub fn compress_now(&mut self) -> Compression {
+    pub fn compress_now(&mut self) -> Compaction {
         let tokens_before = self.tokens();
         let messages_before = self.messages.len();
         let mut ctx = Ctx {
@@ -119,7 +119,7 @@ impl Conversation {
         };
         self.pipeline.compress(&mut self.messages, &mut ctx);
         let work = ctx.work;
-        Compression {
+        Compaction {
             tokens_before,
             tokens_after: self.tokens(),
             messages_before,

@@ -13,19 +13,19 @@
 //! - [`summarize`]: the extractive summarizer (deterministic, offline).
 //! - [`cold`]: the cold store for offloaded messages.
 //! - [`conversation`]: one agent's state: messages, cold store, compression, assembly.
-//! - [`units`]: messages grouped into units kept or dropped whole; in-place reductions.
+//! - [`message_units`]: messages grouped into units kept or dropped whole; in-place reductions.
 
 pub mod cold;
 pub mod conversation;
 pub mod invariants;
 pub mod message;
+pub mod message_units;
 pub mod strategies;
 pub mod strategy;
 pub mod summarize;
 pub mod tokens;
-pub mod units;
 
-pub use conversation::{Compression, Conversation};
+pub use conversation::{Compaction, Conversation};
 pub use message::{Message, Origin, Role, SUMMARY_PREFIX, ToolCall};
 pub use strategy::{Ctx, Pipeline, Strategy, Summarizer, Trigger, Work};
 pub use tokens::{CharsPerToken, Tiktoken, TokenCounter};

@@ -169,7 +169,7 @@ fn cap(lines: &mut [Line], max_chars: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::fixtures::{C, round};
+    use crate::message_units::fixtures::{C, round};
 
     fn span() -> Vec<Message> {
         let mut m = vec![Message::user(

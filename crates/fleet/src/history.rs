@@ -20,7 +20,7 @@ use async_openai::types::chat::{
 use clients::{ConversationCache, LlmRequest};
 #[cfg(test)]
 use conversation::summarize::Extractive;
-use conversation::{Compression, Conversation, Message, Role, Summarizer, ToolCall, Trigger};
+use conversation::{Compaction, Conversation, Message, Role, Summarizer, ToolCall, Trigger};
 
 use crate::summary::{self, Slot};
 use crate::tokens::Counter;
@@ -106,7 +106,7 @@ impl History {
     }
 
     /// Compresses if the trigger fires.
-    pub(crate) fn compress(&mut self) -> Option<Compression> {
+    pub(crate) fn compress(&mut self) -> Option<Compaction> {
         let done = self.conversation.maybe_compress()?;
         self.stale |= self.rewrites;
         Some(done)

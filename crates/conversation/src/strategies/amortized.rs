@@ -15,8 +15,8 @@
 use scenario::compression::{AmortizedConfig, StrategyName};
 
 use crate::message::Message;
+use crate::message_units::{fixed_tokens, head_len, keep_head_tail, newest_fitting, units};
 use crate::strategy::{Ctx, Strategy, total_tokens};
-use crate::units::{fixed_tokens, head_len, keep_head_tail, newest_fitting, units};
 
 /// `amortized`.
 #[derive(Clone, Debug)]
@@ -54,7 +54,7 @@ impl Strategy for Amortized {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::fixtures::{run, session};
+    use crate::message_units::fixtures::{run, session};
 
     fn amortized(keep_first: usize) -> Amortized {
         Amortized { keep_first }

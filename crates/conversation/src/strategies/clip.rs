@@ -21,9 +21,9 @@
 use scenario::compression::{ClipConfig, StrategyName};
 
 use crate::message::{Message, Origin, Role};
+use crate::message_units::{original_tokens, reduce, thousands};
 use crate::strategy::{Ctx, Strategy};
 use crate::tokens::TokenCounter;
-use crate::units::{original_tokens, reduce, thousands};
 
 /// `clip`.
 #[derive(Clone, Debug)]
@@ -153,9 +153,9 @@ fn snap_forward(text: &str, start: usize) -> usize {
 mod tests {
     use super::*;
     use crate::message::PER_MESSAGE_TOKENS;
+    use crate::message_units::fixtures::{C, lines, round, run, run_with, session};
     use crate::strategy::total_tokens;
     use crate::tokens::Tiktoken;
-    use crate::units::fixtures::{C, lines, round, run, run_with, session};
 
     fn clipped(output: &str, clip_tokens: u32) -> Message {
         let mut before = session(0, 0);
@@ -231,7 +231,7 @@ mod tests {
         ];
         before.push(Message::assistant(
             "",
-            vec![crate::units::fixtures::call("a", "run_tests", "{}")],
+            vec![crate::message_units::fixtures::call("a", "run_tests", "{}")],
             &counter,
         ));
         before.push(Message::tool("a", "run_tests", output, &counter));

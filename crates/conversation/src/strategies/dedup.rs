@@ -23,8 +23,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use scenario::StrategyName;
 
 use crate::message::{Message, Origin, Role, ToolCall};
+use crate::message_units::{reduce, replace_if};
 use crate::strategy::{Ctx, Strategy};
-use crate::units::{reduce, replace_if};
 
 /// `dedup`.
 #[derive(Clone, Debug, Default)]
@@ -144,8 +144,8 @@ fn plan(messages: &[Message]) -> Vec<(usize, Rewrite)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message_units::fixtures::{C, lines, round, run, run_with, session};
     use crate::tokens::TokenCounter;
-    use crate::units::fixtures::{C, lines, round, run, run_with, session};
 
     const A: &str = r#"{"path":"src/a.rs"}"#;
     const B: &str = r#"{"path":"src/b.rs"}"#;
@@ -223,7 +223,11 @@ mod tests {
         let before = convo(&[("c1", "ls", "{}", "ok"), ("c2", "ls", "{}", "ok")]);
         assert_eq!(run(&mut Dedup::default(), &before, 0), before);
         let long_args = format!("{{\"path\":\"{}\"}}", "d/".repeat(100));
-        let text = outdated(&crate::units::fixtures::call("x", "read_file", &long_args));
+        let text = outdated(&crate::message_units::fixtures::call(
+            "x",
+            "read_file",
+            &long_args,
+        ));
         assert!(text.len() < 140 && text.contains("..."));
         let odd = vec![
             Message::tool("z", "ls", lines("z", 9), &C),

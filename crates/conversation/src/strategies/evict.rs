@@ -10,7 +10,7 @@
 //! - head: the system message and everything up to the first user message, or the first
 //!   `keep_first` messages if more (a tool round is never cut);
 //! - anchors: the summary and the offload stubs earlier runs left right after the head;
-//! - tail: the newest units (see [`crate::units`]) that fit half the target, and always the
+//! - tail: the newest units (see [`crate::message_units`]) that fit half the target, and always the
 //!   newest unit (it may be a call still waiting for its results).
 //!
 //! The summary (one in all, right after the head) is a `user` message starting with
@@ -21,8 +21,8 @@
 //! message.
 
 use crate::message::{Message, Origin, Role};
+use crate::message_units::{Unit, head_len, newest_fitting, units};
 use crate::strategy::{Ctx, total_tokens};
-use crate::units::{Unit, head_len, newest_fitting, units};
 
 pub(super) use crate::message::SUMMARY_PREFIX;
 /// The body of a summary with nothing in it (not folded into the next one).
@@ -145,7 +145,7 @@ pub(super) fn summarize_oldest(
     messages.splice(p.head..p.end, replacement);
 }
 
-/// A context for the tests: counter [`C`](crate::units::fixtures::C), no work yet.
+/// A context for the tests: counter [`C`](crate::message_units::fixtures::C), no work yet.
 #[cfg(test)]
 pub(super) fn test_ctx<'a>(
     target_tokens: u64,
@@ -153,7 +153,7 @@ pub(super) fn test_ctx<'a>(
     summarizer: &'a mut dyn crate::strategy::Summarizer,
 ) -> Ctx<'a> {
     Ctx {
-        counter: &crate::units::fixtures::C,
+        counter: &crate::message_units::fixtures::C,
         target_tokens,
         cold,
         summarizer,
@@ -164,7 +164,7 @@ pub(super) fn test_ctx<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::fixtures::{C, round, session};
+    use crate::message_units::fixtures::{C, round, session};
 
     #[test]
     fn the_span_lies_between_head_and_the_newest_half() {
@@ -193,7 +193,7 @@ mod tests {
         // A pending call (no result yet) is the newest unit and stays too.
         m.push(Message::assistant(
             "",
-            vec![crate::units::fixtures::call("p", "ls", "{}")],
+            vec![crate::message_units::fixtures::call("p", "ls", "{}")],
             &C,
         ));
         assert_eq!(plan(&m, 10, 2).unwrap().end, m.len() - 1);
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn one_summary_after_the_head_stubs_after_it_empty_ones_not_folded() {
         use crate::cold::ColdStore;
-        use crate::units::fixtures::FixedSummary;
+        use crate::message_units::fixtures::FixedSummary;
         let mut m = session(6, 10);
         let mut stub = Message::user("[stub]", &C);
         stub.origin = Origin::Stub { handle: 3 };
@@ -294,7 +294,7 @@ mod tests {
             if pending {
                 m.push(Message::assistant(
                     "",
-                    vec![crate::units::fixtures::call("p", "ls", "{}")],
+                    vec![crate::message_units::fixtures::call("p", "ls", "{}")],
                     &C,
                 ));
             }

@@ -23,7 +23,7 @@ impl Strategy for Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::fixtures::{run, session};
+    use crate::message_units::fixtures::{run, session};
 
     #[test]
     fn keeps_everything() {

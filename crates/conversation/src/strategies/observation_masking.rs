@@ -16,8 +16,8 @@
 use scenario::compression::{MaskingConfig, StrategyName};
 
 use crate::message::{Message, Origin, Role};
+use crate::message_units::{original_tokens, reduce, thousands};
 use crate::strategy::{Ctx, Strategy};
-use crate::units::{original_tokens, reduce, thousands};
 
 /// `observation-masking`.
 #[derive(Clone, Debug)]
@@ -68,8 +68,8 @@ impl Strategy for ObservationMasking {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message_units::fixtures::{C, lines, round, run, session};
     use crate::strategy::total_tokens;
-    use crate::units::fixtures::{C, lines, round, run, session};
 
     fn masking(keep_last: usize) -> ObservationMasking {
         ObservationMasking { keep_last }
@@ -129,6 +129,6 @@ mod tests {
         assert!(short[3].content.starts_with("[output of read_file"));
         assert!(run(&mut masking(0), &[], 0).is_empty());
         let orphan = vec![Message::tool("z", "ls", lines("z", 50), &C)];
-        let _ = crate::units::fixtures::run_with(&mut masking(0), &orphan, 0, &C);
+        let _ = crate::message_units::fixtures::run_with(&mut masking(0), &orphan, 0, &C);
     }
 }

@@ -17,8 +17,8 @@ use scenario::compression::{OffloadConfig, StrategyName};
 use super::evict;
 use crate::cold::DEFAULT_LEVEL;
 use crate::message::{Message, Origin};
+use crate::message_units::thousands;
 use crate::strategy::{Ctx, Strategy, total_tokens};
-use crate::units::thousands;
 
 /// `offload`.
 #[derive(Clone, Debug)]
@@ -88,9 +88,9 @@ mod tests {
     use crate::conversation::Conversation;
     use crate::invariants::check_against;
     use crate::message::Role;
+    use crate::message_units::fixtures::{C, FixedSummary, round, session};
     use crate::strategies::evict::test_ctx;
     use crate::strategy::{Pipeline, Trigger, Work};
-    use crate::units::fixtures::{C, FixedSummary, round, session};
 
     fn offload(before: &[Message], target: u64, cold: &mut ColdStore) -> Vec<Message> {
         let mut summarizer = FixedSummary;

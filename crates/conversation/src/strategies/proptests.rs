@@ -10,9 +10,9 @@ use scenario::StrategyName;
 use super::strategy;
 use crate::invariants::{check, check_against};
 use crate::message::Message;
+use crate::message_units::fixtures::{call, compress};
 use crate::strategy::{Pipeline, total_tokens};
 use crate::tokens::{CharsPerToken, Tiktoken, TokenCounter};
-use crate::units::fixtures::{call, compress};
 
 const TOOLS: [&str; 4] = ["read_file", "grep", "run_tests", "ls"];
 const ARGS: [&str; 3] = [

@@ -50,11 +50,11 @@ mod tests {
     use crate::cold::ColdStore;
     use crate::invariants::check_against;
     use crate::message::{Origin, Role};
+    use crate::message_units::fixtures::{C, round, run, session};
     use crate::strategies::evict::test_ctx;
     use crate::strategy::{Work, total_tokens};
     use crate::summarize::Extractive;
     use crate::tokens::TokenCounter;
-    use crate::units::fixtures::{C, round, run, session};
 
     /// Runs rolling-summary with the extractive summarizer; checks the invariants.
     fn summarize(before: &[Message], target: u64) -> (Vec<Message>, Work) {

@@ -87,8 +87,8 @@ impl Strategy for StructuredSummary {
 mod tests {
     use super::sections::{CONSTRAINTS, DECISIONS, ERRORS, FILES, GOAL, NEXT};
     use super::*;
+    use crate::message_units::fixtures::{C, round, run, session};
     use crate::strategy::total_tokens;
-    use crate::units::fixtures::{C, round, run, session};
 
     fn agent_session() -> Vec<Message> {
         let mut m = vec![

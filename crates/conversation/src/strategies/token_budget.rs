@@ -12,8 +12,8 @@
 use scenario::StrategyName;
 
 use crate::message::Message;
+use crate::message_units::{fixed_tokens, keep_head_tail, newest_fitting, units};
 use crate::strategy::{Ctx, Strategy, total_tokens};
-use crate::units::{fixed_tokens, keep_head_tail, newest_fitting, units};
 
 /// `token-budget`.
 #[derive(Clone, Debug, Default)]
@@ -38,7 +38,7 @@ impl Strategy for TokenBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::fixtures::{run, session};
+    use crate::message_units::fixtures::{run, session};
 
     #[test]
     fn keeps_the_newest_that_fit() {

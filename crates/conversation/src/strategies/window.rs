@@ -15,8 +15,8 @@
 use scenario::compression::{StrategyName, WindowConfig};
 
 use crate::message::Message;
+use crate::message_units::{head_len, keep_head_tail, units};
 use crate::strategy::{Ctx, Strategy};
-use crate::units::{head_len, keep_head_tail, units};
 
 /// `window`.
 #[derive(Clone, Debug)]
@@ -56,7 +56,7 @@ impl Strategy for Window {
 mod tests {
     use super::*;
     use crate::message::Role;
-    use crate::units::fixtures::{C, round, run, session};
+    use crate::message_units::fixtures::{C, round, run, session};
 
     fn window(keep_first: usize, keep_last: usize) -> Window {
         Window {
@@ -120,6 +120,6 @@ mod tests {
             Message::tool("x", "ls", "orphan", &C),
             Message::user("hi", &C),
         ];
-        let _ = crate::units::fixtures::run_with(&mut window(0, 0), &odd, 0, &C);
+        let _ = crate::message_units::fixtures::run_with(&mut window(0, 0), &odd, 0, &C);
     }
 }
