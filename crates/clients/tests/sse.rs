@@ -150,6 +150,26 @@ fn call(
     result
 }
 
+/// A body that ends inside a character was cut short (found by the property test below: a
+/// cut inside `®` was read as malformed); bytes that can never be a character are malformed.
+#[test]
+fn a_body_ending_inside_a_character_is_truncated_and_invalid_bytes_are_malformed() {
+    let chunk = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\
+                 \"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\u{e9}\"},\
+                 \"finish_reason\":null}]}\n\n";
+    let inside = chunk.find('\u{e9}').expect("the accented letter") + 1;
+    for abort in [false, true] {
+        assert_eq!(
+            call(&chunk.as_bytes()[..inside], &[], abort),
+            Err(ErrorKind::Truncated),
+            "abort: {abort}"
+        );
+    }
+    let mut invalid = chunk.as_bytes()[..inside - 1].to_vec();
+    invalid.extend_from_slice(b"\xff\xfe\"}}]}\n\n");
+    assert_eq!(call(&invalid, &[], false), Err(ErrorKind::Malformed));
+}
+
 /// A valid stream: its events (each a `data:` value), the answer they make, and the events
 /// to interleave noise with.
 #[derive(Clone, Debug)]

@@ -166,7 +166,14 @@ fn classify(err: OpenAIError) -> Failure {
         OpenAIError::StreamError(e) => match *e {
             // The event stream's own decoder (eventsource-stream, as async-openai words it):
             // bytes that are not UTF-8 or not an event are malformed; a broken transport
-            // is a cut connection.
+            // is a cut connection. The decoder keeps bytes that are not yet a whole character
+            // and says so only when the body ends: a body that ends inside a character was
+            // cut short (std's "incomplete utf-8 byte sequence"), not malformed.
+            StreamError::EventStream(e)
+                if e.starts_with("UTF8 error") && e.contains("incomplete utf-8 byte sequence") =>
+            {
+                Failure::new(ErrorKind::Truncated)
+            }
             StreamError::EventStream(e)
                 if e.starts_with("UTF8 error") || e.starts_with("Parse error") =>
             {
