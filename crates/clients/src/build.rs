@@ -1,7 +1,5 @@
 //! Building the clients a scenario describes.
 
-use std::collections::BTreeMap;
-
 use mock::MockServer;
 use scenario::{ClientLimits, Endpoint, Scenario};
 
@@ -78,9 +76,8 @@ impl Clients {
             });
         }
         let llm = LlmClient::with_backends(&scenario.llm, backends);
-        let mut tool_backends = BTreeMap::new();
-        for (name, t) in &scenario.tools {
-            let backend =
+        let mut tools = ToolClient::with_backends(&scenario.tools, |name, t| {
+            Ok(
                 match (route(name, &t.endpoint, &t.limits, embedded)?, &t.endpoint) {
                     (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
                     (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
@@ -89,14 +86,9 @@ impl Clients {
                     (Route::Http(transport, _), Endpoint::Url(url)) => {
                         AnyTool::Http(HttpTool::new(transport, url.clone(), false))
                     }
-                };
-            tool_backends.insert(name.clone(), backend);
-        }
-        let mut tools = ToolClient::with_backends(&scenario.tools, |name, _| {
-            tool_backends
-                .remove(name)
-                .expect("a backend was built for every tool")
-        });
+                },
+            )
+        })?;
         // One cancellation for every call of the fleet.
         tools.cancel = llm.cancel.clone();
         Ok(Clients { llm, tools })

@@ -55,11 +55,11 @@ impl<B> Default for ToolClient<B> {
 
 impl<B: ToolBackend> ToolClient<B> {
     /// The client of the scenario's `[tools]`, each tool's policies as configured and its
-    /// attempts made by `backend(name, tool)`.
-    pub fn with_backends(
+    /// attempts made by `backend(name, tool)`; the first error `backend` returns, if any.
+    pub fn with_backends<E>(
         tools: &BTreeMap<String, scenario::Tool>,
-        mut backend: impl FnMut(&str, &scenario::Tool) -> B,
-    ) -> Self {
+        mut backend: impl FnMut(&str, &scenario::Tool) -> Result<B, E>,
+    ) -> Result<Self, E> {
         let tools = tools
             .iter()
             .map(|(name, t)| {
@@ -71,18 +71,18 @@ impl<B: ToolBackend> ToolClient<B> {
                         &t.retry,
                         t.timeout.0,
                     )),
-                    backend: backend(name, t),
+                    backend: backend(name, t)?,
                     cache: t.cache.as_ref().map(ResponseCache::new),
                     retry: t.retry.clone(),
                     deadline: t.deadline.0,
                 };
-                (name.clone(), entry)
+                Ok((name.clone(), entry))
             })
-            .collect();
-        Self {
+            .collect::<Result<_, E>>()?;
+        Ok(Self {
             tools,
             cancel: CancellationToken::new(),
-        }
+        })
     }
 
     /// One logical tool call. An unknown tool (the model invented one) fails at once as a
