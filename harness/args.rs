@@ -89,6 +89,14 @@ pub(crate) struct OverrideArgs {
     /// Use this model name for every LLM provider.
     #[arg(long, value_parser = parse_model)]
     pub(crate) model: Option<String>,
+    /// Send every LLM provider the key held by this environment variable, like
+    /// "OPENAI_API_KEY" (the variable's name, never the key; `api_key_env`).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) api_key_env: Option<String>,
+    /// Add a header to every LLM provider's requests, like 'x-team: search' (repeat for
+    /// more; `headers`). The value is never printed.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -125,6 +133,20 @@ fn parse_model(s: &str) -> Result<String, String> {
     }
 }
 
+/// `Name: value` of `--header`. Only the shape is checked here; the scenario's rules judge the
+/// name and the value (and name the flag).
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(
+            "write a header as 'NAME: VALUE', like 'x-team: search' (quote it for the shell)"
+                .to_owned(),
+        ),
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Scenario whose [mock], [tools] and providers configure the server; the built-in default
@@ -137,6 +159,13 @@ pub(crate) struct ServeArgs {
     /// Address to bind. Loopback by default; bind another address only on a network you own.
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: IpAddr,
+    /// Serve HTTPS with this certificate chain (PEM), with --tls-key (the scenario's
+    /// `mock.tls_cert`).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert (the scenario's `mock.tls_key`).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -19,7 +19,8 @@ use crate::output::{note, note_line, out};
 use crate::{scenario_source, signals};
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let mut scenario = scenario_source::load(args.scenario.as_deref(), &args.overrides)?;
+    let loaded = scenario_source::load_secrets(args.scenario.as_deref(), &args.overrides)?;
+    let mut scenario = loaded.scenario;
     if let Some(path) = &args.budget {
         apply_budget(&mut scenario, path)?;
     }
@@ -27,6 +28,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         out(&plan(&scenario)).context("cannot print the plan to stdout")?;
         return Ok(ExitCode::SUCCESS);
     }
+    // An unset variable (`api_key_env`, `{ env = "VAR" }`) fails now, before any traffic.
+    let secrets = loaded.secrets?;
     // A bad --out fails now, not after the run.
     if let Some(dir) = &args.out {
         check_writable(dir)?;
@@ -41,6 +44,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         interrupt,
         progress_every: progress.every,
         progress: Some(progress.callback()),
+        secrets: Some(secrets),
     };
     let outcome =
         fleet::run(&scenario, |_| ScriptedAgent, options).context("the run could not start")?;

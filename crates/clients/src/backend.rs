@@ -41,6 +41,7 @@ mod openai;
 mod tests;
 
 pub use any::{AnyLlm, AnyTool};
+pub(crate) use credentials::Extras;
 pub use http_tool::HttpTool;
 pub use mock::{MockLlm, MockTool};
 pub use openai::HttpLlm;

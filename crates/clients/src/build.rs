@@ -1,12 +1,12 @@
 //! Building the clients a scenario describes.
 
 use mock::MockServer;
-use scenario::{ClientLimits, Endpoint, Scenario};
+use scenario::{ClientLimits, Endpoint, Scenario, ScenarioError, Secrets};
 
-use crate::backend::{AnyLlm, AnyTool, HttpLlm, HttpTool, MockLlm, MockTool};
+use crate::backend::{AnyLlm, AnyTool, Extras, HttpLlm, HttpTool, MockLlm, MockTool};
 use crate::llm::LlmClient;
 use crate::tool::ToolClient;
-use crate::transport::Transport;
+use crate::transport::{Connection, Transport};
 
 /// Where `base_url = "embedded"` leads.
 #[derive(Clone, Debug)]
@@ -20,15 +20,40 @@ pub enum Embedded {
 /// Why the clients could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A provider names an API key variable that is not set.
+    /// A variable the scenario refers to is unset or unreadable.
+    #[error(transparent)]
+    Environment(#[from] ScenarioError),
+    /// A value from the environment was not among the secrets given.
     #[error(
-        "provider `{provider}`: environment variable `{var}` (api_key_env) is not set: export it, or remove api_key_env for a server that needs no key"
+        "`{target}`: no value for environment variable `{var}`: pass it in the secrets (scenario::Secrets) or export it"
     )]
-    MissingApiKey {
-        /// The provider.
-        provider: String,
+    MissingSecret {
+        /// The provider or tool.
+        target: String,
         /// The variable.
         var: String,
+    },
+    /// A header's value cannot be sent (a line break in a variable's value, say).
+    #[error(
+        "`{target}`: header `{name}` cannot be sent: its value{} holds a line break or another character no HTTP header can carry; fix the value",
+        if *secret { " (from the environment)" } else { "" }
+    )]
+    Header {
+        /// The provider or tool.
+        target: String,
+        /// The header's name.
+        name: String,
+        /// Whether the value came from the environment.
+        secret: bool,
+    },
+    /// A tool's URL cannot be parsed.
+    #[error("tool `{target}`: invalid endpoint URL: {source}")]
+    Url {
+        /// The tool.
+        target: String,
+        /// Why.
+        #[source]
+        source: url::ParseError,
     },
     /// The HTTP client could not be created.
     #[error("cannot create the HTTP client for `{target}`")]
@@ -51,25 +76,34 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// The clients `scenario` describes, with `embedded` standing for the built-in mock: each
-    /// endpoint's backend ([`AnyLlm`], [`AnyTool`]) chosen here, once.
+    /// The clients `scenario` describes, with `embedded` standing for the built-in mock and
+    /// the variables it refers to (`api_key_env`, `{ env = "VAR" }`) read from the process
+    /// environment now. See [`Clients::build_with`].
     pub fn build(scenario: &Scenario, embedded: &Embedded) -> Result<Clients, BuildError> {
+        Self::build_with(scenario, embedded, &Secrets::read(scenario)?)
+    }
+
+    /// The clients `scenario` describes, with `embedded` standing for the built-in mock, the
+    /// values of the variables it refers to taken from `secrets` (the environment is not
+    /// read): each endpoint's backend ([`AnyLlm`], [`AnyTool`]) chosen here, once. A key goes
+    /// only to the endpoint whose `api_key_env` names it.
+    pub fn build_with(
+        scenario: &Scenario,
+        embedded: &Embedded,
+        secrets: &Secrets,
+    ) -> Result<Clients, BuildError> {
         let mut backends = Vec::new();
         for p in &scenario.llm.providers {
-            let api_key = match &p.api_key_env {
-                Some(var) => Some(std::env::var(var).map_err(|_| BuildError::MissingApiKey {
-                    provider: p.name.clone(),
-                    var: var.clone(),
-                })?),
-                None => None,
-            };
-            let (model, key) = (p.model.clone(), api_key.as_deref());
-            backends.push(match route(&p.name, &p.base_url, &p.limits, embedded)? {
+            let key = api_key(&p.name, p.api_key_env.as_deref(), secrets)?;
+            let extras = Extras::new(&p.name, key, &p.headers, &p.query, secrets)?;
+            let model = p.model.clone();
+            let connection = connection(&p.limits, p.ca_cert.as_ref(), p.http2);
+            backends.push(match route(&p.name, &p.base_url, connection, embedded)? {
                 Route::Mock(mock) => AnyLlm::Mock(MockLlm::new(mock, key, model, p.stream)),
                 Route::Http(transport, base) => AnyLlm::Http(HttpLlm::new(
                     transport,
                     &format!("{base}/v1"),
-                    key,
+                    extras,
                     model,
                     p.stream,
                 )),
@@ -77,15 +111,23 @@ impl Clients {
         }
         let llm = LlmClient::with_backends(&scenario.llm, backends);
         let mut tools = ToolClient::with_backends(&scenario.tools, |name, t| {
-            Ok(
-                match (route(name, &t.endpoint, &t.limits, embedded)?, &t.endpoint) {
+            let key = api_key(name, t.api_key_env.as_deref(), secrets)?;
+            let extras = Extras::new(name, key, &t.headers, &t.query, secrets)?;
+            let connection = connection(&t.limits, t.ca_cert.as_ref(), t.http2);
+            let url_error = |source| BuildError::Url {
+                target: name.to_owned(),
+                source,
+            };
+            Ok::<_, BuildError>(
+                match (route(name, &t.endpoint, connection, embedded)?, &t.endpoint) {
                     (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
                     (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
-                        HttpTool::new(transport, format!("{base}/tools/{name}"), true),
+                        HttpTool::new(transport, &format!("{base}/tools/{name}"), extras, true)
+                            .map_err(url_error)?,
                     ),
-                    (Route::Http(transport, _), Endpoint::Url(url)) => {
-                        AnyTool::Http(HttpTool::new(transport, url.clone(), false))
-                    }
+                    (Route::Http(transport, _), Endpoint::Url(url)) => AnyTool::Http(
+                        HttpTool::new(transport, url, extras, false).map_err(url_error)?,
+                    ),
                 },
             )
         })?;
@@ -102,6 +144,39 @@ impl Clients {
     }
 }
 
+/// The key the variable `var` (an endpoint's `api_key_env`) holds, from `secrets`.
+fn api_key<'s>(
+    target: &str,
+    var: Option<&str>,
+    secrets: &'s Secrets,
+) -> Result<Option<&'s str>, BuildError> {
+    var.map(|var| {
+        secrets
+            .get(var)
+            .map(scenario::Secret::expose)
+            .ok_or_else(|| BuildError::MissingSecret {
+                target: target.to_owned(),
+                var: var.to_owned(),
+            })
+    })
+    .transpose()
+}
+
+/// How an endpoint's connections are made, from its keys (`loopback` is set by [`route`]).
+fn connection(
+    limits: &ClientLimits,
+    ca_cert: Option<&std::path::PathBuf>,
+    http2: bool,
+) -> Connection {
+    Connection {
+        max_in_flight: limits.max_in_flight,
+        connect_timeout: limits.connect_timeout.0,
+        loopback: false,
+        ca_cert: ca_cert.cloned(),
+        http2,
+    }
+}
+
 /// Where an endpoint's attempts go.
 enum Route {
     /// The embedded mock, in-process.
@@ -114,16 +189,15 @@ enum Route {
 fn route(
     name: &str,
     endpoint: &Endpoint,
-    limits: &ClientLimits,
+    mut connection: Connection,
     embedded: &Embedded,
 ) -> Result<Route, BuildError> {
-    let http = |loopback: bool| {
-        Transport::http(limits.max_in_flight, limits.connect_timeout.0, loopback).map_err(
-            |source| BuildError::Http {
-                target: name.to_owned(),
-                source,
-            },
-        )
+    let mut http = |loopback: bool| {
+        connection.loopback = loopback;
+        Transport::http(&connection).map_err(|source| BuildError::Http {
+            target: name.to_owned(),
+            source,
+        })
     };
     match (endpoint, embedded) {
         (Endpoint::Embedded, Embedded::Http(base)) => Ok(Route::Http(

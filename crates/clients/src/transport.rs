@@ -7,6 +7,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[cfg(test)]
@@ -53,23 +54,42 @@ const REMOTE_IDLE: Duration = Duration::from_secs(90);
 /// and a request never races the close (a redial on loopback costs next to nothing).
 const LOOPBACK_IDLE: Duration = Duration::from_secs(4);
 
+/// How one endpoint's connections are made.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Connection {
+    /// Requests in flight at most: as many idle connections are kept.
+    pub(crate) max_in_flight: u32,
+    /// Limit of establishing a connection.
+    pub(crate) connect_timeout: Duration,
+    /// The endpoint is on this machine.
+    pub(crate) loopback: bool,
+    /// A PEM file of CA certificates trusted besides the platform's roots.
+    #[allow(dead_code, reason = "TLS trust is the next change")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// HTTP/2 with prior knowledge (h2c on plain HTTP).
+    pub(crate) http2: bool,
+}
+
 impl Transport {
     /// A pooled HTTP transport. `max_in_flight` idle connections are kept per host so a
     /// full pool reuses its connections instead of dialling new ones; `loopback` turns off
     /// proxies (an environment proxy must not capture traffic to 127.0.0.1) and keeps idle
     /// connections [`LOOPBACK_IDLE`] instead of [`REMOTE_IDLE`].
-    pub(crate) fn http(
-        max_in_flight: u32,
-        connect_timeout: Duration,
-        loopback: bool,
-    ) -> Result<Self, reqwest::Error> {
+    pub(crate) fn http(c: &Connection) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
-            .pool_max_idle_per_host(usize::try_from(max_in_flight).unwrap_or(usize::MAX))
-            .pool_idle_timeout(if loopback { LOOPBACK_IDLE } else { REMOTE_IDLE })
+            .pool_max_idle_per_host(usize::try_from(c.max_in_flight).unwrap_or(usize::MAX))
+            .pool_idle_timeout(if c.loopback {
+                LOOPBACK_IDLE
+            } else {
+                REMOTE_IDLE
+            })
             .tcp_nodelay(true)
-            .connect_timeout(connect_timeout);
-        if loopback {
+            .connect_timeout(c.connect_timeout);
+        if c.loopback {
             builder = builder.no_proxy();
+        }
+        if c.http2 {
+            builder = builder.http2_prior_knowledge();
         }
         builder.build().map(Transport::Http)
     }
@@ -80,12 +100,14 @@ impl Transport {
         request: reqwest::Request,
     ) -> Result<reqwest::Response, TransportError> {
         match self {
-            Transport::Http(client) => {
-                client.execute(request).await.map_err(|err| TransportError {
+            Transport::Http(client) => client.execute(request).await.map_err(|err| {
+                // The URL may hold a query value taken from the environment: never in a message.
+                let err = err.without_url();
+                TransportError {
                     kind: classify_reqwest(&err),
                     detail: error_chain(&err),
-                })
-            }
+                }
+            }),
             #[cfg(test)]
             Transport::InProcess(server) => in_process(server, request).await,
         }

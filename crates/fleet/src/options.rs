@@ -51,6 +51,10 @@ pub struct RunOptions {
     pub progress: Option<ProgressFn>,
     /// How often progress is reported.
     pub progress_every: Duration,
+    /// The values of the environment variables the scenario refers to (`api_key_env`,
+    /// `{ env = "VAR" }`), read before the run (`scenario::Loaded::secrets`); `None` reads them
+    /// from the environment when the clients are built.
+    pub secrets: Option<scenario::Secrets>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -67,6 +71,7 @@ impl Default for RunOptions {
             interrupt: CancellationToken::new(),
             progress: None,
             progress_every: Duration::from_secs(1),
+            secrets: None,
         }
     }
 }

@@ -92,11 +92,23 @@ where
     runtime.block_on(async {
         let server = MockServer::new(MockConfig::from_scenario(&scenario));
         let embedded = uses_embedded(&scenario).then(|| server.clone());
-        let clients = Clients::build(&scenario, &Embedded::InProcess(server))?;
+        let clients = build(&scenario, &Embedded::InProcess(server), &options)?;
         let mut outcome = fleet(scenario, Arc::new(clients), make_agent, options, part).await;
         outcome.mock_observed = embedded.map(|m| observed(&m));
         Ok(outcome)
     })
+}
+
+/// The clients, with the secrets `options` carries or those of the environment.
+fn build(
+    scenario: &Scenario,
+    embedded: &Embedded,
+    options: &RunOptions,
+) -> Result<Clients, clients::BuildError> {
+    match &options.secrets {
+        Some(secrets) => Clients::build_with(scenario, embedded, secrets),
+        None => Clients::build(scenario, embedded),
+    }
 }
 
 /// The mock's `GET /stats` body.
@@ -139,7 +151,7 @@ where
         // No endpoint is embedded: the placeholder is never used.
         (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
     };
-    let clients = Arc::new(Clients::build(&scenario, &embedded)?);
+    let clients = Arc::new(build(&scenario, &embedded, &options)?);
     // The harness's own probe runs beside the fleet: is the process itself the bottleneck?
     let probe = saturation::Probe::start();
     let mut outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;

@@ -21,6 +21,9 @@ pub enum ErrorKind {
     ClientError,
     /// The connection could not be established.
     Connect,
+    /// The TLS handshake failed: a certificate the client does not trust (a private CA
+    /// without `ca_cert`), a name that does not match, or a server that does not speak TLS.
+    Tls,
     /// The connection was reset or closed before a complete response.
     Reset,
     /// One attempt took longer than its timeout (a stall, or a slow server).
@@ -29,6 +32,9 @@ pub enum ErrorKind {
     Truncated,
     /// The response was not valid JSON or not the expected shape.
     Malformed,
+    /// A whole JSON answer to a streaming request, or a stream to a non-streaming one: the
+    /// server ignores `stream` (set the provider's `stream` to what it does).
+    StreamMismatch,
     /// The logical call ran out of its overall deadline.
     Deadline,
     /// Rejected at once by an open circuit breaker.
@@ -43,17 +49,19 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in a fixed order (for reports).
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::RateLimited,
         ErrorKind::ServerError,
         ErrorKind::Unavailable,
         ErrorKind::GatewayTimeout,
         ErrorKind::ClientError,
         ErrorKind::Connect,
+        ErrorKind::Tls,
         ErrorKind::Reset,
         ErrorKind::Timeout,
         ErrorKind::Truncated,
         ErrorKind::Malformed,
+        ErrorKind::StreamMismatch,
         ErrorKind::Deadline,
         ErrorKind::BreakerOpen,
         ErrorKind::Shed,
@@ -106,10 +114,12 @@ impl ErrorKind {
             ErrorKind::GatewayTimeout => "gateway_timeout",
             ErrorKind::ClientError => "client_error",
             ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
             ErrorKind::Reset => "reset",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Truncated => "truncated",
             ErrorKind::Malformed => "malformed",
+            ErrorKind::StreamMismatch => "stream_mismatch",
             ErrorKind::Deadline => "deadline",
             ErrorKind::BreakerOpen => "breaker_open",
             ErrorKind::Shed => "shed",

@@ -26,6 +26,7 @@ mod load;
 pub mod overrides;
 pub mod rng;
 pub mod schema;
+mod secrets;
 pub mod text;
 pub mod units;
 mod validate;
@@ -36,6 +37,7 @@ pub use load::{Loaded, load, load_with};
 pub use overrides::{Override, Setting};
 pub use rng::SimRng;
 pub use schema::*;
+pub use secrets::{Secret, Secrets};
 pub use units::{Bytes, Dur, Probability, Rate};
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Reading a scenario: TOML syntax → typed sections (unknown keys rejected, values range
 //! checked) → cross-field validation. Every problem is located by line and column.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use crate::error::{Problem, ScenarioError};
 use crate::overrides::{self, FlagKey, Override};
 use crate::schema::Scenario;
+use crate::secrets::{self, Secrets};
 use crate::validate::{self, KeyPath};
 
 impl Scenario {
@@ -26,52 +27,7 @@ impl Scenario {
         origin: &str,
         overrides: &[Override],
     ) -> Result<Loaded, ScenarioError> {
-        let invalid = |problems| ScenarioError::Invalid {
-            origin: origin.to_owned(),
-            problems,
-        };
-        let doc = DeTable::parse(src).map_err(|err| {
-            invalid(vec![locate(
-                src,
-                err.span(),
-                String::new(),
-                err.message().to_owned(),
-            )])
-        })?;
-        if doc.get_ref().is_empty() {
-            return Err(invalid(vec![Problem {
-                key: String::new(),
-                line: None,
-                column: None,
-                message: "the scenario file is empty: start from `fleetbench print-scenario` or fixtures/scenarios/smoke.toml".to_owned(),
-            }]));
-        }
-        let mut layered = doc.clone();
-        let laid = overrides::lay(layered.get_mut(), overrides);
-        let problems = read(src, layered, overrides).map(|mut scenario| {
-            scenario.fleet.fill_stop_condition();
-            let problems = validate_located(src, &doc, &scenario, overrides, &laid.keys);
-            (scenario, problems)
-        });
-        let problems = match problems {
-            Ok((scenario, problems)) if problems.is_empty() => {
-                return Ok(Loaded {
-                    scenario,
-                    notes: laid.notes,
-                });
-            }
-            Ok((_, problems)) => problems,
-            Err(problem) => vec![problem],
-        };
-        Err(if overrides.is_empty() {
-            invalid(problems)
-        } else {
-            ScenarioError::Flagged {
-                origin: origin.to_owned(),
-                flags: laid.keys,
-                problems,
-            }
-        })
+        from_toml_in(src, origin, None, overrides)
     }
 
     /// Checks the rules across fields of a scenario changed in code or by command-line flags;
@@ -102,14 +58,98 @@ impl Scenario {
     }
 }
 
+/// [`Scenario::from_toml_with`] for a file in `dir`: its relative paths (`ca_cert`, the mock's
+/// TLS files) are taken from there, not from the working directory.
+fn from_toml_in(
+    src: &str,
+    origin: &str,
+    dir: Option<&Path>,
+    overrides: &[Override],
+) -> Result<Loaded, ScenarioError> {
+    let invalid = |problems| ScenarioError::Invalid {
+        origin: origin.to_owned(),
+        problems,
+    };
+    let doc = DeTable::parse(src).map_err(|err| {
+        invalid(vec![locate(
+            src,
+            err.span(),
+            String::new(),
+            err.message().to_owned(),
+        )])
+    })?;
+    if doc.get_ref().is_empty() {
+        return Err(invalid(vec![Problem {
+            key: String::new(),
+            line: None,
+            column: None,
+            message: "the scenario file is empty: start from `fleetbench print-scenario` or fixtures/scenarios/smoke.toml".to_owned(),
+        }]));
+    }
+    let mut layered = doc.clone();
+    let laid = overrides::lay(layered.get_mut(), overrides);
+    let problems = read(src, layered, overrides).map(|mut scenario| {
+        scenario.fleet.fill_stop_condition();
+        if let Some(dir) = dir {
+            scenario.resolve_paths(dir);
+        }
+        let problems = validate_located(src, &doc, &scenario, overrides, &laid.keys);
+        (scenario, problems)
+    });
+    let problems = match problems {
+        Ok((scenario, problems)) if problems.is_empty() => {
+            let (secrets, missing) = secrets::read_issues(&scenario);
+            let missing = locate_issues(src, &doc, missing, overrides, &laid.keys);
+            let secrets = if missing.is_empty() {
+                Ok(secrets)
+            } else {
+                Err(error(origin, overrides, &laid.keys, missing))
+            };
+            return Ok(Loaded {
+                scenario,
+                notes: laid.notes,
+                secrets,
+            });
+        }
+        Ok((_, problems)) => problems,
+        Err(problem) => vec![problem],
+    };
+    Err(error(origin, overrides, &laid.keys, problems))
+}
+
+/// The error of `problems` found in `origin`, with `overrides` laid over it.
+fn error(
+    origin: &str,
+    overrides: &[Override],
+    flags: &[FlagKey],
+    problems: Vec<Problem>,
+) -> ScenarioError {
+    if overrides.is_empty() {
+        ScenarioError::Invalid {
+            origin: origin.to_owned(),
+            problems,
+        }
+    } else {
+        ScenarioError::Flagged {
+            origin: origin.to_owned(),
+            flags: flags.to_vec(),
+            problems,
+        }
+    }
+}
+
 /// A scenario read with command-line overrides, and what the user should know about how
 /// they were applied.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Loaded {
     /// The valid scenario.
     pub scenario: Scenario,
     /// Sentences for the user, like a ramp-up shortened to fit `--duration`.
     pub notes: Vec<String>,
+    /// The values of the environment variables the scenario refers to (`api_key_env`,
+    /// `{ env = "VAR" }`), or the problems of those unset, located at the keys naming them. Only
+    /// a run needs them: printing or validating a scenario does not.
+    pub secrets: Result<Secrets, ScenarioError>,
 }
 
 /// Reads and validates a scenario file.
@@ -123,7 +163,30 @@ pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Loaded, Scenario
         path: path.to_owned(),
         source,
     })?;
-    Scenario::from_toml_with(&src, &path.display().to_string(), overrides)
+    let dir = path.parent().unwrap_or(Path::new(""));
+    from_toml_in(&src, &path.display().to_string(), Some(dir), overrides)
+}
+
+impl Scenario {
+    /// Makes the relative paths a file names (`ca_cert`, the mock's TLS files) relative to
+    /// `dir`, the file's directory.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let resolve = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p
+                && path.is_relative()
+            {
+                *path = dir.join(&*path);
+            }
+        };
+        for p in &mut self.llm.providers {
+            resolve(&mut p.ca_cert);
+        }
+        for t in self.tools.values_mut() {
+            resolve(&mut t.ca_cert);
+        }
+        resolve(&mut self.mock.tls_cert);
+        resolve(&mut self.mock.tls_key);
+    }
 }
 
 /// The typed sections of the layered document, or its first type or range error, located in
@@ -141,7 +204,8 @@ fn read(
         let span = inner
             .span()
             .filter(|s| overrides.is_empty() || !s.is_empty());
-        locate(src, span, key, inner.message().to_owned())
+        let message = explain(&key, inner.message());
+        locate(src, span, key, message)
     })
 }
 
@@ -155,12 +219,24 @@ fn validate_located(
     overrides: &[Override],
     flag_keys: &[FlagKey],
 ) -> Vec<Problem> {
+    locate_issues(src, doc, validate::check(scenario), overrides, flag_keys)
+}
+
+/// `issues` located at the deepest part of their key the file holds (see
+/// [`validate_located`]).
+fn locate_issues(
+    src: &str,
+    doc: &Spanned<DeTable<'_>>,
+    issues: Vec<validate::Issue>,
+    overrides: &[Override],
+    flag_keys: &[FlagKey],
+) -> Vec<Problem> {
     let with = overrides
         .iter()
         .map(Override::shown)
         .collect::<Vec<_>>()
         .join(", ");
-    validate::check(scenario)
+    issues
         .into_iter()
         .map(|issue| {
             let key = issue.path.to_string();
@@ -172,6 +248,16 @@ fn validate_located(
             locate(src, span, key, message)
         })
         .collect()
+}
+
+/// The type checker's message, or a better one for a key that belongs elsewhere.
+fn explain(key: &str, message: &str) -> String {
+    let on_tool =
+        key.starts_with("tools.") && key.ends_with(".api") && key.matches('.').count() == 2;
+    if on_tool && message.starts_with("unknown field `api`") {
+        return "unknown field `api`: `api = \"responses\"` chooses an LLM provider's API ([[llm.providers]]); a tool is called with a plain POST of its arguments: remove it".to_owned();
+    }
+    message.to_owned()
 }
 
 /// serde_path_to_error writes `?` for the root and for unknown positions; drop them.

@@ -31,6 +31,17 @@ pub enum Setting {
     BaseUrl(String),
     /// `model` of every `[[llm.providers]]` (of the default provider when the file lists none).
     Model(String),
+    /// `api_key_env` of every `[[llm.providers]]` (of the default provider when the file lists
+    /// none): the variable's name, never the key.
+    ApiKeyEnv(String),
+    /// One header of every `[[llm.providers]]`, `headers.NAME = "value"` (`--header 'NAME:
+    /// value'`). Its value is never shown: a shell-expanded key (`"api-key: $KEY"`) is common.
+    Header {
+        /// The header's name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
 }
 
 /// A [`Setting`] and the flag that gave it, so a problem with it names the flag.
@@ -52,7 +63,8 @@ impl Override {
             Setting::Duration(d) => d.to_string(),
             Setting::Seed(n) => n.to_string(),
             Setting::BaseUrl(url) => redacted(url),
-            Setting::Model(m) => m.clone(),
+            Setting::Model(m) | Setting::ApiKeyEnv(m) => m.clone(),
+            Setting::Header { name, .. } => format!("'{name}: ***'"),
         };
         Self {
             flag,
@@ -126,8 +138,14 @@ pub(crate) fn lay<'a>(doc: &mut DeTable<'a>, overrides: &'a [Override]) -> Laid 
                     laid.notes.push(note);
                 }
             }
-            Setting::BaseUrl(url) => every_provider(doc, "base_url", string(url), o, &mut laid),
-            Setting::Model(m) => every_provider(doc, "model", string(m), o, &mut laid),
+            Setting::BaseUrl(url) => every_provider(doc, &["base_url"], string(url), o, &mut laid),
+            Setting::Model(m) => every_provider(doc, &["model"], string(m), o, &mut laid),
+            Setting::ApiKeyEnv(var) => {
+                every_provider(doc, &["api_key_env"], string(var), o, &mut laid);
+            }
+            Setting::Header { name, value } => {
+                every_provider(doc, &["headers", name], string(value), o, &mut laid);
+            }
         }
     }
     laid
@@ -163,11 +181,12 @@ fn shorten_ramp(
     ))
 }
 
-/// Sets `key` in every `[[llm.providers]]` table; with no providers in the file, lists one
-/// holding only `key`, which is the default provider with that key changed.
+/// Sets the value at `key` (a path inside a provider) in every `[[llm.providers]]` table;
+/// with no providers in the file, lists one holding only `key`, which is the default provider
+/// with that key changed.
 fn every_provider<'a>(
     doc: &mut DeTable<'a>,
-    key: &str,
+    key: &[&str],
     value: DeValue<'a>,
     o: &Override,
     laid: &mut Laid,
@@ -184,10 +203,11 @@ fn every_provider<'a>(
         return;
     };
     for (i, provider) in providers.iter_mut().enumerate() {
-        if let DeValue::Table(t) = provider.get_mut() {
-            t.insert(spanned_key(key), spanned(value.clone()));
+        if let DeValue::Table(t) = provider.get_mut()
+            && set_path(t, key, value.clone())
+        {
             laid.keys.push(FlagKey {
-                key: format!("llm.providers[{i}].{key}"),
+                key: format!("llm.providers[{i}].{}", key.join(".")),
                 flag: o.flag,
             });
         }

@@ -11,6 +11,7 @@ use crate::schema::{
 };
 use crate::units::Dur;
 
+mod connection;
 mod ranges;
 
 /// One segment of a key path.
@@ -25,17 +26,17 @@ pub(crate) enum Seg {
 pub(crate) struct KeyPath(pub(crate) Vec<Seg>);
 
 impl KeyPath {
-    fn key(&self, k: &str) -> KeyPath {
+    pub(crate) fn key(&self, k: &str) -> KeyPath {
         let mut p = self.clone();
         p.0.push(Seg::Key(k.to_owned()));
         p
     }
-    fn index(&self, i: usize) -> KeyPath {
+    pub(crate) fn index(&self, i: usize) -> KeyPath {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));
         p
     }
-    fn parse(dotted: &str) -> KeyPath {
+    pub(crate) fn parse(dotted: &str) -> KeyPath {
         KeyPath(dotted.split('.').map(|k| Seg::Key(k.to_owned())).collect())
     }
 }
@@ -100,6 +101,7 @@ pub(crate) fn check(s: &Scenario) -> Vec<Issue> {
     mock(&mut c, s);
     compression(&mut c, s);
     targets(&mut c, s);
+    connection::check(&mut c, s);
     ranges::check(&mut c, s);
     c.issues
 }
@@ -264,21 +266,6 @@ fn llm(c: &mut Checker, s: &Scenario) {
                 pp.key("model"),
                 "a provider needs a non-empty `model`".to_owned(),
             );
-        }
-        if let Some(var) = &prov.api_key_env {
-            let valid = !var.is_empty()
-                && !var.starts_with(|ch: char| ch.is_ascii_digit())
-                && var
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-            if !valid {
-                c.fail(
-                    pp.key("api_key_env"),
-                    format!(
-                        "invalid environment variable name `{var}`: api_key_env names the variable that holds the key (like \"OPENAI_API_KEY\"), never the key itself"
-                    ),
-                );
-            }
         }
         limits(c, &pp, &prov.limits);
         deadlines(c, &pp, prov.timeout, prov.deadline);

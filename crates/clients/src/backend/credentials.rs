@@ -1,31 +1,187 @@
-//! What a provider's requests carry as credentials, and what of a response body may be logged.
+//! What a provider's or tool's requests carry besides their body (credentials, headers, query
+//! parameters), and what of a response body may be logged.
 //!
-//! A provider sends exactly the key its `api_key_env` names, to its own base URL, and nothing
-//! else. async-openai's `OpenAIConfig::new` reads `OPENAI_API_KEY` (or `OPENAI_ADMIN_KEY`),
+//! An endpoint sends exactly the key its `api_key_env` names, to its own URL, with its own
+//! `headers` and `query`, and nothing else. async-openai's `OpenAIConfig::new` reads `OPENAI_API_KEY` (or `OPENAI_ADMIN_KEY`),
 //! `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_BASE_URL` from the environment and would
 //! send whatever it found to any server a scenario points at, so it is not used: the client is
 //! configured with [`ProviderConfig`], which reads nothing and sends no header of its own, and
 //! each request gets the provider's own credential in [`set_credentials`] (no `Authorization`
 //! header at all without a key).
 
+use std::collections::BTreeMap;
+use std::fmt;
+
 use async_openai::config::{Config, OPENAI_ORGANIZATION_HEADER, OPENAI_PROJECT_HEADER};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use scenario::{Param, Secrets};
 use secrecy::SecretString;
 
-/// async-openai's configuration for one provider: its base URL and nothing else. Nothing is
-/// read from the environment, and its headers are empty (the credential is set per request).
-#[derive(Clone, Debug)]
+use crate::build::BuildError;
+
+/// async-openai's configuration for one provider: its base URL and query parameters, nothing
+/// else. Nothing is read from the environment, and its headers are empty (the credential and
+/// the provider's headers are set per request: [`Extras::apply`]).
+#[derive(Clone)]
 pub(crate) struct ProviderConfig {
     api_base: String,
+    query: Vec<(String, Shown)>,
     /// Always empty: async-openai only reads it to build headers, which this config does not.
     no_key: SecretString,
 }
 
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("api_base", &self.api_base)
+            .field("query", &QueryDebug(&self.query))
+            .finish_non_exhaustive()
+    }
+}
+
 impl ProviderConfig {
-    pub(crate) fn new(base_url: &str) -> Self {
+    pub(crate) fn new(base_url: &str, extras: &Extras) -> Self {
         Self {
             api_base: base_url.to_owned(),
+            query: extras.query.clone(),
             no_key: SecretString::default(),
+        }
+    }
+}
+
+/// The value `param` stands for, and whether it came from the environment.
+fn value<'a>(
+    target: &str,
+    param: &'a Param,
+    secrets: &'a Secrets,
+) -> Result<(&'a str, bool), BuildError> {
+    match param {
+        Param::Plain(v) => Ok((v.as_str(), false)),
+        Param::Env(var) => {
+            secrets
+                .get(var)
+                .map(|s| (s.expose(), true))
+                .ok_or_else(|| BuildError::MissingSecret {
+                    target: target.to_owned(),
+                    var: var.clone(),
+                })
+        }
+    }
+}
+
+/// A query parameter's value, and whether it came from the environment (then no `Debug`
+/// shows it).
+#[derive(Clone)]
+pub(crate) struct Shown {
+    pub(crate) value: String,
+    pub(crate) secret: bool,
+}
+
+struct QueryDebug<'a>(&'a [(String, Shown)]);
+
+impl fmt::Debug for QueryDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, v)| {
+                let value = if v.secret {
+                    "[redacted]"
+                } else {
+                    v.value.as_str()
+                };
+                (name, value)
+            }))
+            .finish()
+    }
+}
+
+/// What every request to one endpoint carries besides its body: the key its `api_key_env`
+/// names (as `Authorization: Bearer`), its `headers` and its `query` parameters, with the
+/// values taken from the environment marked sensitive so that no `Debug` of ours, http's,
+/// hyper's or reqwest's shows them.
+#[derive(Clone, Default)]
+pub(crate) struct Extras {
+    authorization: Option<HeaderValue>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    query: Vec<(String, Shown)>,
+}
+
+impl fmt::Debug for Extras {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extras")
+            .field("authorization", &self.authorization)
+            .field("headers", &self.headers)
+            .field("query", &QueryDebug(&self.query))
+            .finish()
+    }
+}
+
+impl Extras {
+    /// The extras of endpoint `target`: `api_key` (the value of its `api_key_env`), and its
+    /// `headers` and `query` with `{ env = "VAR" }` values taken from `secrets`.
+    pub(crate) fn new(
+        target: &str,
+        api_key: Option<&str>,
+        headers: &BTreeMap<String, Param>,
+        query: &BTreeMap<String, Param>,
+        secrets: &Secrets,
+    ) -> Result<Self, BuildError> {
+        let value = |param| value(target, param, secrets);
+        let mut out = Extras {
+            authorization: authorization(api_key),
+            ..Extras::default()
+        };
+        for (name, param) in headers {
+            let (text, secret) = value(param)?;
+            let bad = || BuildError::Header {
+                target: target.to_owned(),
+                name: name.clone(),
+                secret,
+            };
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
+            let mut header = HeaderValue::try_from(text).map_err(|_| bad())?;
+            header.set_sensitive(secret);
+            out.headers.push((name, header));
+        }
+        for (name, param) in query {
+            let (text, secret) = value(param)?;
+            out.query.push((
+                name.clone(),
+                Shown {
+                    value: text.to_owned(),
+                    secret,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Only a key (the value of an `api_key_env`), no headers or query.
+    #[cfg(test)]
+    pub(crate) fn bearer(api_key: Option<&str>) -> Self {
+        Extras {
+            authorization: authorization(api_key),
+            ..Extras::default()
+        }
+    }
+
+    /// Makes the headers of a request exactly this endpoint's: async-openai's own
+    /// `Authorization` (an empty `Bearer `), organization and project headers go; the key
+    /// (sensitive) comes in when there is one, then the endpoint's headers.
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        set_credentials(headers, self.authorization.clone());
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// Adds the query parameters to `url` (for requests async-openai does not build).
+    pub(crate) fn add_query(&self, url: &mut reqwest::Url) {
+        if self.query.is_empty() {
+            return;
+        }
+        let mut pairs = url.query_pairs_mut();
+        for (name, v) in &self.query {
+            pairs.append_pair(name, &v.value);
         }
     }
 }
@@ -40,7 +196,10 @@ impl Config for ProviderConfig {
     }
 
     fn query(&self) -> Vec<(&str, &str)> {
-        Vec::new()
+        self.query
+            .iter()
+            .map(|(name, v)| (name.as_str(), v.value.as_str()))
+            .collect()
     }
 
     fn api_base(&self) -> &str {
@@ -55,7 +214,7 @@ impl Config for ProviderConfig {
 /// The `Authorization` header for the key a provider's `api_key_env` named, marked sensitive
 /// so that the debug output of http, hyper and reqwest shows `Sensitive` instead. `None`
 /// without a key, or with an empty one: no header is sent.
-pub(super) fn authorization(api_key: Option<&str>) -> Option<HeaderValue> {
+pub(crate) fn authorization(api_key: Option<&str>) -> Option<HeaderValue> {
     let key = api_key.filter(|k| !k.is_empty())?;
     match HeaderValue::try_from(format!("Bearer {key}")) {
         Ok(mut value) => {
@@ -77,7 +236,7 @@ pub(super) fn authorization(api_key: Option<&str>) -> Option<HeaderValue> {
 /// Makes the credential headers of a request async-openai built exactly the provider's:
 /// async-openai's own `Authorization` (an empty `Bearer `), organization and project headers
 /// go, and `authorization` (sensitive) comes in when the provider has a key.
-pub(super) fn set_credentials(headers: &mut HeaderMap, authorization: Option<HeaderValue>) {
+fn set_credentials(headers: &mut HeaderMap, authorization: Option<HeaderValue>) {
     headers.remove(AUTHORIZATION);
     headers.remove(OPENAI_ORGANIZATION_HEADER);
     headers.remove(OPENAI_PROJECT_HEADER);
@@ -162,7 +321,7 @@ mod tests {
 
     #[test]
     fn the_config_carries_no_credential_whatever_the_environment() {
-        let config = ProviderConfig::new("http://127.0.0.1:9/v1");
+        let config = ProviderConfig::new("http://127.0.0.1:9/v1", &Extras::default());
         assert!(config.headers().is_empty(), "{:?}", config.headers());
         assert!(config.query().is_empty());
         assert_eq!(config.api_base(), "http://127.0.0.1:9/v1");

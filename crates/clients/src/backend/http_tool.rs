@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use metrics::ErrorKind;
 
+use super::credentials::Extras;
 use super::{Attempted, Failure, Measured, StatusError, ToolBackend};
 use crate::tool::ToolResult;
 use crate::transport::{Transport, classify_reqwest};
@@ -12,8 +13,10 @@ use crate::transport::{Transport, classify_reqwest};
 #[derive(Debug)]
 pub struct HttpTool {
     transport: Transport,
-    /// The URL the arguments are posted to.
-    url: String,
+    /// The URL the arguments are posted to, its query parameters included.
+    url: reqwest::Url,
+    /// The key, headers and query its scenario names.
+    extras: Extras,
     /// The embedded mock answers `{"output", "tokens"}`; other tools answer text.
     mock_shape: bool,
 }
@@ -26,24 +29,30 @@ struct MockToolBody {
 }
 
 impl HttpTool {
-    /// The tool at `url`; `mock_shape` when the embedded mock serves it.
-    pub(crate) fn new(transport: Transport, url: String, mock_shape: bool) -> Self {
-        Self {
+    /// The tool at `url` (valid: the scenario checked it), reached with `extras`;
+    /// `mock_shape` when the embedded mock serves it.
+    pub(crate) fn new(
+        transport: Transport,
+        url: &str,
+        extras: Extras,
+        mock_shape: bool,
+    ) -> Result<Self, url::ParseError> {
+        let mut url = reqwest::Url::parse(url)?;
+        extras.add_query(&mut url);
+        Ok(Self {
             transport,
             url,
+            extras,
             mock_shape,
-        }
+        })
     }
 }
 
 impl ToolBackend for HttpTool {
     async fn attempt(&self, args: &serde_json::Value) -> Attempted<ToolResult> {
         let body = serde_json::to_vec(args).map_err(|_| Failure::new(ErrorKind::ClientError))?;
-        let url = self
-            .url
-            .parse()
-            .map_err(|_| Failure::new(ErrorKind::ClientError))?;
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+        let mut request = reqwest::Request::new(reqwest::Method::POST, self.url.clone());
+        self.extras.apply(request.headers_mut());
         request.headers_mut().insert(
             reqwest::header::CONTENT_TYPE,
             reqwest::header::HeaderValue::from_static("application/json"),

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use metrics::ErrorKind;
 
-use super::credentials;
+use super::credentials::{self, Extras};
 use super::{Attempted, ConversationCache, Failure, LlmBackend, Measured};
 use crate::backoff::parse_retry_after;
 use crate::llm::{LlmRequest, LlmResponse, ToolCall};
@@ -88,24 +88,23 @@ pub struct HttpLlm {
 
 impl HttpLlm {
     /// The provider at `base_url` (ending in `/v1`) serving `model`, its answers streamed or
-    /// whole. `api_key` (from the variable the provider's `api_key_env` names) is the only
-    /// credential its requests carry: nothing is taken from async-openai's `OPENAI_*`
+    /// whole. `extras` (the key its `api_key_env` names, its headers and query) is all its
+    /// requests carry besides the body: nothing is taken from async-openai's `OPENAI_*`
     /// variables (see `credentials`).
     pub(crate) fn new(
         transport: Transport,
         base_url: &str,
-        api_key: Option<&str>,
+        extras: Extras,
         model: String,
         stream: bool,
     ) -> Self {
-        let config = credentials::ProviderConfig::new(base_url);
-        let authorization = credentials::authorization(api_key);
+        let config = credentials::ProviderConfig::new(base_url, &extras);
         let service = tower::service_fn(move |factory: HttpRequestFactory| {
             let transport = transport.clone();
-            let authorization = authorization.clone();
+            let extras = extras.clone();
             async move {
                 let mut request = factory.build().await?;
-                credentials::set_credentials(request.headers_mut(), authorization);
+                extras.apply(request.headers_mut());
                 let response = transport
                     .send(request)
                     .await

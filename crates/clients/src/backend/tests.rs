@@ -11,7 +11,7 @@ use metrics::ErrorKind;
 use mock::{MockConfig, MockServer};
 use scenario::Scenario;
 
-use super::{HttpLlm, LlmBackend, MockLlm};
+use super::{Extras, HttpLlm, LlmBackend, MockLlm};
 use crate::llm::{LlmClient, LlmRequest};
 use crate::record::CallRecord;
 use crate::transport::Transport;
@@ -68,7 +68,7 @@ fn over_http(mock: &MockServer, p: &scenario::Provider) -> HttpLlm {
     HttpLlm::new(
         Transport::InProcess(mock.clone()),
         "http://mock.in-process/v1",
-        None,
+        Extras::default(),
         p.model.clone(),
         p.stream,
     )

@@ -12,7 +12,7 @@ use metrics::ErrorKind;
 use mock::{MockConfig, MockServer, StatsSnapshot};
 use scenario::Scenario;
 
-use crate::backend::{AnyTool, Failure, HttpTool, Measured, ToolBackend};
+use crate::backend::{AnyTool, Extras, Failure, HttpTool, Measured, ToolBackend};
 use crate::build::{Clients, Embedded};
 use crate::tool::ToolResult;
 use crate::transport::Transport;
@@ -35,11 +35,15 @@ failure_rate = 0.5
 
 /// The HTTP backend of the embedded mock's tool `name` through its router: the oracle.
 fn router(mock: &MockServer, name: &str) -> AnyTool {
-    AnyTool::Http(HttpTool::new(
-        Transport::InProcess(mock.clone()),
-        format!("http://mock.in-process/tools/{name}"),
-        true,
-    ))
+    AnyTool::Http(
+        HttpTool::new(
+            Transport::InProcess(mock.clone()),
+            &format!("http://mock.in-process/tools/{name}"),
+            Extras::default(),
+            true,
+        )
+        .expect("the URL parses"),
+    )
 }
 
 fn scenario(extra: &str) -> Scenario {

@@ -2,9 +2,11 @@
 //! circuit breakers, timeouts and the tool response cache.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::connection::{Api, Param};
 use crate::dist::{Dist, DurationDist, TokenDist, Tokens};
 use crate::units::{Dur, Probability, Rate};
 
@@ -135,10 +137,26 @@ pub struct Provider {
     pub base_url: Endpoint,
     /// Model name sent with each request.
     pub model: String,
-    /// Name of the environment variable that holds the API key. The key itself never appears
-    /// in a file, a log or a report.
+    /// The API spoken: `"chat"` (`/chat/completions`) or `"responses"` (`/responses`).
+    pub api: Api,
+    /// Name of the environment variable that holds the API key, sent as
+    /// `Authorization: Bearer` to this provider only. The key itself never appears in a file,
+    /// a log or a report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// A PEM file of the CA (or CAs) that signed the server's certificate, trusted besides the
+    /// platform's roots (a private CA). Relative to the scenario file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    /// HTTP/2 with prior knowledge on plain `http://` (h2c). Over `https://`, HTTP/2 is used
+    /// whenever the server offers it (ALPN), whatever this says.
+    pub http2: bool,
+    /// Extra headers of every request, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Param>,
+    /// Query parameters added to every request's URL (like Azure's `api-version`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, Param>,
     /// Stream answers (SSE): needed to measure time to first token and inter-token gaps.
     pub stream: bool,
     /// Rate limits and the connection pool.
@@ -159,7 +177,12 @@ impl Default for Provider {
             name: "mock".to_owned(),
             base_url: Endpoint::Embedded,
             model: "mock-gpt".to_owned(),
+            api: Api::Chat,
             api_key_env: None,
+            ca_cert: None,
+            http2: false,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
             stream: true,
             limits: ClientLimits::default(),
             timeout: Dur::secs(60),
@@ -308,6 +331,22 @@ pub struct Tool {
     pub weight: Rate,
     /// Where the tool lives: `"embedded"` (the mock's `/tools/NAME`) or a URL to POST to.
     pub endpoint: Endpoint,
+    /// Name of the environment variable that holds the tool server's key, sent as
+    /// `Authorization: Bearer` to this tool only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// A PEM file of the CA that signed the tool server's certificate, trusted besides the
+    /// platform's roots. Relative to the scenario file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    /// HTTP/2 with prior knowledge on plain `http://` (h2c).
+    pub http2: bool,
+    /// Extra headers of every request, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Param>,
+    /// Query parameters added to every request's URL.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, Param>,
     /// Rate limit and pool of the tool client.
     pub limits: ClientLimits,
     /// Limit of one attempt; a slower tool call is a timeout (the stated target: 30 s).
@@ -332,6 +371,11 @@ impl Default for Tool {
             args: BTreeMap::new(),
             weight: Rate(1.0),
             endpoint: Endpoint::Embedded,
+            api_key_env: None,
+            ca_cert: None,
+            http2: false,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
             limits: ClientLimits::default(),
             timeout: Dur::secs(30),
             deadline: Dur::secs(60),

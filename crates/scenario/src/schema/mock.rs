@@ -1,6 +1,7 @@
 //! `[mock]`: the built-in OpenAI-compatible server's latency model and seeded faults.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,13 @@ pub struct Mock {
     pub models: Vec<String>,
     /// A stalled request gives up after this long (so nothing hangs forever).
     pub stall_limit: Dur,
+    /// Serve over TLS with this certificate chain (PEM), with `tls_key`; relative to the
+    /// scenario file. The run's clients trust it for the embedded mock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     /// Seeded faults.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -81,6 +89,8 @@ impl Default for Mock {
             tokenizer: Tokenizer::O200k,
             models: Vec::new(),
             stall_limit: Dur::secs(300),
+            tls_cert: None,
+            tls_key: None,
             faults: Vec::new(),
         }
     }

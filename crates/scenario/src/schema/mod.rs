@@ -3,6 +3,7 @@
 //! every default filled in.
 
 pub mod compression;
+pub mod connection;
 pub mod fleet;
 pub mod llm;
 pub mod mock;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use compression::{Compression, Pipeline, StrategyConfig, StrategyName, Summarizer, Trigger};
+pub use connection::{Api, Param};
 pub use fleet::{Arrival, Fleet, Session};
 pub use llm::{
     ArgType, Breaker, Cache, ClientLimits, Endpoint, Llm, Provider, Retry, Routing, Tool, ToolMock,

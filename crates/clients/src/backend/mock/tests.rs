@@ -19,7 +19,7 @@ use metrics::ErrorKind;
 use mock::{MockConfig, MockServer, StatsSnapshot};
 
 use super::MockLlm;
-use crate::backend::{AnyLlm, ConversationCache, Failure, HttpLlm, LlmBackend, Measured};
+use crate::backend::{AnyLlm, ConversationCache, Extras, Failure, HttpLlm, LlmBackend, Measured};
 use crate::llm::{LlmRequest, LlmResponse};
 use crate::transport::Transport;
 
@@ -59,7 +59,7 @@ fn router_llm(mock: &MockServer, stream: bool) -> HttpLlm {
     HttpLlm::new(
         Transport::InProcess(mock.clone()),
         "http://mock.in-process/v1",
-        Some("sk-test"),
+        Extras::bearer(Some("sk-test")),
         "mock-gpt".to_owned(),
         stream,
     )
