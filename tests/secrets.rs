@@ -26,10 +26,20 @@ const PLANTED: [(&str, &str); 4] = [
 /// The key a scenario names with `api_key_env = "MY_KEY"` (`named-only` is in no other output).
 const NAMED_KEY: &str = "sk-named-only-9b7e44";
 
-/// One request the server saw: its path and headers (names lowercase).
+/// A header value a scenario takes from `MY_HEADER` (`header-only` is in no other output).
+const HEADER_VALUE: &str = "hv-header-only-51c2";
+
+/// A query value a scenario takes from `MY_QUERY` (`query-only` is in no other output).
+const QUERY_VALUE: &str = "qv-query-only-8d0e";
+
+/// The key of a tool (`tool-only` is in no other output).
+const TOOL_KEY: &str = "sk-tool-only-3a6f";
+
+/// One request the server saw: its path, query and headers (names lowercase).
 #[derive(Debug)]
 struct Seen {
     path: String,
+    query: String,
     headers: BTreeMap<String, String>,
 }
 
@@ -57,6 +67,7 @@ async fn echo(
         .unwrap_or_else(PoisonError::into_inner)
         .push(Seen {
             path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
             headers,
         });
     let stream = String::from_utf8_lossy(&body).contains("\"stream\":true");
@@ -116,6 +127,9 @@ fn run_against_echo(scenario_text: Option<&str>, args: &[&str]) -> Outputs {
         .arg(&out)
         .env("RUST_LOG", "trace")
         .env("MY_KEY", NAMED_KEY)
+        .env("MY_HEADER", HEADER_VALUE)
+        .env("MY_QUERY", QUERY_VALUE)
+        .env("TOOL_KEY", TOOL_KEY)
         // Were it read, it would send traffic elsewhere: every base URL here is explicit.
         .env("OPENAI_BASE_URL", format!("{base}/planted-base/v1"));
     for (var, value) in PLANTED {
@@ -286,4 +300,130 @@ stream = false
         }
     }
     assert_clean(&outputs, &["named-only"]);
+}
+
+#[test]
+fn headers_query_and_keys_from_the_environment_reach_only_their_endpoint_and_no_output() {
+    // Round robin over the embedded mock (its answers call the tool) and the echo server.
+    let text = r#"
+name = "secrets"
+seed = 5
+
+[fleet]
+agents = 4
+ramp_up = "0s"
+duration = "2s"
+grace = "1s"
+
+[session]
+turns = 3
+think_time = "20ms"
+
+[llm]
+routing = "round-robin"
+
+[[llm.providers]]
+name = "mock"
+base_url = "embedded"
+
+[[llm.providers]]
+name = "echo"
+base_url = "{base}/echo/v1"
+model = "m"
+stream = false
+api_key_env = "MY_KEY"
+headers = { "api-key" = { env = "MY_HEADER" }, "x-team" = "search" }
+query = { "api-version" = "2024-10-21", "sig" = { env = "MY_QUERY" } }
+
+[tools.lookup]
+description = "Look a thing up."
+args = { q = "string" }
+endpoint = "{base}/tool/lookup"
+api_key_env = "TOOL_KEY"
+headers = { "x-tool" = "yes" }
+
+[mock]
+tool_call_probability = 1.0
+"#;
+    let outputs = run_against_echo(Some(text), &[]);
+    let echo: Vec<&Seen> = outputs
+        .seen
+        .iter()
+        .filter(|s| s.path == "/echo/v1/chat/completions")
+        .collect();
+    let tool: Vec<&Seen> = outputs
+        .seen
+        .iter()
+        .filter(|s| s.path == "/tool/lookup")
+        .collect();
+    assert_eq!(
+        echo.len() + tool.len(),
+        outputs.seen.len(),
+        "{:?}",
+        outputs.seen
+    );
+    assert!(!echo.is_empty() && !tool.is_empty(), "{:?}", outputs.seen);
+    let bearer = format!("Bearer {NAMED_KEY}");
+    for seen in echo {
+        assert_eq!(seen.headers.get("authorization"), Some(&bearer), "{seen:?}");
+        assert_eq!(
+            seen.headers.get("api-key").map(String::as_str),
+            Some(HEADER_VALUE)
+        );
+        assert_eq!(
+            seen.headers.get("x-team").map(String::as_str),
+            Some("search")
+        );
+        assert!(!seen.headers.contains_key("x-tool"), "{seen:?}");
+        assert_eq!(
+            seen.query,
+            format!("api-version=2024-10-21&sig={QUERY_VALUE}"),
+            "{seen:?}"
+        );
+    }
+    let tool_bearer = format!("Bearer {TOOL_KEY}");
+    for seen in tool {
+        assert_eq!(
+            seen.headers.get("authorization"),
+            Some(&tool_bearer),
+            "{seen:?}"
+        );
+        assert_eq!(seen.headers.get("x-tool").map(String::as_str), Some("yes"));
+        assert!(!seen.headers.contains_key("api-key"), "{seen:?}");
+        assert_eq!(seen.query, "", "{seen:?}");
+    }
+    assert_clean(
+        &outputs,
+        &["named-only", "header-only", "query-only", "tool-only"],
+    );
+}
+
+#[test]
+fn the_key_and_header_flags_reach_every_provider_and_no_output() {
+    let outputs = run_against_echo(
+        None,
+        &[
+            "--agents",
+            "2",
+            "--duration",
+            "1s",
+            "--base-url",
+            "{base}/v1",
+            "--api-key-env",
+            "MY_KEY",
+            "--header",
+            "x-flag: flagged-value-only-77",
+        ],
+    );
+    assert!(!outputs.seen.is_empty(), "the server saw no request");
+    let bearer = format!("Bearer {NAMED_KEY}");
+    for seen in &outputs.seen {
+        assert_eq!(seen.headers.get("authorization"), Some(&bearer), "{seen:?}");
+        assert_eq!(
+            seen.headers.get("x-flag").map(String::as_str),
+            Some("flagged-value-only-77"),
+            "{seen:?}"
+        );
+    }
+    assert_clean(&outputs, &["named-only", "value-only"]);
 }

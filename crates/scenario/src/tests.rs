@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use crate::*;
 
 mod bounds;
+mod connection;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
