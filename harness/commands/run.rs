@@ -199,6 +199,27 @@ impl ProgressView {
 }
 
 /// A short description of what a scenario will do.
+/// What a provider sends besides the body, for the plan: the key's variable and the headers'
+/// names, never a value.
+fn credentials(
+    api_key_env: Option<&str>,
+    headers: &std::collections::BTreeMap<String, scenario::Param>,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(var) = api_key_env {
+        parts.push(format!("key from ${var}"));
+    }
+    if !headers.is_empty() {
+        let names: Vec<&str> = headers.keys().map(String::as_str).collect();
+        parts.push(format!("headers {}", names.join(", ")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join("; "))
+    }
+}
+
 fn plan(s: &Scenario) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -250,8 +271,15 @@ fn plan(s: &Scenario) -> String {
             .map_or("unlimited".to_owned(), |r| r.to_string());
         let _ = writeln!(
             out,
-            "  llm:     `{}` model `{}` at {at}; rpm {rpm}, {} in flight",
-            p.name, p.model, p.limits.max_in_flight
+            "  llm:     `{}` model `{}` at {at}{}; rpm {rpm}, {} in flight{}",
+            p.name,
+            p.model,
+            match p.api {
+                scenario::Api::Chat => "",
+                scenario::Api::Responses => " (Responses API)",
+            },
+            p.limits.max_in_flight,
+            credentials(p.api_key_env.as_deref(), &p.headers)
         );
     }
     let tools: Vec<&str> = s.tools.keys().map(String::as_str).collect();
