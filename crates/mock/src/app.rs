@@ -23,7 +23,7 @@ use crate::config::MockConfig;
 use crate::faults::FaultPlan;
 use crate::stats::{Stats, StatsSnapshot, key_fingerprint};
 use crate::wire::{ErrorBody, ErrorDetail};
-use crate::{chat, reject, tokens, tools};
+use crate::{chat, reject, responses, tokens, tools};
 
 /// `created` of answers: this epoch (2026-01-01) plus the mock's uptime, so answers depend on
 /// nothing outside the mock's clock.
@@ -100,6 +100,7 @@ impl MockServer {
         });
         let router = Router::new()
             .route("/v1/chat/completions", post(chat::handle))
+            .route("/v1/responses", post(responses::handle))
             .route("/v1/models", get(models))
             .route("/tools/{name}", post(tools::handle))
             .route("/stats", get(stats))
@@ -111,8 +112,8 @@ impl MockServer {
         Self { shared, router }
     }
 
-    /// The routes: `POST /v1/chat/completions`, `GET /v1/models`, `POST /tools/{name}`,
-    /// `GET /stats`.
+    /// The routes: `POST /v1/chat/completions`, `POST /v1/responses`, `GET /v1/models`,
+    /// `POST /tools/{name}`, `GET /stats`.
     pub fn router(&self) -> Router {
         self.router.clone()
     }

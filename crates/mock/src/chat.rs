@@ -19,7 +19,7 @@ use crate::answer::{Answer, Emission, Planning};
 use crate::app::{Degrade, Ending, Rejection, Shared, apply_fault, bad_request, cut, cut_body};
 use crate::faults::Target;
 use crate::reject::RequestBody;
-use crate::stats::InFlight;
+use crate::stats::{InFlight, LlmApi};
 use crate::wire::{
     ChatRequest, Chunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason,
     FunctionChunk, FunctionOut, ResponseMessage, ToolCallChunk, ToolCallOut, Usage,
@@ -32,7 +32,7 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     RequestBody(body): RequestBody,
 ) -> Response {
-    let admitted = match admit(&s, &body, &Shared::key(&headers)).await {
+    let admitted = match admit(&s, LlmApi::Chat, &body, &Shared::key(&headers)).await {
         Ok(admitted) => admitted,
         Err(rejection) => return rejection.into_response(),
     };
@@ -54,14 +54,26 @@ pub(crate) struct Admitted {
 
 /// Everything before generation, the same for HTTP and the direct path: read and validate
 /// the body, plan the answer (from the body's bytes, so a request gets the same answer either
-/// way), count it in `/stats` under the key's fingerprint, decide and apply its fault.
-pub(crate) async fn admit(s: &Shared, body: &[u8], key: &str) -> Result<Admitted, Rejection> {
+/// way), count it in `/stats` under the key's fingerprint and `api`, decide and apply its
+/// fault.
+pub(crate) async fn admit(
+    s: &Shared,
+    api: LlmApi,
+    body: &[u8],
+    key: &str,
+) -> Result<Admitted, Rejection> {
     let req: ChatRequest = serde_json::from_slice(body)
         .map_err(|err| bad_request(format!("invalid chat completion request: {err}")))?;
     if req.messages.is_empty() {
         return Err(empty());
     }
-    admit_planned(s, &Planning::of(&s.config, &req, stable_hash(body)), key).await
+    admit_planned(
+        s,
+        api,
+        &Planning::of(&s.config, &req, stable_hash(body)),
+        key,
+    )
+    .await
 }
 
 /// The rejection of a request without messages.
@@ -70,14 +82,16 @@ pub(crate) fn empty() -> Rejection {
 }
 
 /// [`admit`] once the request is read and validated: plan the answer, count it in `/stats`,
-/// decide and apply its fault.
+/// decide and apply its fault (both APIs draw from the one LLM fault sequence).
 pub(crate) async fn admit_planned(
     s: &Shared,
+    api: LlmApi,
     planning: &Planning<'_>,
     key: &str,
 ) -> Result<Admitted, Rejection> {
     let answer = Answer::plan_parsed(&s.config, planning);
-    let in_flight = s.stats.chat(
+    let in_flight = s.stats.llm(
+        api,
         key,
         &answer.model,
         answer.prompt_tokens,

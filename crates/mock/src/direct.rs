@@ -17,7 +17,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::answer::Answer;
 use crate::app::{Ending, MockServer, Rejection, Shared};
 use crate::chat::{Admitted, acquire, admit, fault_index, first_due, generate_whole};
-use crate::stats::key_fingerprint;
+use crate::stats::{LlmApi, key_fingerprint};
 
 /// An answer as a client receives it, without the wire.
 #[derive(Clone, Debug)]
@@ -49,8 +49,22 @@ impl MockServer {
         body: &[u8],
         api_key: Option<&str>,
     ) -> Result<ChatDelivery, Rejection> {
+        self.chat_direct_as(LlmApi::Chat, body, api_key).await
+    }
+
+    /// [`MockServer::chat_direct`] for a call that stands for a request to `api`: `/stats`
+    /// counts it under that API's requests (`responses_requests` for
+    /// [`LlmApi::Responses`]); the answer, faults and timing are the chat body's, as
+    /// `POST /v1/responses` gives them for the same conversation. The body stays in the chat
+    /// form: in-process there is no wire, so no Responses framing to build and parse.
+    pub async fn chat_direct_as(
+        &self,
+        api: LlmApi,
+        body: &[u8],
+        api_key: Option<&str>,
+    ) -> Result<ChatDelivery, Rejection> {
         let s = &*self.shared;
-        let admitted = admit(s, body, &key_fingerprint(api_key)).await?;
+        let admitted = admit(s, api, body, &key_fingerprint(api_key)).await?;
         deliver(s, admitted).await
     }
 }

@@ -1,7 +1,8 @@
 //! The built-in OpenAI-compatible mock LLM and tool server.
 //!
 //! It answers `POST /v1/chat/completions` (JSON and SSE streaming, text and tool calls, with
-//! `usage`), `GET /v1/models`, `POST /tools/{name}` and `GET /stats`, with a latency model
+//! `usage`), `POST /v1/responses` (OpenAI's Responses API, whole and streamed, the same
+//! answers), `GET /v1/models`, `POST /tools/{name}` and `GET /stats`, with a latency model
 //! (server capacity, prefill per prompt token, base latency, inter-token gaps) and seeded
 //! faults, all taken from a scenario. The same [`MockServer::router`] serves real sockets
 //! through [`serve`] and in-process calls (`tower::ServiceExt::oneshot`) with no sockets;
@@ -14,8 +15,11 @@
 //! # Layout
 //! - `app`: [`MockServer`], the router, shared state, error shape, fault responses.
 //! - `chat`: the chat-completions handler and its SSE stream.
-//! - `direct`: chat answers in-process without the wire ([`ChatDelivery`]); `direct::prompt`:
-//!   requests as data ([`PromptDigest`], [`RequestFrame`], [`MessageParts`]).
+//! - `responses`: the Responses API handler: its conversation in chat form, planned and
+//!   admitted as a chat request, answered as a `response` object or its events.
+//! - `direct`: chat answers in-process without the wire ([`ChatDelivery`]), counted under
+//!   either API ([`LlmApi`]); `direct::prompt`: requests as data ([`PromptDigest`],
+//!   [`RequestFrame`], [`MessageParts`]).
 //! - `tools`: the tool server, and [`MockServer::tool_direct`]: a tool's answer in-process as
 //!   data ([`ToolDelivery`]).
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
@@ -24,7 +28,8 @@
 //! - `faults`: seeded fault decisions per endpoint and request index.
 //! - `reject`: what is turned away before a handler (a body over the limit, an unknown route,
 //!   a wrong method), in OpenAI's error shape.
-//! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]).
+//! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]), requests
+//!   counted per API ([`LlmApi`]).
 //! - `tokens`: prompt token counting, each text counted by the shared exact counter
 //!   (`tokencount`).
 //! - `server`: the TCP accept loop, with real connection resets.
@@ -39,6 +44,7 @@ mod direct;
 mod faults;
 mod latency;
 mod reject;
+mod responses;
 mod server;
 mod stats;
 mod tokens;
@@ -51,7 +57,7 @@ pub use config::{MockConfig, ToolBehaviour};
 pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
 pub use server::{serve, serve_with};
-pub use stats::{SeriesStats, StatsSnapshot, key_fingerprint};
+pub use stats::{LlmApi, SeriesStats, StatsSnapshot, key_fingerprint};
 pub use tools::ToolDelivery;
 pub use wire::FinishReason;
 

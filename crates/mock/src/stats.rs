@@ -31,6 +31,18 @@ pub(crate) const OTHER: &str = "(other)";
 /// The longest model name `/stats` keeps as it is: a bound on what one entry's name costs.
 pub(crate) const MAX_NAME_BYTES: usize = 256;
 
+/// The LLM endpoint a request came through: `/stats` counts each apart (`chat_requests`,
+/// `responses_requests`); everything else about a request (its plan, latency, slot, fault
+/// index, rate windows) is the same whichever API it used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LlmApi {
+    /// `POST /v1/chat/completions`.
+    #[default]
+    Chat,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
 /// A name under which an API key is reported: never the key itself.
 pub fn key_fingerprint(api_key: Option<&str>) -> String {
     match api_key {
@@ -151,8 +163,11 @@ pub struct StatsSnapshot {
     /// Time since the mock started, in milliseconds (of its clock: virtual under the virtual
     /// clock).
     pub uptime_ms: u64,
-    /// Chat completion requests.
+    /// Chat completion requests (`POST /v1/chat/completions`).
     pub chat_requests: u64,
+    /// Responses API requests (`POST /v1/responses`).
+    #[serde(default)]
+    pub responses_requests: u64,
     /// Tool requests.
     pub tool_requests: u64,
     /// Prompt tokens counted.
@@ -161,11 +176,11 @@ pub struct StatsSnapshot {
     pub completion_tokens: u64,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
-    /// Per API key fingerprint (`anonymous` without a key); keys past the first 1,000 under
-    /// `(other)`.
+    /// Per API key fingerprint (`anonymous` without a key), requests to both LLM endpoints and
+    /// tools together; keys past the first 1,000 under `(other)`.
     pub by_key: BTreeMap<String, SeriesStats>,
-    /// Per model; models past the first 1,000, and names longer than 256 bytes, under
-    /// `(other)`.
+    /// Per model, requests to both LLM endpoints together; models past the first 1,000, and
+    /// names longer than 256 bytes, under `(other)`.
     pub by_model: BTreeMap<String, SeriesStats>,
     /// Per tool.
     pub by_tool: BTreeMap<String, SeriesStats>,
@@ -180,6 +195,7 @@ pub struct StatsSnapshot {
 #[derive(Debug, Default)]
 struct Inner {
     chat_requests: u64,
+    responses_requests: u64,
     tool_requests: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
@@ -308,12 +324,23 @@ impl Stats {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a chat request on arrival, with the tokens it will use.
-    pub(crate) fn chat(&self, key: &str, model: &str, prompt: u32, completion: u32) -> InFlight {
+    /// Records a request to an LLM endpoint on arrival, with the tokens it will use. Both APIs
+    /// share the key and model series, so the observed rates are what a provider's limits see.
+    pub(crate) fn llm(
+        &self,
+        api: LlmApi,
+        key: &str,
+        model: &str,
+        prompt: u32,
+        completion: u32,
+    ) -> InFlight {
         let now = Instant::now();
         let tokens = u64::from(prompt) + u64::from(completion);
         let mut inner = self.lock();
-        inner.chat_requests += 1;
+        match api {
+            LlmApi::Chat => inner.chat_requests += 1,
+            LlmApi::Responses => inner.responses_requests += 1,
+        }
         inner.prompt_tokens += u64::from(prompt);
         inner.completion_tokens += u64::from(completion);
         let key = inner.by_key.arrive(key, now, tokens);
@@ -351,6 +378,7 @@ impl Stats {
         StatsSnapshot {
             uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
             chat_requests: inner.chat_requests,
+            responses_requests: inner.responses_requests,
             tool_requests: inner.tool_requests,
             prompt_tokens: inner.prompt_tokens,
             completion_tokens: inner.completion_tokens,
@@ -369,79 +397,4 @@ impl Stats {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sliding_window_max_is_exact() {
-        let t0 = Instant::now();
-        let mut w = Window::new(Duration::from_secs(1));
-        // 3 arrivals at 0.0, 0.5, 0.9 s, then 2 at 1.4 s: the window (0.4, 1.4] holds 4.
-        for (ms, tok) in [(0, 10), (500, 10), (900, 10), (1400, 5), (1400, 5)] {
-            w.add(t0 + Duration::from_millis(ms), tok);
-        }
-        assert_eq!(w.max_requests, 4);
-        assert_eq!(w.max_tokens, 30);
-        // An arrival exactly one span later no longer shares the window.
-        let mut w = Window::new(Duration::from_secs(1));
-        w.add(t0, 1);
-        w.add(t0 + Duration::from_secs(1), 1);
-        assert_eq!(w.max_requests, 1);
-    }
-
-    #[test]
-    fn fingerprints_hide_the_key() {
-        let f = key_fingerprint(Some("sk-secret-123"));
-        assert!(f.starts_with("key-") && !f.contains("secret"));
-        assert_eq!(f, key_fingerprint(Some("sk-secret-123")));
-        assert_ne!(f, key_fingerprint(Some("sk-other")));
-        assert_eq!(key_fingerprint(None), "anonymous");
-    }
-
-    #[test]
-    fn distinct_keys_and_models_are_bounded_and_totals_exact() {
-        let stats = Stats::new(Instant::now());
-        let mut held = Vec::new();
-        for i in 0..10_000_u32 {
-            let key = key_fingerprint(Some(&format!("sk-{i}")));
-            held.push(stats.chat(&key, &format!("model-{i}"), 3, 4));
-            held.push(stats.tool(&key, "search"));
-        }
-        // A long model name and one named like the fold are folded whatever the count.
-        let fresh = Stats::new(Instant::now());
-        drop(fresh.chat("anonymous", &"m".repeat(MAX_NAME_BYTES + 1), 1, 1));
-        drop(fresh.chat("anonymous", OTHER, 1, 1));
-        drop(fresh.chat("anonymous", &"m".repeat(MAX_NAME_BYTES), 1, 1));
-        let f = fresh.snapshot();
-        assert_eq!(f.folded_models, 2);
-        assert_eq!(f.by_model[OTHER].requests, 2);
-        assert_eq!(f.by_model.len(), 2);
-
-        let s = stats.snapshot();
-        assert_eq!(s.by_key.len(), MAX_SERIES + 1);
-        assert_eq!(s.by_model.len(), MAX_SERIES + 1);
-        assert_eq!((s.chat_requests, s.tool_requests), (10_000, 10_000));
-        assert_eq!((s.prompt_tokens, s.completion_tokens), (30_000, 40_000));
-        // Each of the first 1,000 keys made a chat and a tool request; the rest are folded.
-        assert_eq!(s.folded_keys, 2 * (10_000 - 1_000));
-        assert_eq!(s.folded_models, 10_000 - 1_000);
-        let sum = |m: &BTreeMap<String, SeriesStats>, f: fn(&SeriesStats) -> u64| {
-            m.values().map(f).sum::<u64>()
-        };
-        assert_eq!(sum(&s.by_key, |x| x.requests), 20_000);
-        assert_eq!(sum(&s.by_key, |x| x.tokens), 70_000);
-        assert_eq!(sum(&s.by_model, |x| x.requests), 10_000);
-        assert_eq!(sum(&s.by_model, |x| x.tokens), 70_000);
-        assert_eq!(s.by_key[OTHER].in_flight, 18_000);
-        assert_eq!(s.by_model[OTHER].max_in_flight, 9_000);
-        assert_eq!(s.by_tool["search"].requests, 10_000);
-        // Every mark is taken back from the entry it was counted under.
-        drop(held);
-        let s = stats.snapshot();
-        assert_eq!(sum(&s.by_key, |x| x.in_flight), 0);
-        assert_eq!(sum(&s.by_model, |x| x.in_flight), 0);
-        // The snapshot stays small: about 150 bytes an entry, 300 KB.
-        let body = serde_json::to_vec(&s).expect("a snapshot serializes");
-        assert!(body.len() < 400_000, "{} bytes", body.len());
-    }
-}
+mod tests;

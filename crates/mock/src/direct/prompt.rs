@@ -19,7 +19,7 @@ use crate::answer::Planning;
 use crate::app::{MockServer, Rejection, bad_request};
 use crate::chat::{admit_planned, empty};
 use crate::direct::{ChatDelivery, deliver};
-use crate::stats::key_fingerprint;
+use crate::stats::{LlmApi, key_fingerprint};
 use crate::tokens;
 use crate::wire::{ChatRequest, Message};
 
@@ -224,6 +224,19 @@ impl MockServer {
         frame: &RequestFrame,
         api_key: Option<&str>,
     ) -> Result<ChatDelivery, Rejection> {
+        self.chat_direct_digest_as(LlmApi::Chat, digest, frame, api_key)
+            .await
+    }
+
+    /// [`MockServer::chat_direct_digest`] for a call that stands for a request to `api`, as
+    /// [`MockServer::chat_direct_as`].
+    pub async fn chat_direct_digest_as(
+        &self,
+        api: LlmApi,
+        digest: &PromptDigest,
+        frame: &RequestFrame,
+        api_key: Option<&str>,
+    ) -> Result<ChatDelivery, Rejection> {
         let s = &*self.shared;
         let Some(last) = digest.folds.last() else {
             return Err(empty());
@@ -242,7 +255,7 @@ impl MockServer {
             prompt_tokens: tokens::total_tokens(last.tokens, frame.tools_tokens),
             after_tools: last.tool,
         };
-        let admitted = admit_planned(s, &planning, &key_fingerprint(api_key)).await?;
+        let admitted = admit_planned(s, api, &planning, &key_fingerprint(api_key)).await?;
         deliver(s, admitted).await
     }
 }
