@@ -158,7 +158,7 @@ impl fmt::Display for FaultKind {
 pub enum FaultTarget {
     /// Every endpoint.
     All,
-    /// `POST /v1/chat/completions`.
+    /// The LLM endpoints: `POST /v1/chat/completions` and `POST /v1/responses`.
     Chat,
     /// Every tool.
     Tools,
