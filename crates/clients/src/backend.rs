@@ -10,12 +10,16 @@
 //! from sending to its end (`drive`, `Attempt::duration`).
 //!
 //! Implementations:
-//! - [`HttpLlm`]: OpenAI chat completions over HTTP (async-openai, our transport injected:
-//!   no hidden retries, our credentials only); [`HttpTool`]: a tool's URL, `POST`ed.
+//! - [`HttpLlm`]: OpenAI chat completions over HTTP; [`HttpResponses`]: OpenAI's Responses
+//!   API over HTTP, the agents' chat conversation sent as its input items. Both through
+//!   async-openai with one service injected (`service`: our transport, no hidden retries, our
+//!   credentials only, a 2xx in the wrong framing for `stream` told apart as
+//!   `stream_mismatch`) and their failures classified by the same code.
+//!   [`HttpTool`]: a tool's URL, `POST`ed.
 //! - [`MockLlm`], [`MockTool`]: the embedded mock called in-process, without the wire (the
 //!   virtual clock): the same results, timings and `/stats` as over HTTP, without a per-token
-//!   cost. The router path (a request body through the mock's axum router) is kept only as
-//!   their test oracle.
+//!   cost, for either API ([`MockLlm::with_api`]). The router path (a request body through
+//!   the mock's axum router) is kept only as their test oracle.
 //! - [`AnyLlm`], [`AnyTool`]: the one a scenario's endpoint names, chosen when the clients are
 //!   built (an enum rather than a `dyn`: no allocation per attempt, and an agent's memory
 //!   figures count nothing the backend choice adds).
@@ -37,6 +41,8 @@ mod credentials;
 mod http_tool;
 mod mock;
 mod openai;
+mod responses;
+mod service;
 #[cfg(test)]
 mod tests;
 
@@ -45,7 +51,8 @@ pub(crate) use credentials::Extras;
 pub use http_tool::HttpTool;
 pub use mock::{MockLlm, MockTool};
 pub use openai::HttpLlm;
-pub(crate) use openai::StatusError;
+pub use responses::HttpResponses;
+pub(crate) use service::StatusError;
 
 /// What a successful attempt measured (its duration is the policies': `drive`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

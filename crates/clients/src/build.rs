@@ -1,9 +1,11 @@
 //! Building the clients a scenario describes.
 
 use mock::MockServer;
-use scenario::{ClientLimits, Endpoint, Scenario, ScenarioError, Secrets};
+use scenario::{Api, ClientLimits, Endpoint, Scenario, ScenarioError, Secrets};
 
-use crate::backend::{AnyLlm, AnyTool, Extras, HttpLlm, HttpTool, MockLlm, MockTool};
+use crate::backend::{
+    AnyLlm, AnyTool, Extras, HttpLlm, HttpResponses, HttpTool, MockLlm, MockTool,
+};
 use crate::llm::LlmClient;
 use crate::tool::ToolClient;
 use crate::transport::{Connection, Transport};
@@ -99,14 +101,22 @@ impl Clients {
             let model = p.model.clone();
             let connection = connection(&p.limits, p.ca_cert.as_ref(), p.http2);
             backends.push(match route(&p.name, &p.base_url, connection, embedded)? {
-                Route::Mock(mock) => AnyLlm::Mock(MockLlm::new(mock, key, model, p.stream)),
-                Route::Http(transport, base) => AnyLlm::Http(HttpLlm::new(
-                    transport,
-                    &format!("{base}/v1"),
-                    extras,
-                    model,
-                    p.stream,
-                )),
+                // In-process, either API is the mock's chat machinery (no wire to frame),
+                // counted in `/stats` under the API the provider names.
+                Route::Mock(mock) => {
+                    AnyLlm::Mock(MockLlm::new(mock, key, model, p.stream).with_api(p.api))
+                }
+                Route::Http(transport, base) => {
+                    let base = format!("{base}/v1");
+                    match p.api {
+                        Api::Chat => AnyLlm::Http(HttpLlm::new(
+                            &p.name, transport, &base, extras, model, p.stream,
+                        )),
+                        Api::Responses => AnyLlm::Responses(HttpResponses::new(
+                            &p.name, transport, &base, extras, model, p.stream,
+                        )),
+                    }
+                }
             });
         }
         let llm = LlmClient::with_backends(&scenario.llm, backends);

@@ -1,10 +1,11 @@
 //! [`AnyLlm`] and [`AnyTool`]: the backend a scenario's endpoint names, chosen once when the
 //! clients are built. An enum, not a `Box<dyn>`: the trait's futures stay unboxed (no
-//! allocation per attempt, charged to the agent that makes it), and a new backend (the
-//! Responses API, MCP) is one more variant.
+//! allocation per attempt, charged to the agent that makes it), and a new backend (MCP, say)
+//! is one more variant.
 
 use super::{
-    Attempted, ConversationCache, HttpLlm, HttpTool, LlmBackend, MockLlm, MockTool, ToolBackend,
+    Attempted, ConversationCache, HttpLlm, HttpResponses, HttpTool, LlmBackend, MockLlm, MockTool,
+    ToolBackend,
 };
 use crate::llm::{LlmRequest, LlmResponse};
 use crate::tool::ToolResult;
@@ -14,6 +15,8 @@ use crate::tool::ToolResult;
 pub enum AnyLlm {
     /// Chat completions over HTTP.
     Http(HttpLlm),
+    /// The Responses API over HTTP.
+    Responses(HttpResponses),
     /// The embedded mock in-process.
     Mock(MockLlm),
 }
@@ -22,6 +25,7 @@ impl LlmBackend for AnyLlm {
     fn prepare(&self, conversation: &mut ConversationCache, request: &LlmRequest) {
         match self {
             AnyLlm::Http(b) => b.prepare(conversation, request),
+            AnyLlm::Responses(b) => b.prepare(conversation, request),
             AnyLlm::Mock(b) => b.prepare(conversation, request),
         }
     }
@@ -33,6 +37,7 @@ impl LlmBackend for AnyLlm {
     ) -> Attempted<LlmResponse> {
         match self {
             AnyLlm::Http(b) => b.attempt(request, conversation).await,
+            AnyLlm::Responses(b) => b.attempt(request, conversation).await,
             AnyLlm::Mock(b) => b.attempt(request, conversation).await,
         }
     }

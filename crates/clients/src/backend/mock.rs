@@ -16,6 +16,14 @@
 //! same simulated times. Tool calls skip the router the same way
 //! ([`MockServer::tool_direct`]). The router path, over `Transport::InProcess`, is what the
 //! tests compare both with.
+//!
+//! A provider with `api = "responses"` ([`MockLlm::with_api`]) is the same machinery: the
+//! mock answers a Responses request by reading its conversation as a chat request and
+//! planning that, so in-process there is no Responses framing to build and parse; the call
+//! is counted as a Responses request in `/stats` (`responses_requests`), and the body is the
+//! chat request the mock reads from what [`super::HttpResponses`] sends (tools with their
+//! `strict` spelled out). Its answers, timing and faults are those of `POST /v1/responses`
+//! for the same conversation, which the tests check against the router.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,9 +38,14 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use metrics::ErrorKind;
-use mock::{ChatDelivery, Ending, MessageParts, MockServer, PromptDigest, Rejection, RequestFrame};
+use mock::{
+    ChatDelivery, Ending, LlmApi, MessageParts, MockServer, PromptDigest, Rejection, RequestFrame,
+};
+use scenario::Api;
 
-use super::openai::{StatusError, stream_options};
+use super::openai::stream_options;
+use super::responses::chat_tools_as_sent;
+use super::service::StatusError;
 use super::{
     Attempted, ConversationCache, Failure, LlmBackend, Measured, ToolBackend, credentials,
 };
@@ -45,6 +58,8 @@ pub struct MockLlm {
     mock: MockServer,
     model: String,
     stream: bool,
+    /// The API the provider speaks: what `/stats` counts the call as, and how tools are sent.
+    api: LlmApi,
     /// The bearer token of the `Authorization` header the HTTP path sends (the key the
     /// provider's `api_key_env` names; none without one): the mock's `/stats` count per key.
     bearer: Option<String>,
@@ -70,6 +85,7 @@ impl fmt::Debug for MockLlm {
             .field("mock", &self.mock)
             .field("model", &self.model)
             .field("stream", &self.stream)
+            .field("api", &self.api)
             .finish_non_exhaustive()
     }
 }
@@ -85,9 +101,21 @@ impl MockLlm {
             mock,
             model,
             stream,
+            api: LlmApi::Chat,
             bearer,
             frames: Mutex::new(Vec::new()),
         }
+    }
+
+    /// This provider speaking `api`: a Responses provider's calls are counted in the mock's
+    /// `/stats` as `responses_requests` and answered as `POST /v1/responses` answers them
+    /// (see the module's documentation). Chat by default.
+    pub fn with_api(mut self, api: Api) -> Self {
+        self.api = match api {
+            Api::Chat => LlmApi::Chat,
+            Api::Responses => LlmApi::Responses,
+        };
+        self
     }
 
     /// Brings `digest` up to `messages` (it holds a prefix of them: see
@@ -147,8 +175,11 @@ impl MockLlm {
                 });
                 // The mock's side of the call is the server's work, charged as shared heap
                 // rather than to the agent whose poll runs it.
-                let delivery =
-                    heap::shared_future(self.mock.chat_direct_digest(digest, &frame, bearer)).await;
+                let delivery = heap::shared_future(
+                    self.mock
+                        .chat_direct_digest_as(self.api, digest, &frame, bearer),
+                )
+                .await;
                 #[cfg(debug_assertions)]
                 if let (Ok(got), Some(expected)) = (&delivery, &expected) {
                     assert_eq!(
@@ -163,7 +194,7 @@ impl MockLlm {
                 let json = self
                     .body(request)
                     .map_err(|_| Failure::new(ErrorKind::ClientError))?;
-                heap::shared_future(self.mock.chat_direct(&json, bearer)).await
+                heap::shared_future(self.mock.chat_direct_as(self.api, &json, bearer)).await
             }
         };
         read(delivery.map_err(rejected)?, sent, request.prompt_tokens)
@@ -275,19 +306,24 @@ impl MockLlm {
         self.body_of(&request.messages, request)
     }
 
-    /// [`MockLlm::body`] with `messages` in place of the request's.
+    /// [`MockLlm::body`] with `messages` in place of the request's. For a Responses
+    /// provider, the chat request the mock reads from what `HttpResponses` sends.
     fn body_of(
         &self,
         messages: &[ChatCompletionRequestMessage],
         request: &LlmRequest,
     ) -> serde_json::Result<Vec<u8>> {
+        let tools = match self.api {
+            LlmApi::Chat => std::borrow::Cow::Borrowed(&request.tools[..]),
+            LlmApi::Responses => chat_tools_as_sent(&request.tools),
+        };
         serde_json::to_vec(&Body {
             messages,
             model: &self.model,
             max_completion_tokens: request.max_tokens,
             stream: self.stream,
             stream_options: stream_options(self.stream),
-            tools: &request.tools,
+            tools: &tools,
         })
     }
 }

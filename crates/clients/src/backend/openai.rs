@@ -1,13 +1,9 @@
-//! [`HttpLlm`]: OpenAI chat completions over HTTP, through async-openai with its own retry
-//! layer replaced by our transport (every attempt is ours, and counted) and our own config
-//! (the only credential sent is the one the provider's `api_key_env` names:
-//! `backend::credentials`). Streams are read chunk by chunk for TTFT and inter-token gaps.
-
-use std::time::{Duration, SystemTime};
+//! [`HttpLlm`]: OpenAI chat completions over HTTP, through async-openai with the service
+//! `backend::service` gives it (our transport, our credentials, no hidden retries; failures
+//! classified there, as for the Responses API). Streams are read chunk by chunk for TTFT and
+//! inter-token gaps.
 
 use async_openai::Client;
-use async_openai::error::{OpenAIError, StreamError};
-use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionStreamOptions, CreateChatCompletionRequest,
 };
@@ -16,110 +12,35 @@ use tokio::time::Instant;
 
 use metrics::ErrorKind;
 
-use super::credentials::{self, Extras};
+use super::credentials::{Extras, ProviderConfig};
+use super::service::{self, classify};
 use super::{Attempted, ConversationCache, Failure, LlmBackend, Measured};
-use crate::backoff::parse_retry_after;
 use crate::llm::{LlmRequest, LlmResponse, ToolCall};
-use crate::transport::{Transport, TransportError, classify_reqwest};
+use crate::transport::Transport;
 
-/// An HTTP error status, carried out of the transport past async-openai.
-#[derive(Debug)]
-pub(crate) struct StatusError {
-    pub(crate) status: u16,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) body: String,
-}
-
-impl std::fmt::Display for StatusError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the whole body: a server may echo the request's headers, the key among them.
-        write!(
-            f,
-            "HTTP {} ({} bytes): {}",
-            self.status,
-            self.body.len(),
-            credentials::excerpt(&self.body)
-        )
-    }
-}
-
-impl std::error::Error for StatusError {}
-
-impl StatusError {
-    /// Reads the error of a non-2xx response (its body bounded, for logs).
-    pub(crate) async fn from_response(response: reqwest::Response) -> Self {
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(400)
-            .collect();
-        Self {
-            status,
-            retry_after,
-            body,
-        }
-    }
-
-    pub(crate) fn failure(&self) -> Failure {
-        Failure {
-            kind: ErrorKind::from_status(self.status),
-            status: Some(self.status),
-            retry_after: self.retry_after,
-            ttft: None,
-        }
-    }
-}
-
-/// One OpenAI-compatible provider over HTTP.
+/// One OpenAI-compatible provider over HTTP, speaking chat completions.
 #[derive(Debug)]
 pub struct HttpLlm {
-    client: Client<credentials::ProviderConfig>,
+    client: Client<ProviderConfig>,
     model: String,
     stream: bool,
 }
 
 impl HttpLlm {
-    /// The provider at `base_url` (ending in `/v1`) serving `model`, its answers streamed or
-    /// whole. `extras` (the key its `api_key_env` names, its headers and query) is all its
-    /// requests carry besides the body: nothing is taken from async-openai's `OPENAI_*`
-    /// variables (see `credentials`).
+    /// The provider `name` at `base_url` (ending in `/v1`) serving `model`, its answers
+    /// streamed or whole. `extras` (the key its `api_key_env` names, its headers and query)
+    /// is all its requests carry besides the body: nothing is taken from async-openai's
+    /// `OPENAI_*` variables (see `credentials`).
     pub(crate) fn new(
+        name: &str,
         transport: Transport,
         base_url: &str,
         extras: Extras,
         model: String,
         stream: bool,
     ) -> Self {
-        let config = credentials::ProviderConfig::new(base_url, &extras);
-        let service = tower::service_fn(move |factory: HttpRequestFactory| {
-            let transport = transport.clone();
-            let extras = extras.clone();
-            async move {
-                let mut request = factory.build().await?;
-                extras.apply(request.headers_mut());
-                let response = transport
-                    .send(request)
-                    .await
-                    .map_err(|e| OpenAIError::Boxed(Box::new(e)))?;
-                if response.status().is_success() {
-                    Ok(response)
-                } else {
-                    Err(OpenAIError::Boxed(Box::new(
-                        StatusError::from_response(response).await,
-                    )))
-                }
-            }
-        });
         Self {
-            client: Client::with_config(config).with_http_service(service),
+            client: service::client(name, transport, base_url, extras, stream),
             model,
             stream,
         }
@@ -145,55 +66,6 @@ impl LlmBackend for HttpLlm {
             whole(self, body, prompt_estimate).await
         }
     }
-}
-
-/// The kind of an async-openai failure. A body it could not read is logged (at debug) only
-/// as its length and a short redacted excerpt: a server may echo the request's headers.
-fn classify(err: OpenAIError) -> Failure {
-    match err {
-        OpenAIError::Boxed(boxed) => {
-            if let Some(status) = boxed.downcast_ref::<StatusError>() {
-                status.failure()
-            } else if let Some(transport) = boxed.downcast_ref::<TransportError>() {
-                Failure::new(transport.kind)
-            } else {
-                Failure::new(ErrorKind::Reset)
-            }
-        }
-        OpenAIError::Reqwest(e) => Failure::new(classify_reqwest(&e)),
-        OpenAIError::JSONDeserialize(_, body) => malformed(&body),
-        OpenAIError::StreamError(e) => match *e {
-            // The event stream's own decoder (eventsource-stream, as async-openai words it):
-            // bytes that are not UTF-8 or not an event are malformed; a broken transport
-            // is a cut connection. The decoder keeps bytes that are not yet a whole character
-            // and says so only when the body ends: a body that ends inside a character was
-            // cut short (std's "incomplete utf-8 byte sequence"), not malformed.
-            StreamError::EventStream(e)
-                if e.starts_with("UTF8 error") && e.contains("incomplete utf-8 byte sequence") =>
-            {
-                Failure::new(ErrorKind::Truncated)
-            }
-            StreamError::EventStream(e)
-                if e.starts_with("UTF8 error") || e.starts_with("Parse error") =>
-            {
-                Failure::new(ErrorKind::Malformed)
-            }
-            StreamError::EventStream(_) => Failure::new(ErrorKind::Truncated),
-            StreamError::UnknownEvent(event) => malformed(&event.data),
-        },
-        _ => Failure::new(ErrorKind::ClientError),
-    }
-}
-
-/// A successful (2xx) response whose body is not the answer: logged as its length and a
-/// redacted excerpt, never whole.
-fn malformed(body: &str) -> Failure {
-    tracing::debug!(
-        bytes = body.len(),
-        excerpt = %credentials::excerpt(body),
-        "malformed 2xx response body"
-    );
-    Failure::new(ErrorKind::Malformed)
 }
 
 /// The request async-openai sends for one attempt (`MockLlm` writes the same JSON).

@@ -1,6 +1,7 @@
 //! The policies wrap any backend the same way: one policy test, unchanged, over the HTTP
-//! backend (async-openai through the mock's router: the wire format, in-process so paused
-//! time stays exact) and over the in-process mock backend; and both give the same records.
+//! backends (async-openai through the mock's router: the wire format, in-process so paused
+//! time stays exact), chat completions and the Responses API, and over the in-process mock
+//! backend speaking either; and each pair gives the same records.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use metrics::ErrorKind;
 use mock::{MockConfig, MockServer};
 use scenario::Scenario;
 
-use super::{Extras, HttpLlm, LlmBackend, MockLlm};
+use super::{Extras, HttpLlm, HttpResponses, LlmBackend, MockLlm};
 use crate::llm::{LlmClient, LlmRequest};
 use crate::record::CallRecord;
 use crate::transport::Transport;
@@ -66,6 +67,22 @@ fn in_process(mock: &MockServer, p: &scenario::Provider) -> MockLlm {
 
 fn over_http(mock: &MockServer, p: &scenario::Provider) -> HttpLlm {
     HttpLlm::new(
+        &p.name,
+        Transport::InProcess(mock.clone()),
+        "http://mock.in-process/v1",
+        Extras::default(),
+        p.model.clone(),
+        p.stream,
+    )
+}
+
+fn in_process_responses(mock: &MockServer, p: &scenario::Provider) -> MockLlm {
+    in_process(mock, p).with_api(scenario::Api::Responses)
+}
+
+fn over_http_responses(mock: &MockServer, p: &scenario::Provider) -> HttpResponses {
+    HttpResponses::new(
+        &p.name,
         Transport::InProcess(mock.clone()),
         "http://mock.in-process/v1",
         Extras::default(),
@@ -153,4 +170,25 @@ async fn both_backends_give_the_same_records() {
     let http = policies_hold(over_http).await;
     let direct = policies_hold(in_process).await;
     assert_eq!(direct, http);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_policies_hold_over_the_responses_api() {
+    policies_hold(over_http_responses).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_policies_hold_over_the_in_process_mock_as_responses() {
+    policies_hold(in_process_responses).await;
+}
+
+/// Both APIs: the same answers, timings and failures; and the in-process mock speaking the
+/// Responses API gives what its router gives.
+#[tokio::test(start_paused = true)]
+async fn both_apis_give_the_same_records() {
+    let chat = policies_hold(over_http).await;
+    let responses = policies_hold(over_http_responses).await;
+    assert_eq!(responses, chat);
+    let direct = policies_hold(in_process_responses).await;
+    assert_eq!(direct, responses);
 }

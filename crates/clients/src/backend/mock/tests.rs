@@ -18,8 +18,12 @@ use tokio::time::{Instant, sleep, timeout};
 use metrics::ErrorKind;
 use mock::{MockConfig, MockServer, StatsSnapshot};
 
+use scenario::Api;
+
 use super::MockLlm;
-use crate::backend::{AnyLlm, ConversationCache, Extras, Failure, HttpLlm, LlmBackend, Measured};
+use crate::backend::{
+    AnyLlm, ConversationCache, Extras, Failure, HttpLlm, HttpResponses, LlmBackend, Measured,
+};
 use crate::llm::{LlmRequest, LlmResponse};
 use crate::transport::Transport;
 
@@ -49,14 +53,18 @@ fn config(extra: &str) -> MockConfig {
     MockConfig::from_scenario(&testkit::scenario(&toml))
 }
 
+/// Both APIs a provider may speak: every comparison runs for each.
+const APIS: [Api; 2] = [Api::Chat, Api::Responses];
+
 /// The in-process backend.
-fn mock_llm(mock: &MockServer, stream: bool) -> MockLlm {
-    MockLlm::new(mock.clone(), Some("sk-test"), "mock-gpt".to_owned(), stream)
+fn mock_llm(mock: &MockServer, stream: bool, api: Api) -> MockLlm {
+    MockLlm::new(mock.clone(), Some("sk-test"), "mock-gpt".to_owned(), stream).with_api(api)
 }
 
 /// The HTTP backend through the mock's router: the oracle.
 fn router_llm(mock: &MockServer, stream: bool) -> HttpLlm {
     HttpLlm::new(
+        "mock",
         Transport::InProcess(mock.clone()),
         "http://mock.in-process/v1",
         Extras::bearer(Some("sk-test")),
@@ -65,11 +73,26 @@ fn router_llm(mock: &MockServer, stream: bool) -> HttpLlm {
     )
 }
 
-fn provider(mock: &MockServer, stream: bool, direct: bool) -> AnyLlm {
+/// The HTTP backend of `api` through the mock's router.
+fn router(mock: &MockServer, stream: bool, api: Api) -> AnyLlm {
+    match api {
+        Api::Chat => AnyLlm::Http(router_llm(mock, stream)),
+        Api::Responses => AnyLlm::Responses(HttpResponses::new(
+            "mock",
+            Transport::InProcess(mock.clone()),
+            "http://mock.in-process/v1",
+            Extras::bearer(Some("sk-test")),
+            "mock-gpt".to_owned(),
+            stream,
+        )),
+    }
+}
+
+fn provider(mock: &MockServer, stream: bool, direct: bool, api: Api) -> AnyLlm {
     if direct {
-        AnyLlm::Mock(mock_llm(mock, stream))
+        AnyLlm::Mock(mock_llm(mock, stream, api))
     } else {
-        AnyLlm::Http(router_llm(mock, stream))
+        router(mock, stream, api)
     }
 }
 
@@ -115,6 +138,7 @@ async fn attempt_on(provider: &AnyLlm, request: &LlmRequest, limit: Duration) ->
 }
 
 async fn once(
+    api: Api,
     cfg: &MockConfig,
     stream: bool,
     direct: bool,
@@ -122,7 +146,7 @@ async fn once(
     limit: Duration,
 ) -> (Vec<Outcome>, StatsSnapshot) {
     let mock = MockServer::new(cfg.clone());
-    let provider = provider(&mock, stream, direct);
+    let provider = provider(&mock, stream, direct, api);
     let outcomes = futures_util::future::join_all(
         requests
             .iter()
@@ -136,24 +160,40 @@ async fn once(
 
 /// `requests`, sent at once, through the router and directly: the outcomes must be equal.
 async fn same_with(
+    api: Api,
     cfg: &MockConfig,
     stream: bool,
     requests: &[LlmRequest],
     limit: Duration,
 ) -> Vec<Outcome> {
-    let (router, router_stats) = once(cfg, stream, false, requests, limit).await;
-    let (direct, direct_stats) = once(cfg, stream, true, requests, limit).await;
-    assert_eq!(direct, router, "stream: {stream}");
-    assert_eq!(direct_stats, router_stats, "stream: {stream}");
+    let (router, router_stats) = once(api, cfg, stream, false, requests, limit).await;
+    let (direct, direct_stats) = once(api, cfg, stream, true, requests, limit).await;
+    assert_eq!(direct, router, "{api} stream: {stream}");
+    assert_eq!(direct_stats, router_stats, "{api} stream: {stream}");
+    let counted = match api {
+        Api::Chat => (direct_stats.chat_requests, 0),
+        Api::Responses => (0, direct_stats.responses_requests),
+    };
+    assert_eq!(
+        (direct_stats.chat_requests, direct_stats.responses_requests),
+        counted,
+        "counted under {api} only"
+    );
     direct
 }
 
-async fn same(cfg: &MockConfig, stream: bool, request: &LlmRequest) -> Outcome {
-    let mut outcomes = same_with(cfg, stream, std::slice::from_ref(request), LIMIT).await;
+async fn same(api: Api, cfg: &MockConfig, stream: bool, request: &LlmRequest) -> Outcome {
+    let mut outcomes = same_with(api, cfg, stream, std::slice::from_ref(request), LIMIT).await;
     outcomes.pop().expect("one outcome")
 }
 
 const LIMIT: Duration = Duration::from_secs(30);
+
+/// Each API, streamed and whole.
+fn modes() -> impl Iterator<Item = (Api, bool)> {
+    APIS.into_iter()
+        .flat_map(|api| [true, false].map(|stream| (api, stream)))
+}
 
 fn ok(outcome: &Outcome) -> &(LlmResponse, Measured) {
     outcome.0.as_ref().expect("the attempt succeeds")
@@ -164,9 +204,10 @@ async fn answers_match_the_router_path() {
     let plain = config("");
     let tools = config("tool_call_probability = 1.0\nmax_tool_calls = 2\n");
     let mut grouped = 0;
-    for stream in [true, false] {
+    for (api, stream) in modes() {
         for i in 0..6 {
             let text = same(
+                api,
                 &plain,
                 stream,
                 &request(&format!("question {i}"), 512, false),
@@ -184,7 +225,13 @@ async fn answers_match_the_router_path() {
                 assert_eq!((measured.ttft, measured.inter_token.len()), (None, 0));
             }
 
-            let called = same(&tools, stream, &request(&format!("look {i} up"), 512, true)).await;
+            let called = same(
+                api,
+                &tools,
+                stream,
+                &request(&format!("look {i} up"), 512, true),
+            )
+            .await;
             let (answer, measured) = ok(&called);
             assert_eq!(answer.finish_reason, Some(FinishReason::ToolCalls));
             assert!(answer.content.is_empty() && !answer.tool_calls.is_empty());
@@ -196,13 +243,13 @@ async fn answers_match_the_router_path() {
             }
             assert_eq!(measured.ttft.is_some(), stream);
         }
-        let cut = same(&plain, stream, &request("cut short", 5, false)).await;
+        let cut = same(api, &plain, stream, &request("cut short", 5, false)).await;
         let (answer, measured) = ok(&cut);
         assert_eq!(answer.finish_reason, Some(FinishReason::Length));
         assert_eq!(measured.tokens_out, 5);
         assert_eq!(answer.content.split(' ').count(), 5);
 
-        let empty = same(&plain, stream, &request("say nothing", 0, false)).await;
+        let empty = same(api, &plain, stream, &request("say nothing", 0, false)).await;
         let (answer, measured) = ok(&empty);
         assert_eq!((answer.content.as_str(), measured.ttft), ("", None));
     }
@@ -216,8 +263,8 @@ async fn queued_requests_match_the_router_path() {
     let requests: Vec<_> = (0..3)
         .map(|i| request(&format!("queued {i}"), 64, false))
         .collect();
-    for stream in [true, false] {
-        let outcomes = same_with(&cfg, stream, &requests, LIMIT).await;
+    for (api, stream) in modes() {
+        let outcomes = same_with(api, &cfg, stream, &requests, LIMIT).await;
         let mut took: Vec<Duration> = outcomes.iter().map(|(_, took)| *took).collect();
         took.dedup();
         assert_eq!(took.len(), 3, "each waited for the one before: {took:?}");
@@ -238,10 +285,11 @@ fn failure(outcome: &Outcome) -> &Failure {
 #[tokio::test(start_paused = true)]
 async fn faults_match_the_router_path() {
     let req = request("x", 512, false);
-    for stream in [true, false] {
+    for (api, stream) in modes() {
         for tokens in [1, 2, 13] {
             let check = |kind: &str, extra: &str| with_fault(kind, extra, tokens);
             let limited = same(
+                api,
                 &check("rate-limit", "retry_after = \"2500ms\""),
                 stream,
                 &req,
@@ -258,7 +306,7 @@ async fn faults_match_the_router_path() {
                 ("unavailable", ErrorKind::Unavailable, Some(503)),
                 ("reset", ErrorKind::Reset, None),
             ] {
-                let outcome = same(&check(kind, ""), stream, &req).await;
+                let outcome = same(api, &check(kind, ""), stream, &req).await;
                 assert_eq!(
                     (failure(&outcome).kind, failure(&outcome).status),
                     (want, status)
@@ -266,10 +314,11 @@ async fn faults_match_the_router_path() {
                 assert_eq!(outcome.1, Duration::ZERO, "{kind}");
             }
             // A stall ends in a reset at the stall limit, or the caller's timeout first.
-            let stalled = same(&check("stall", ""), stream, &req).await;
+            let stalled = same(api, &check("stall", ""), stream, &req).await;
             assert_eq!(failure(&stalled).kind, ErrorKind::Reset);
             assert_eq!(stalled.1, Duration::from_secs(7));
             let gave_up = same_with(
+                api,
                 &check("stall", ""),
                 stream,
                 std::slice::from_ref(&req),
@@ -282,13 +331,19 @@ async fn faults_match_the_router_path() {
                 ("truncate", ErrorKind::Truncated),
                 ("malformed", ErrorKind::Malformed),
             ] {
-                let outcome = same(&check(kind, ""), stream, &req).await;
+                let outcome = same(api, &check(kind, ""), stream, &req).await;
                 let f = failure(&outcome);
                 assert_eq!(f.kind, want, "{kind} stream: {stream} tokens: {tokens}");
                 // The tokens before the middle one arrived first.
                 assert_eq!(f.ttft.is_some(), stream && tokens > 1, "{kind}");
             }
-            let slow = same(&check("slow-first-token", "delay = \"3s\""), stream, &req).await;
+            let slow = same(
+                api,
+                &check("slow-first-token", "delay = \"3s\""),
+                stream,
+                &req,
+            )
+            .await;
             let (_, measured) = ok(&slow);
             assert!(slow.1 > Duration::from_secs(3));
             assert_eq!(
@@ -303,83 +358,40 @@ async fn faults_match_the_router_path() {
 async fn a_bad_request_is_the_same_client_error() {
     let mut req = request("x", 16, false);
     req.messages.clear();
-    for stream in [true, false] {
-        let outcome = same(&config(""), stream, &req).await;
+    for (api, stream) in modes() {
+        let outcome = same(api, &config(""), stream, &req).await;
         let f = failure(&outcome);
         assert_eq!((f.kind, f.status), (ErrorKind::ClientError, Some(400)));
     }
 }
 
-#[tokio::test]
-async fn the_body_is_what_async_openai_sends() {
-    let mock = MockServer::new(config(""));
-    let mut req = request("where is my \"order\"?\nline two", 300, true);
-    req.messages.insert(
-        0,
-        ChatCompletionRequestSystemMessage::from("You are a support agent.").into(),
-    );
-    let call = ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-        id: "call_1".to_owned(),
-        function: FunctionCall {
-            name: "search".to_owned(),
-            arguments: "{\"query\":\"refund\",\"limit\":3}".to_owned(),
-        },
-    });
-    req.messages.push(
-        ChatCompletionRequestAssistantMessage {
-            tool_calls: Some(vec![call]),
-            ..ChatCompletionRequestAssistantMessage::default()
-        }
-        .into(),
-    );
-    req.messages.push(
-        ChatCompletionRequestToolMessage {
-            content: "refund policy: 30 days".into(),
-            tool_call_id: "call_1".to_owned(),
-        }
-        .into(),
-    );
-    req.messages.push(
-        ChatCompletionRequestAssistantMessage {
-            content: Some("Refunds take 30 days.".into()),
-            ..ChatCompletionRequestAssistantMessage::default()
-        }
-        .into(),
-    );
-    let mut no_tools = req.clone();
-    no_tools.tools = Default::default();
-    for stream in [true, false] {
-        let (http, direct) = (router_llm(&mock, stream), mock_llm(&mock, stream));
-        for r in [&req, &no_tools, &request("x", 0, false)] {
-            let sent = serde_json::to_vec(&http.build(r)).expect("serializes");
-            let direct = direct.body(r).expect("serializes");
-            assert_eq!(
-                String::from_utf8_lossy(&direct),
-                String::from_utf8_lossy(&sent)
-            );
-        }
-    }
-}
-
 /// A conversation resent call after call with its digest kept, and cut back when an earlier
-/// message changes: every call gets the router's answer for the whole body.
+/// message changes: every call gets the router's answer for the whole body. The answers go
+/// back into the conversation as an agent sends them (tool calls, then their results), so
+/// over the Responses API the call ids, `function_call` and `function_call_output` items
+/// make the same conversation as in chat.
 #[tokio::test(start_paused = true)]
 async fn a_kept_digest_matches_the_router_path() {
     let cfg = config("tool_call_probability = 0.5\n");
-    for stream in [true, false] {
+    for (api, stream) in modes() {
         let (router_mock, direct_mock) =
             (MockServer::new(cfg.clone()), MockServer::new(cfg.clone()));
         let (router, direct) = (
-            router_llm(&router_mock, stream),
-            mock_llm(&direct_mock, stream),
+            router(&router_mock, stream, api),
+            mock_llm(&direct_mock, stream, api),
         );
         let mut request = request("first question", 256, true);
+        request.messages.insert(
+            0,
+            ChatCompletionRequestSystemMessage::from("You are a support agent.").into(),
+        );
         let mut kept = ConversationCache::new();
+        let mut called = 0;
         for i in 0..8 {
             if i == 5 {
                 // An earlier message rewritten, as a compression does.
-                request.messages[1] = ChatCompletionRequestUserMessage::from("rewritten").into();
-                kept.truncate(1);
+                request.messages[2] = ChatCompletionRequestUserMessage::from("rewritten").into();
+                kept.truncate(2);
             }
             direct.prepare(&mut kept, &request);
             assert_eq!(kept.mock.0.len(), request.messages.len());
@@ -388,102 +400,57 @@ async fn a_kept_digest_matches_the_router_path() {
             let router_took = t0.elapsed();
             let t0 = Instant::now();
             let via_digest = direct.attempt(&request, &kept).await;
-            assert_eq!(via_digest, via_router, "call {i}, stream: {stream}");
+            assert_eq!(via_digest, via_router, "call {i}, {api} stream: {stream}");
             assert_eq!(t0.elapsed(), router_took);
             let answer = via_digest.expect("answered").0;
-            request
-                .messages
-                .push(ChatCompletionRequestAssistantMessage::from(answer.content.as_str()).into());
-            request.messages.push(
-                ChatCompletionRequestUserMessage::from(format!("question {i}").as_str()).into(),
-            );
+            called += usize::from(!answer.tool_calls.is_empty());
+            push_answer(&mut request.messages, &answer, i);
         }
+        assert!(called > 0, "the test needs tool calls");
         sleep(Duration::from_millis(1)).await;
         // The calls alternate between the mocks, so only totals compare (not rate windows).
-        let totals = |s: StatsSnapshot| (s.chat_requests, s.prompt_tokens, s.completion_tokens);
+        let totals = |s: StatsSnapshot| {
+            let requests = (s.chat_requests, s.responses_requests);
+            (requests, s.prompt_tokens, s.completion_tokens)
+        };
         assert_eq!(totals(direct_mock.stats()), totals(router_mock.stats()));
     }
 }
 
-/// Messages folded from their parts (the agents' kinds) and from their JSON (any other kind)
-/// give the same digest: the same answer for the body of all of them.
-#[tokio::test(start_paused = true)]
-async fn messages_read_from_their_parts_fold_as_their_json() {
-    use async_openai::types::chat::{
-        ChatCompletionRequestMessageContentPartText, ChatCompletionRequestUserMessageContent,
-        ChatCompletionRequestUserMessageContentPart,
-    };
-
-    let call = |id: &str, name: &str| {
-        ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-            id: id.to_owned(),
-            function: FunctionCall {
-                name: name.to_owned(),
-                arguments: format!("{{\"query\":\"{name} \\\"quoted\\\"\"}}"),
-            },
-        })
-    };
-    let named_user = ChatCompletionRequestUserMessage {
-        name: Some("alice".to_owned()),
-        ..ChatCompletionRequestUserMessage::from("hi, it's me")
-    };
-    let parts_user = ChatCompletionRequestUserMessage {
-        content: ChatCompletionRequestUserMessageContent::Array(vec![
-            ChatCompletionRequestUserMessageContentPart::Text(
-                ChatCompletionRequestMessageContentPartText {
-                    text: "a part".to_owned(),
-                    prompt_cache_breakpoint: None,
+/// The answer as an agent adds it: the assistant's message (its text, its calls), each
+/// call's result, then the next question.
+fn push_answer(messages: &mut Vec<ChatCompletionRequestMessage>, answer: &LlmResponse, i: u32) {
+    let calls: Vec<_> = answer
+        .tool_calls
+        .iter()
+        .map(|c| {
+            ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+                id: c.id.clone(),
+                function: FunctionCall {
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
                 },
-            ),
-        ]),
-        name: None,
-    };
-    let mut req = request("where is my order?", 128, true);
-    let messages: [(ChatCompletionRequestMessage, bool); 6] = [
-        (
-            ChatCompletionRequestSystemMessage::from("You are a support agent.").into(),
-            true,
-        ),
-        (named_user.into(), true),
-        (
-            ChatCompletionRequestAssistantMessage {
-                tool_calls: Some(vec![call("call_1", "search"), call("call_2", "lookup")]),
-                ..ChatCompletionRequestAssistantMessage::default()
-            }
-            .into(),
-            true,
-        ),
-        (
+            })
+        })
+        .collect();
+    messages.push(
+        ChatCompletionRequestAssistantMessage {
+            content: (!answer.content.is_empty()).then(|| answer.content.as_str().into()),
+            tool_calls: (!calls.is_empty()).then_some(calls),
+            ..ChatCompletionRequestAssistantMessage::default()
+        }
+        .into(),
+    );
+    for call in &answer.tool_calls {
+        messages.push(
             ChatCompletionRequestToolMessage {
-                content: "refund policy: 30 days".into(),
-                tool_call_id: "call_1".to_owned(),
+                content: format!("{} found 3 results", call.name).into(),
+                tool_call_id: call.id.clone(),
             }
             .into(),
-            true,
-        ),
-        (parts_user.into(), false),
-        (
-            ChatCompletionRequestAssistantMessage::from("Refunds take 30 days.").into(),
-            true,
-        ),
-    ];
-    for (m, from_parts) in &messages {
-        assert_eq!(super::parts(m).is_some(), *from_parts, "{m:?}");
-    }
-    req.messages
-        .extend(messages.into_iter().map(|(message, _)| message));
-    for stream in [true, false] {
-        let (router_mock, direct_mock) = (MockServer::new(config("")), MockServer::new(config("")));
-        let (router, direct) = (
-            router_llm(&router_mock, stream),
-            mock_llm(&direct_mock, stream),
         );
-        let mut kept = ConversationCache::new();
-        direct.prepare(&mut kept, &req);
-        assert_eq!(kept.mock.0.len(), req.messages.len());
-        let via_router = attempt(&router, &req).await;
-        let via_digest = direct.attempt(&req, &kept).await;
-        assert!(via_router.is_ok());
-        assert_eq!(via_digest, via_router, "stream: {stream}");
     }
+    messages.push(ChatCompletionRequestUserMessage::from(format!("question {i}").as_str()).into());
 }
+
+mod bodies;
