@@ -18,6 +18,9 @@ mod compare;
 mod compress;
 /// Per-agent heap: known bytes reported, frees and hand-offs charged to the owner.
 mod memory;
+/// The Responses API end to end: fleets with `api = "responses"`, streamed and whole, report
+/// as chat runs do, and the mock sees every attempt on that API.
+mod responses;
 /// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
 mod run;
 /// The harness's own saturation: the live probe's section, the virtual clock's absence of one.
