@@ -146,7 +146,11 @@ fn check(name: &str, s: &Scenario, outcome: &RunOutcome) {
     let observed = &outcome.mock_observed;
     assert_eq!(observed.len(), 1, "{name}");
     let requests = |key: &str| sum(observed, |o| o[key].as_u64().unwrap());
-    assert_eq!(requests("chat_requests"), c.llm_attempts, "{name}");
+    assert_eq!(
+        requests("chat_requests") + requests("responses_requests"),
+        c.llm_attempts,
+        "{name}"
+    );
     assert_eq!(requests("tool_requests"), c.tool_attempts, "{name}");
     // The run, grace and the cancellation included, ends within duration + grace (+ the
     // moment cancelled agents get to return), on the mock's clock.
@@ -389,7 +393,9 @@ fn a_sharded_run_accounts_for_every_call_in_every_part() {
     let observed = &outcome.mock_observed;
     assert_eq!(observed.len(), 2);
     let c = &outcome.snapshot.counters;
-    let chat: u64 = sum(observed, |o| o["chat_requests"].as_u64().unwrap());
+    let chat: u64 = sum(observed, |o| {
+        o["chat_requests"].as_u64().unwrap() + o["responses_requests"].as_u64().unwrap()
+    });
     assert_eq!(chat, c.llm_attempts);
     assert_eq!(
         c.llm_calls,
