@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::{Progress, RunOptions, RunOutcome, ScriptedAgent, run};
 
-/// A small fleet with two providers (failover), two tools, rate limits and breakers. Faults
-/// are appended per case.
+/// A small fleet with two providers (failover; the backup speaks the Responses API), two
+/// tools, rate limits and breakers. Faults are appended per case.
 const BASE: &str = r#"
 name = "matrix"
 seed = 5
@@ -44,6 +44,7 @@ breaker = { min_calls = 10, window = "5s", open_for = "2s", half_open_probes = 2
 name = "backup"
 base_url = "embedded"
 model = "mock-b"
+api = "responses"
 timeout = "2s"
 retry = { max_attempts = 3, initial_backoff = "100ms", max_retry_after = "2s" }
 limits = { rpm = 900, tpm = 600000, max_in_flight = 16 }
@@ -275,6 +276,13 @@ fn a_provider_outage_fails_over_and_the_breaker_moves_as_configured() {
     assert!(snap.counters.failovers > 0);
     let backup = &outcome.mock_observed[0]["by_model"]["mock-b"];
     assert!(backup["requests"].as_u64().unwrap() > 0);
+    // The backup speaks the Responses API: its requests are counted as such.
+    assert_eq!(
+        outcome.mock_observed[0]["responses_requests"],
+        backup["requests"],
+        "{}",
+        outcome.mock_observed[0]
+    );
     // The backup took the load: few calls failed for good.
     assert!(
         snap.errors.calls_failed(CallClass::Llm) * 10 < snap.counters.llm_calls,
