@@ -37,6 +37,8 @@ fn body(stream: bool) -> Vec<u8> {
 }
 
 async fn run_case(url: &str, stream: bool, concurrency: u64, secs: u64) -> (f64, u64) {
+    // reqwest is built without a bundled rustls provider: one is installed first.
+    clients::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency as usize)
         .build()

@@ -48,6 +48,8 @@ async fn main() {
     let serving = tokio::spawn(mock::serve_with(listener, server.clone(), async move {
         let _ = stopped.await;
     }));
+    // reqwest is built with rustls but no bundled crypto provider: install one (ring) first.
+    clients::install_crypto_provider();
     let tool = reqwest::Client::new()
         .post(format!("http://{addr}/tools/search"))
         .json(&serde_json::json!({"query": "refund policy"}))

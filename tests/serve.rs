@@ -34,6 +34,8 @@ async fn serve_answers_openai_requests_on_loopback() {
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_owned();
+    // reqwest is built without a bundled rustls provider: one is installed first.
+    clients::install_crypto_provider();
     let client = reqwest::Client::new();
     let call = client
         .post(format!("{base}/chat/completions"))

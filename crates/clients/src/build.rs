@@ -8,13 +8,22 @@ use crate::backend::{
 };
 use crate::llm::LlmClient;
 use crate::tool::ToolClient;
-use crate::transport::{Connection, Transport};
+use crate::transport::{CaError, Connection, Transport, Trust, read_ca, rustls_error};
 
 /// Where `base_url = "embedded"` leads.
 #[derive(Clone, Debug)]
 pub enum Embedded {
     /// The mock serving on this address, e.g. `http://127.0.0.1:43117` (live clock).
     Http(String),
+    /// The mock serving over TLS on this address, e.g. `https://127.0.0.1:43117` (live
+    /// clock, `[mock] tls_cert`): its clients trust exactly the certificates of `cert` (the
+    /// chain it serves: self-signed, or ending in its CA), not the platform's roots.
+    Https {
+        /// The address.
+        base: String,
+        /// The PEM file of the certificate chain the mock serves.
+        cert: std::path::PathBuf,
+    },
     /// The mock called in-process (virtual clock).
     InProcess(MockServer),
 }
@@ -56,6 +65,31 @@ pub enum BuildError {
         /// Why.
         #[source]
         source: url::ParseError,
+    },
+    /// A file of certificates to trust cannot be used.
+    #[error(
+        "`{target}`: {key} `{}` cannot be used: {reason}; point {key} at a PEM file of CA certificates (-----BEGIN CERTIFICATE-----), e.g. the CA that signed the server's certificate",
+        path.display()
+    )]
+    CaCert {
+        /// The provider or tool.
+        target: String,
+        /// The key that names the file: `ca_cert`, or `mock.tls_cert` for the embedded mock.
+        key: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why (the cause is in the message).
+        reason: String,
+    },
+    /// An `https://` endpoint without `ca_cert` on a machine whose CA store has nothing.
+    #[error(
+        "`{target}`: no CA certificates to check its https:// server against ({reason}): install the system's CA certificates (e.g. the ca-certificates package) or point SSL_CERT_FILE at a PEM bundle; for a private CA, set ca_cert = \"ca.pem\" on it"
+    )]
+    NoRoots {
+        /// The provider or tool.
+        target: String,
+        /// Why (the cause is in the message).
+        reason: String,
     },
     /// The HTTP client could not be created.
     #[error("cannot create the HTTP client for `{target}`")]
@@ -195,31 +229,61 @@ enum Route {
     Http(Transport, String),
 }
 
-/// The route to an endpoint.
+/// The route to an endpoint. Over `https://` its certificates are checked against the
+/// platform's roots and its `ca_cert`, or, for the embedded mock, exactly the mock's own
+/// certificate; a plain `http://` client reads no roots at all.
 fn route(
     name: &str,
     endpoint: &Endpoint,
     mut connection: Connection,
     embedded: &Embedded,
 ) -> Result<Route, BuildError> {
-    let mut http = |loopback: bool| {
-        connection.loopback = loopback;
-        Transport::http(&connection).map_err(|source| BuildError::Http {
+    let roots = |key: &'static str, path: &std::path::Path| {
+        read_ca(path).map_err(|reason: CaError| BuildError::CaCert {
             target: name.to_owned(),
-            source,
+            key,
+            path: path.to_owned(),
+            reason: reason.to_string(),
         })
     };
-    match (endpoint, embedded) {
-        (Endpoint::Embedded, Embedded::Http(base)) => Ok(Route::Http(
-            http(true)?,
-            base.trim_end_matches('/').to_owned(),
-        )),
-        (Endpoint::Embedded, Embedded::InProcess(server)) => Ok(Route::Mock(server.clone())),
+    let (base, loopback, trust) = match (endpoint, embedded) {
+        (Endpoint::Embedded, Embedded::InProcess(server)) => {
+            return Ok(Route::Mock(server.clone()));
+        }
+        (Endpoint::Embedded, Embedded::Http(base)) => {
+            (base.trim_end_matches('/'), true, Trust::Plain)
+        }
+        (Endpoint::Embedded, Embedded::Https { base, cert }) => (
+            base.trim_end_matches('/'),
+            true,
+            Trust::Only(roots("mock.tls_cert", cert)?),
+        ),
         (Endpoint::Url(url), _) => {
             let loopback =
                 url.contains("://127.") || url.contains("://localhost") || url.contains("://[::1]");
-            let base = url.strip_suffix("/v1").unwrap_or(url).to_owned();
-            Ok(Route::Http(http(loopback)?, base))
+            let trust = if url.starts_with("https://") {
+                let extra = connection.ca_cert.as_deref().map(|p| roots("ca_cert", p));
+                Trust::Platform(extra.transpose()?.unwrap_or_default())
+            } else {
+                Trust::Plain
+            };
+            (url.strip_suffix("/v1").unwrap_or(url), loopback, trust)
         }
-    }
+    };
+    connection.loopback = loopback;
+    // reqwest's platform verifier fails to build when the CA store has nothing and no
+    // `ca_cert` adds to it: the one rustls error building a client can give.
+    let platform = matches!(trust, Trust::Platform(_));
+    let failed = |source: reqwest::Error| match rustls_error(&source) {
+        Some(reason) if platform => BuildError::NoRoots {
+            target: name.to_owned(),
+            reason: reason.to_string(),
+        },
+        _ => BuildError::Http {
+            target: name.to_owned(),
+            source,
+        },
+    };
+    let transport = Transport::http(name, &connection, trust).map_err(failed)?;
+    Ok(Route::Http(transport, base.to_owned()))
 }

@@ -51,6 +51,7 @@ pub use llm::{LlmClient, LlmRequest, LlmResponse, ToolCall};
 pub use metrics::ErrorKind;
 pub use record::{Attempt, CallRecord};
 pub use tool::{ToolClient, ToolResult};
+pub use transport::install_crypto_provider;
 
 /// Raises this process's open-file limit to its hard maximum: every in-flight HTTP request
 /// holds a socket, and the default soft limit (often 1,024) is far below a fleet's needs.

@@ -3,11 +3,15 @@
 //! wait as idle, so only in-process calls keep virtual time exact): the router path, the oracle
 //! the in-process backends (`backend::mock`) are checked against. Both take and return
 //! reqwest types, so async-openai and the HTTP backends above them are one code path.
+//!
+//! `tls`: rustls (ring) for `https://`, the roots each endpoint trusts, and the `tls` error
+//! kind with its one warning per endpoint.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(test)]
@@ -19,11 +23,16 @@ use tower::ServiceExt;
 
 use metrics::ErrorKind;
 
+mod tls;
+
+pub use tls::install_crypto_provider;
+pub(crate) use tls::{CaError, Trust, read_ca, rustls_error};
+
 /// Where requests go.
 #[derive(Clone, Debug)]
 pub(crate) enum Transport {
-    /// Real HTTP.
-    Http(reqwest::Client),
+    /// Real HTTP (and HTTPS), with what to say at the endpoint's first TLS failure.
+    Http(reqwest::Client, Arc<tls::Hint>),
     /// The mock's router, called in-process (tests only: the oracle).
     #[cfg(test)]
     InProcess(MockServer),
@@ -63,19 +72,23 @@ pub(crate) struct Connection {
     pub(crate) connect_timeout: Duration,
     /// The endpoint is on this machine.
     pub(crate) loopback: bool,
-    /// A PEM file of CA certificates trusted besides the platform's roots.
-    #[allow(dead_code, reason = "TLS trust is the next change")]
+    /// A PEM file of CA certificates trusted besides the platform's roots (read into a
+    /// [`Trust`] by `build::route`).
     pub(crate) ca_cert: Option<PathBuf>,
     /// HTTP/2 with prior knowledge (h2c on plain HTTP).
     pub(crate) http2: bool,
 }
 
 impl Transport {
-    /// A pooled HTTP transport. `max_in_flight` idle connections are kept per host so a
-    /// full pool reuses its connections instead of dialling new ones; `loopback` turns off
-    /// proxies (an environment proxy must not capture traffic to 127.0.0.1) and keeps idle
-    /// connections [`LOOPBACK_IDLE`] instead of [`REMOTE_IDLE`].
-    pub(crate) fn http(c: &Connection) -> Result<Self, reqwest::Error> {
+    /// A pooled HTTP transport for endpoint `target`. `max_in_flight` idle connections are
+    /// kept per host so a full pool reuses its connections instead of dialling new ones;
+    /// `loopback` turns off proxies (an environment proxy must not capture traffic to
+    /// 127.0.0.1) and keeps idle connections [`LOOPBACK_IDLE`] instead of [`REMOTE_IDLE`].
+    /// Over `https://`, HTTP/2 is offered by ALPN (`http2` asks for it alone); `trust` says
+    /// which roots the server's certificate is checked against.
+    pub(crate) fn http(target: &str, c: &Connection, trust: Trust) -> Result<Self, reqwest::Error> {
+        install_crypto_provider();
+        let embedded = matches!(trust, Trust::Only(_));
         let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(usize::try_from(c.max_in_flight).unwrap_or(usize::MAX))
             .pool_idle_timeout(if c.loopback {
@@ -91,7 +104,29 @@ impl Transport {
         if c.http2 {
             builder = builder.http2_prior_knowledge();
         }
-        builder.build().map(Transport::Http)
+        let client = trust.apply(builder).build()?;
+        Ok(Transport::Http(
+            client,
+            Arc::new(tls::Hint::new(target, embedded)),
+        ))
+    }
+
+    /// A reqwest client for async-openai's `Client::build`, which wants one although every
+    /// request goes through our service: this transport's own (over HTTP), or one that never
+    /// reads a CA store. (`Client::with_config` builds a default client, which reads the
+    /// platform's roots and panics on a machine without any, even for `http://`.)
+    pub(crate) fn reqwest_client(&self) -> reqwest::Client {
+        match self {
+            Transport::Http(client, _) => client.clone(),
+            #[cfg(test)]
+            Transport::InProcess(_) => {
+                install_crypto_provider();
+                Trust::Plain
+                    .apply(reqwest::Client::builder())
+                    .build()
+                    .expect("a client without TLS roots builds")
+            }
+        }
     }
 
     /// Sends one request.
@@ -100,14 +135,27 @@ impl Transport {
         request: reqwest::Request,
     ) -> Result<reqwest::Response, TransportError> {
         match self {
-            Transport::Http(client) => client.execute(request).await.map_err(|err| {
-                // The URL may hold a query value taken from the environment: never in a message.
-                let err = err.without_url();
-                TransportError {
-                    kind: classify_reqwest(&err),
-                    detail: error_chain(&err),
-                }
-            }),
+            Transport::Http(client, hint) => {
+                // Host and port only: the URL may hold a query value taken from the environment.
+                let host = match (request.url().host_str(), request.url().port()) {
+                    (Some(host), Some(port)) => format!("{host}:{port}"),
+                    (host, _) => host.unwrap_or_default().to_owned(),
+                };
+                client.execute(request).await.map_err(|err| {
+                    // Never the URL in a message, for the same reason.
+                    let err = err.without_url();
+                    let kind = classify_reqwest(&err);
+                    if kind == ErrorKind::Tls
+                        && let Some(reason) = rustls_error(&err)
+                    {
+                        hint.warn_once(&host, reason);
+                    }
+                    TransportError {
+                        kind,
+                        detail: error_chain(&err),
+                    }
+                })
+            }
             #[cfg(test)]
             Transport::InProcess(server) => in_process(server, request).await,
         }
@@ -156,10 +204,15 @@ async fn in_process(
     )))
 }
 
-/// The kind of a reqwest failure, from the error and its source chain.
+/// The kind of a reqwest failure, from the error and its source chain. A certificate or
+/// handshake failure is `tls` (a connect error to reqwest), a refused or unreachable host
+/// `connect`.
 pub(crate) fn classify_reqwest(err: &reqwest::Error) -> ErrorKind {
     if err.is_timeout() {
         return ErrorKind::Timeout;
+    }
+    if rustls_error(err).is_some() {
+        return ErrorKind::Tls;
     }
     if err.is_connect() {
         return ErrorKind::Connect;

@@ -33,6 +33,7 @@
 //! - `tokens`: prompt token counting, each text counted by the shared exact counter
 //!   (`tokencount`).
 //! - `server`: the TCP accept loop, with real connection resets.
+//! - `tls`: serving over TLS ([`serve_tls`]) with a certificate and key ([`TlsConfig`]).
 //! - `wire`: the OpenAI wire types.
 
 mod answer;
@@ -48,6 +49,7 @@ mod responses;
 mod server;
 mod stats;
 mod tokens;
+mod tls;
 mod tools;
 mod wire;
 
@@ -56,8 +58,9 @@ pub use app::{Ending, ErrorReply, MockServer, Rejection, ResetConnection};
 pub use config::{MockConfig, ToolBehaviour};
 pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
-pub use server::{serve, serve_with};
+pub use server::{serve, serve_tls, serve_with};
 pub use stats::{LlmApi, SeriesStats, StatsSnapshot, key_fingerprint};
+pub use tls::{TlsConfig, TlsError};
 pub use tools::ToolDelivery;
 pub use wire::FinishReason;
 

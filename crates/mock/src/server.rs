@@ -8,6 +8,12 @@
 //! pinged, and closed if its peer stops answering. A request in flight keeps its connection as
 //! long as it lasts (a long stream, a `stall` fault). All of it runs on tokio's clock, so
 //! tests pause time.
+//!
+//! Over TLS ([`serve_tls`], `crate::tls`) the same connections run inside a rustls session:
+//! the handshake first (bounded by the idle timeout), then the same HTTP/1.1 or h2 (chosen by
+//! ALPN; hyper reads the preface either way). A `reset` drops the TLS session without its
+//! `close_notify` and the TCP connection under it with an RST, as close to the plain reset as
+//! TLS allows: the client sees the connection reset, not a TLS error.
 
 use std::future::Future;
 use std::io;
@@ -31,6 +37,7 @@ use tower::ServiceExt;
 
 use crate::app::{MockServer, ResetConnection};
 use crate::config::MockConfig;
+use crate::tls::TlsConfig;
 
 /// How long connections get to finish at shutdown before they are dropped.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -69,6 +76,27 @@ pub async fn serve_with(
     server: MockServer,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    serve_on(listener, server, None, shutdown).await
+}
+
+/// Serves an existing mock over TLS with `tls` (HTTPS: HTTP/1.1, or h2 by ALPN) until
+/// `shutdown` completes: the same routes, faults, timeouts and graceful shutdown as
+/// [`serve_with`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    server: MockServer,
+    tls: TlsConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    serve_on(listener, server, Some(tls), shutdown).await
+}
+
+async fn serve_on(
+    listener: TcpListener,
+    server: MockServer,
+    tls: Option<TlsConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let router = server.router();
     let idle = server.config().idle_timeout;
     let builder = builder(idle);
@@ -96,26 +124,43 @@ pub async fn serve_with(
         // Nagle would hold back small SSE chunks and distort inter-token timings.
         let _ = stream.set_nodelay(true);
         let reset = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(ResettableStream {
+        let stream = ResettableStream {
             inner: stream,
             reset: reset.clone(),
-        });
-        let connection = connection(
-            &builder,
-            io,
-            Ends {
-                router: router.clone(),
-                reset,
-                idle,
-                stop: stop.clone(),
-                kill: kill.clone(),
-            },
-        );
+        };
+        let ends = Ends {
+            router: router.clone(),
+            reset,
+            idle,
+            stop: stop.clone(),
+            kill: kill.clone(),
+        };
         let open = open.clone();
-        tokio::spawn(async move {
-            connection.await;
-            drop(open);
-        });
+        match &tls {
+            None => {
+                let connection = connection(&builder, TokioIo::new(stream), ends);
+                tokio::spawn(async move {
+                    connection.await;
+                    drop(open);
+                });
+            }
+            Some(tls) => {
+                let (tls, builder) = (tls.clone(), builder.clone());
+                tokio::spawn(async move {
+                    let (stop, kill) = (ends.stop.clone(), ends.kill.clone());
+                    // At shutdown a handshake in progress is abandoned: it has no request yet.
+                    let handshake = tokio::select! {
+                        tls = tls.accept(stream, idle) => tls,
+                        () = stop.cancelled() => None,
+                        () = kill.cancelled() => None,
+                    };
+                    if let Some(stream) = handshake {
+                        connection(&builder, TokioIo::new(stream), ends).await;
+                    }
+                    drop(open);
+                });
+            }
+        }
     }
     drop(listener);
     drop(open);

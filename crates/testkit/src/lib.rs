@@ -1,4 +1,5 @@
-//! Test helpers for fleetbench: start the mock on `127.0.0.1:0`, find fixtures.
+//! Test helpers for fleetbench: start the mock on `127.0.0.1:0` (over TLS too, with
+//! certificates made at test time: [`tls`]), find fixtures.
 //! Dev-only (`publish = false`); never a dependency of a library crate.
 
 use std::io;
@@ -11,12 +12,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod tls;
+
 /// A mock serving on a loopback port; stopped when dropped.
 #[derive(Debug)]
 pub struct MockHandle {
     /// The bound address.
     pub addr: SocketAddr,
-    /// `http://127.0.0.1:PORT/v1`, for an OpenAI client's base URL.
+    /// `http://127.0.0.1:PORT/v1` (`https://` over TLS), for an OpenAI client's base URL.
     pub base_url: String,
     /// The mock itself, for its stats.
     pub server: MockServer,
@@ -25,9 +28,10 @@ pub struct MockHandle {
 }
 
 impl MockHandle {
-    /// `http://127.0.0.1:PORT` followed by `path`.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS) followed by `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let origin = self.base_url.strip_suffix("/v1").unwrap_or(&self.base_url);
+        format!("{origin}{path}")
     }
 
     /// What the mock has observed.
@@ -51,8 +55,11 @@ impl Drop for MockHandle {
     }
 }
 
-/// Starts a mock with `config` on `127.0.0.1:0`.
+/// Starts a mock with `config` on `127.0.0.1:0`. Installs the process's rustls provider
+/// first ([`tls::install_crypto_provider`]), so the reqwest clients a test builds to reach it
+/// work.
 pub async fn spawn_mock(config: MockConfig) -> MockHandle {
+    tls::install_crypto_provider();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -68,6 +75,33 @@ pub async fn spawn_mock(config: MockConfig) -> MockHandle {
     MockHandle {
         addr,
         base_url: format!("http://{addr}/v1"),
+        server,
+        shutdown,
+        task: Some(task),
+    }
+}
+
+/// Starts a mock with `config` on `127.0.0.1:0` over TLS, presenting `cert`. Installs the
+/// process's rustls provider first, as [`spawn_mock`] does.
+pub async fn spawn_tls_mock(config: MockConfig, cert: &tls::ServerCert) -> MockHandle {
+    tls::install_crypto_provider();
+    let tls = mock::TlsConfig::from_pem(cert.chain_pem.as_bytes(), cert.key_pem.as_bytes())
+        .expect("the test certificate serves");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let server = MockServer::new(config);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let task = tokio::spawn(mock::serve_tls(listener, server.clone(), tls, async move {
+        stop.cancelled().await
+    }));
+    MockHandle {
+        addr,
+        base_url: format!("https://{addr}/v1"),
         server,
         shutdown,
         task: Some(task),

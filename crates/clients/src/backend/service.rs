@@ -187,6 +187,9 @@ pub(crate) fn client(
     stream: bool,
 ) -> Client<ProviderConfig> {
     let config = ProviderConfig::new(base_url, &extras);
+    // Not `Client::with_config`: it builds a default reqwest client, which reads the
+    // platform's CA store and panics on a machine without one, even for http://.
+    let http_client = transport.reqwest_client();
     let endpoint = Arc::new(Endpoint {
         name: name.to_owned(),
         transport,
@@ -198,7 +201,7 @@ pub(crate) fn client(
         let endpoint = endpoint.clone();
         async move { endpoint.send(factory).await }
     });
-    Client::with_config(config).with_http_service(service)
+    Client::build(http_client, config).with_http_service(service)
 }
 
 /// The kind of an async-openai failure, the same for both APIs. A body it could not read is
