@@ -1,4 +1,5 @@
-//! Logs: to stderr, at the level `RUST_LOG` picks (default: warnings), coloured only on a
+//! Logs: to stderr, at the level `RUST_LOG` picks (default: warnings, without
+//! rustls-platform-verifier's one error per rejected certificate), coloured only on a
 //! terminal, and never async-openai's.
 //!
 //! async-openai logs a whole response body it cannot parse (`ERROR async_openai ... failed
@@ -18,7 +19,10 @@ const SILENCED: &str = "async_openai";
 
 /// Installs the logger of the binary.
 pub(crate) fn init() {
-    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // By default rustls-platform-verifier is off too: it logs an error for every certificate
+    // it rejects (every attempt), where the client warns once per endpoint with the fix.
+    let env = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,rustls_platform_verifier=off"));
     // After RUST_LOG, so that an `async_openai=...` of the user's is replaced.
     let env = env.add_directive(
         format!("{SILENCED}=off")

@@ -29,3 +29,6 @@ mod saturation;
 mod secrets;
 /// `serve`: the standalone mock answers real HTTP.
 mod serve;
+/// TLS: live runs over TLS count what plain HTTP counts, a wrong CA is `tls` with one hint,
+/// plain HTTP needs no CA store.
+mod tls;

@@ -2,7 +2,8 @@
 //! the clients until a stop condition, then get a grace period; every turn is recorded, and
 //! the run ends in a [`RunSnapshot`].
 //!
-//! Live clock: a multi-thread runtime and real HTTP (the embedded mock on 127.0.0.1:0).
+//! Live clock: a multi-thread runtime and real HTTP (the embedded mock on 127.0.0.1:0, over
+//! TLS when `[mock] tls_cert` is set, its clients trusting exactly that certificate).
 //! Virtual clock: a current-thread runtime with paused time and the mock in-process, so a
 //! seed gives the same run every time and an hour of fleet time takes seconds; with
 //! `fleet.shards` above 1, one such runtime per part of the fleet, each on its own thread
@@ -143,10 +144,21 @@ where
         let server = MockServer::new(MockConfig::from_scenario(&scenario));
         mock = Some(server.clone());
         let token = stop_mock.clone();
-        let serving = tokio::spawn(mock::serve_with(listener, server, async move {
-            token.cancelled().await
-        }));
-        (Embedded::Http(format!("http://{addr}")), Some(serving))
+        let stopped = async move { token.cancelled().await };
+        match (&scenario.mock.tls_cert, &scenario.mock.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = mock::TlsConfig::from_pem_files(cert, key)
+                    .map_err(|err| RunError::Mock(std::io::Error::other(err)))?;
+                let serving = tokio::spawn(mock::serve_tls(listener, server, tls, stopped));
+                let base = format!("https://{addr}");
+                let cert = cert.clone();
+                (Embedded::Https { base, cert }, Some(serving))
+            }
+            _ => {
+                let serving = tokio::spawn(mock::serve_with(listener, server, stopped));
+                (Embedded::Http(format!("http://{addr}")), Some(serving))
+            }
+        }
     } else {
         // No endpoint is embedded: the placeholder is never used.
         (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
