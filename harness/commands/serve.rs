@@ -51,8 +51,9 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .context("the mock server failed")?;
         let stats = server.stats();
         let _ = out(&format!(
-            "served {} chat and {} tool requests, {} prompt and {} completion tokens, {} faults injected\n",
+            "served {} chat, {} responses and {} tool requests, {} prompt and {} completion tokens, {} faults injected\n",
             stats.chat_requests,
+            stats.responses_requests,
             stats.tool_requests,
             stats.prompt_tokens,
             stats.completion_tokens,
