@@ -48,8 +48,8 @@ mod reject;
 mod responses;
 mod server;
 mod stats;
-mod tokens;
 mod tls;
+mod tokens;
 mod tools;
 mod wire;
 
