@@ -386,7 +386,8 @@ fn serve_stops_cleanly_on_sigint_sigterm_and_sighup() {
         let done = server.finish(Duration::from_secs(30));
         assert_eq!(done.status.code(), Some(0), "SIG{signal}: {}", done.stderr);
         assert!(
-            done.stdout.contains("served 0 chat, 0 responses and 0 tool requests"),
+            done.stdout
+                .contains("served 0 chat, 0 responses and 0 tool requests"),
             "SIG{signal}: {}",
             done.stdout
         );

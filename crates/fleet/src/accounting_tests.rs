@@ -278,8 +278,7 @@ fn a_provider_outage_fails_over_and_the_breaker_moves_as_configured() {
     assert!(backup["requests"].as_u64().unwrap() > 0);
     // The backup speaks the Responses API: its requests are counted as such.
     assert_eq!(
-        outcome.mock_observed[0]["responses_requests"],
-        backup["requests"],
+        outcome.mock_observed[0]["responses_requests"], backup["requests"],
         "{}",
         outcome.mock_observed[0]
     );
