@@ -138,27 +138,109 @@ impl Hint {
             return;
         }
         let target = &self.target;
+        let fix = fix(reason, self.embedded, target);
         if self.embedded {
             tracing::warn!(
                 "TLS with the embedded mock at {host} failed: {reason}; calls of `{target}` fail \
-                 as `tls`. The clients trust exactly the certificates of `mock.tls_cert`: make it \
-                 a self-signed certificate, or its chain with the CA, valid for 127.0.0.1 and \
-                 not expired"
+                 as `tls`. {fix}"
             );
         } else {
             tracing::warn!(
-                "TLS with {host} failed: {reason}; calls of `{target}` fail as `tls`. If the \
-                 server's certificate comes from a private CA, set `ca_cert = \"ca.pem\"` (that \
-                 CA's certificate, PEM) on provider or tool `{target}`; check that the URL's \
-                 host name is one the certificate names and that it speaks https"
+                "TLS with {host} failed: {reason}; calls of `{target}` fail as `tls`. {fix}"
             );
         }
+    }
+}
+
+/// What to do about `reason`, in a sentence or two.
+fn fix(reason: &rustls::Error, embedded: bool, target: &str) -> String {
+    use rustls::CertificateError as C;
+    let trust = if embedded {
+        "The clients trust exactly the certificates of `mock.tls_cert`: make it a self-signed \
+         certificate, or its chain with the CA, valid for 127.0.0.1"
+            .to_owned()
+    } else {
+        format!(
+            "If the server's certificate comes from a private CA, set `ca_cert = \"ca.pem\"` \
+             (that CA's certificate, PEM) on provider or tool `{target}`"
+        )
+    };
+    match reason {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => trust,
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => "The certificate does not name the URL's host: use a host name it names, or \
+             reissue it with a subjectAltName for this host (an IP address needs an IP entry)"
+            .to_owned(),
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => "The certificate is outside its validity period: renew it (and check this \
+              machine's clock)"
+            .to_owned(),
+        // webpki's name for a self-signed certificate that says it is a CA, which is what
+        // `openssl req -x509` makes unless told otherwise (OpenSSL accepts it, webpki does not).
+        rustls::Error::InvalidCertificate(other)
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            "The server presents a CA certificate as its own (what `openssl req -x509` makes by \
+             default): reissue it with `-addext basicConstraints=critical,CA:FALSE`, or serve a \
+             certificate signed by that CA"
+                .to_owned()
+        }
+        rustls::Error::InvalidCertificate(_) => {
+            format!("{trust}; check that it is not expired and names the URL's host")
+        }
+        _ => "Check that the server speaks https on that port (use http:// for a plain server) \
+              and offers TLS 1.2 or 1.3"
+            .to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_reason_gets_its_own_fix() {
+        use rustls::CertificateError as C;
+        let fix_of = |e: rustls::Error, embedded| fix(&e, embedded, "p");
+        assert!(
+            fix_of(rustls::Error::InvalidCertificate(C::UnknownIssuer), false)
+                .contains("ca_cert = \"ca.pem\"")
+        );
+        assert!(
+            fix_of(rustls::Error::InvalidCertificate(C::UnknownIssuer), true)
+                .contains("mock.tls_cert")
+        );
+        assert!(
+            fix_of(rustls::Error::InvalidCertificate(C::NotValidForName), false)
+                .contains("subjectAltName")
+        );
+        assert!(fix_of(rustls::Error::InvalidCertificate(C::Expired), false).contains("renew"));
+        let ca = rustls::Error::InvalidCertificate(C::Other(rustls::OtherError(
+            std::sync::Arc::new(webpki_like::CaUsedAsEndEntity),
+        )));
+        assert!(fix_of(ca, false).contains("CA:FALSE"));
+        assert!(
+            fix_of(
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+                false
+            )
+            .contains("speaks https")
+        );
+    }
+
+    /// A stand-in with webpki's name for the error (only its `Debug` is read).
+    mod webpki_like {
+        #[derive(Debug)]
+        pub(super) struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("CA used as end entity")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+    }
     use crate::transport::{Connection, Transport};
 
     #[test]
