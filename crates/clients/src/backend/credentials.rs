@@ -361,6 +361,49 @@ mod tests {
     }
 
     #[test]
+    fn the_debug_of_an_endpoint_s_extras_shows_no_secret() {
+        let headers = [
+            ("api-key".to_owned(), Param::Env("H".to_owned())),
+            ("x-team".to_owned(), Param::Plain("search".to_owned())),
+        ]
+        .into();
+        let query = [
+            ("sig".to_owned(), Param::Env("Q".to_owned())),
+            ("api-version".to_owned(), Param::Plain("v1".to_owned())),
+        ]
+        .into();
+        let secrets = Secrets::from_pairs([("H", "hv-secret-1"), ("Q", "qv-secret-2")]);
+        let extras = Extras::new("p", Some("sk-key-3"), &headers, &query, &secrets).unwrap();
+        let config = ProviderConfig::new("http://127.0.0.1:9/v1", &extras);
+        for shown in [format!("{extras:?}"), format!("{config:?}")] {
+            assert!(
+                !shown.contains("secret") && !shown.contains("sk-key"),
+                "{shown}"
+            );
+        }
+        assert!(
+            format!("{extras:?}").contains("search"),
+            "plain values are shown"
+        );
+        assert!(
+            format!("{config:?}").contains("v1"),
+            "plain values are shown"
+        );
+        let mut sent = HeaderMap::new();
+        extras.apply(&mut sent);
+        assert_eq!(sent.get("api-key").unwrap().as_bytes(), b"hv-secret-1");
+        assert!(sent.get("api-key").unwrap().is_sensitive());
+        assert!(!sent.get("x-team").unwrap().is_sensitive());
+        assert_eq!(
+            config.query(),
+            vec![("api-version", "v1"), ("sig", "qv-secret-2")]
+        );
+        // A variable the secrets lack is a build error naming it, not a request without it.
+        let err = Extras::new("p", None, &headers, &query, &Secrets::new()).unwrap_err();
+        assert!(err.to_string().contains("`H`"), "{err}");
+    }
+
+    #[test]
     fn a_key_no_header_can_carry_is_not_sent() {
         assert_eq!(authorization(Some("sk-with\nbreak")), None);
     }
