@@ -33,23 +33,7 @@ impl Scenario {
     /// Checks the rules across fields of a scenario changed in code or by command-line flags;
     /// `origin` names where the values came from (the problems carry no file position).
     pub fn check(&self, origin: &str) -> Result<(), ScenarioError> {
-        let problems: Vec<Problem> = validate::check(self)
-            .into_iter()
-            .map(|issue| Problem {
-                key: issue.path.to_string(),
-                line: None,
-                column: None,
-                message: issue.message,
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ScenarioError::Invalid {
-                origin: origin.to_owned(),
-                problems,
-            })
-        }
+        validate::unlocated(origin, validate::check(self))
     }
 
     /// The effective scenario as TOML, every default filled in.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::error::{Problem, ScenarioError};
+use crate::error::ScenarioError;
 use crate::schema::{Param, Scenario};
 use crate::validate::{Issue, KeyPath};
 
@@ -59,21 +59,7 @@ impl Secrets {
     /// variable that is unset or not UTF-8 is a problem naming the key that refers to it.
     pub fn read(scenario: &Scenario) -> Result<Secrets, ScenarioError> {
         let (secrets, issues) = read_issues(scenario);
-        if issues.is_empty() {
-            return Ok(secrets);
-        }
-        Err(ScenarioError::Invalid {
-            origin: "the environment".to_owned(),
-            problems: issues
-                .into_iter()
-                .map(|issue| Problem {
-                    key: issue.path.to_string(),
-                    line: None,
-                    column: None,
-                    message: issue.message,
-                })
-                .collect(),
-        })
+        crate::validate::unlocated("the environment", issues).map(|()| secrets)
     }
 
     /// The value of `var`, when it was read.
