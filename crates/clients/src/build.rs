@@ -91,6 +91,14 @@ pub enum BuildError {
         /// Why (the cause is in the message).
         reason: String,
     },
+    /// A key the scenario accepts that this build cannot serve yet.
+    #[error("`{target}`: {what} is not available yet: remove it")]
+    Unsupported {
+        /// The provider or tool.
+        target: String,
+        /// The key and value.
+        what: &'static str,
+    },
     /// The HTTP client could not be created.
     #[error("cannot create the HTTP client for `{target}`")]
     Http {
@@ -155,6 +163,12 @@ impl Clients {
         }
         let llm = LlmClient::with_backends(&scenario.llm, backends);
         let mut tools = ToolClient::with_backends(&scenario.tools, |name, t| {
+            if t.protocol == scenario::ToolProtocol::Mcp {
+                return Err(BuildError::Unsupported {
+                    target: name.to_owned(),
+                    what: "protocol = \"mcp\"",
+                });
+            }
             let key = api_key(name, t.api_key_env.as_deref(), secrets)?;
             let extras = Extras::new(name, key, &t.headers, &t.query, secrets)?;
             let connection = connection(&t.limits, t.ca_cert.as_ref(), t.http2);

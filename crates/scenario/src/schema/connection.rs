@@ -42,6 +42,28 @@ impl fmt::Display for Api {
     }
 }
 
+/// How a tool is called.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToolProtocol {
+    /// Its arguments `POST`ed as JSON to its URL (the embedded mock: `/tools/NAME`).
+    #[default]
+    Http,
+    /// A tool of an MCP server (streamable HTTP transport) at its URL, called with
+    /// `tools/call` (the embedded mock: `/mcp`).
+    Mcp,
+}
+
+impl ToolProtocol {
+    /// The name used in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolProtocol::Http => "http",
+            ToolProtocol::Mcp => "mcp",
+        }
+    }
+}
+
 /// The value of a header or query parameter: written in the file (`"search"`), or read from
 /// an environment variable when the run starts (`{ env = "AZURE_OPENAI_KEY" }`). A value from
 /// the environment is a secret like an API key: it is sent, and shown nowhere (the scenario

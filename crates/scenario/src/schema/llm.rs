@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::connection::{Api, Param};
+use super::connection::{Api, Param, ToolProtocol};
 use crate::dist::{Dist, DurationDist, TokenDist, Tokens};
 use crate::units::{Dur, Probability, Rate};
 
@@ -329,8 +329,12 @@ pub struct Tool {
     pub args: BTreeMap<String, ArgType>,
     /// Relative frequency with which the mock LLM picks this tool (the tool mix).
     pub weight: Rate,
-    /// Where the tool lives: `"embedded"` (the mock's `/tools/NAME`) or a URL to POST to.
+    /// Where the tool lives: `"embedded"` (the mock's `/tools/NAME`, or its MCP server at
+    /// `/mcp`) or a URL to POST to (or of the MCP server).
     pub endpoint: Endpoint,
+    /// How it is called: `"http"` (its arguments POSTed) or `"mcp"` (a tool of the MCP server
+    /// at `endpoint`, named as this table).
+    pub protocol: ToolProtocol,
     /// Name of the environment variable that holds the tool server's key, sent as
     /// `Authorization: Bearer` to this tool only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -371,6 +375,7 @@ impl Default for Tool {
             args: BTreeMap::new(),
             weight: Rate(1.0),
             endpoint: Endpoint::Embedded,
+            protocol: ToolProtocol::Http,
             api_key_env: None,
             ca_cert: None,
             http2: false,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use compression::{Compression, Pipeline, StrategyConfig, StrategyName, Summarizer, Trigger};
-pub use connection::{Api, Param};
+pub use connection::{Api, Param, ToolProtocol};
 pub use fleet::{Arrival, Fleet, Session};
 pub use llm::{
     ArgType, Breaker, Cache, ClientLimits, Endpoint, Llm, Provider, Retry, Routing, Tool, ToolMock,
