@@ -23,7 +23,7 @@ use crate::config::MockConfig;
 use crate::faults::FaultPlan;
 use crate::stats::{Stats, StatsSnapshot, key_fingerprint};
 use crate::wire::{ErrorBody, ErrorDetail};
-use crate::{chat, reject, responses, tokens, tools};
+use crate::{chat, mcp, reject, responses, tokens, tools};
 
 /// `created` of answers: this epoch (2026-01-01) plus the mock's uptime, so answers depend on
 /// nothing outside the mock's clock.
@@ -103,6 +103,7 @@ impl MockServer {
             .route("/v1/responses", post(responses::handle))
             .route("/v1/models", get(models))
             .route("/tools/{name}", post(tools::handle))
+            .route("/mcp", mcp::route(&shared))
             .route("/stats", get(stats))
             // After the routes: it applies to those registered before it.
             .method_not_allowed_fallback(reject::method_not_allowed)
@@ -113,7 +114,7 @@ impl MockServer {
     }
 
     /// The routes: `POST /v1/chat/completions`, `POST /v1/responses`, `GET /v1/models`,
-    /// `POST /tools/{name}`, `GET /stats`.
+    /// `POST /tools/{name}`, `POST`/`GET`/`DELETE /mcp`, `GET /stats`.
     pub fn router(&self) -> Router {
         self.router.clone()
     }

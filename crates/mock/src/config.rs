@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use scenario::{Mock, Scenario, ToolMock};
+use scenario::{ArgType, Mock, Scenario, ToolMock};
 
 /// Everything the mock needs to answer.
 #[derive(Clone, Debug)]
@@ -29,6 +29,10 @@ pub struct ToolBehaviour {
     pub weight: f64,
     /// Latency, failure rate and result size.
     pub mock: ToolMock,
+    /// What the tool does, as `/mcp` lists it (`tools/list`).
+    pub description: String,
+    /// Its arguments, all required: `/mcp` lists their JSON schema ([`crate::tool_parameters`]).
+    pub args: BTreeMap<String, ArgType>,
 }
 
 impl MockConfig {
@@ -50,6 +54,8 @@ impl MockConfig {
                         ToolBehaviour {
                             weight: t.weight.0,
                             mock: t.mock.clone(),
+                            description: t.description.clone(),
+                            args: t.args.clone(),
                         },
                     )
                 })

@@ -2,7 +2,8 @@
 //!
 //! It answers `POST /v1/chat/completions` (JSON and SSE streaming, text and tool calls, with
 //! `usage`), `POST /v1/responses` (OpenAI's Responses API, whole and streamed, the same
-//! answers), `GET /v1/models`, `POST /tools/{name}` and `GET /stats`, with a latency model
+//! answers), `GET /v1/models`, `POST /tools/{name}`, the same tools as an MCP server at `/mcp`
+//! and `GET /stats`, with a latency model
 //! (server capacity, prefill per prompt token, base latency, inter-token gaps) and seeded
 //! faults, all taken from a scenario. The same [`MockServer::router`] serves real sockets
 //! through [`serve`] and in-process calls (`tower::ServiceExt::oneshot`) with no sockets;
@@ -25,11 +26,15 @@
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
 //!   arguments from a JSON schema.
 //! - `latency`: the latency model ([`Timing`]).
+//! - `mcp`: `/mcp`, the tools as an MCP server (streamable HTTP, rmcp), with the same
+//!   latency, faults and `/stats` as `POST /tools/{name}`.
 //! - `faults`: seeded fault decisions per endpoint and request index.
 //! - `reject`: what is turned away before a handler (a body over the limit, an unknown route,
 //!   a wrong method), in OpenAI's error shape.
 //! - `stats`: observed counts and sliding-window rate maxima ([`StatsSnapshot`]), requests
 //!   counted per API ([`LlmApi`]).
+//! - `schema`: a tool's arguments as a JSON schema ([`tool_parameters`]), for the LLM and
+//!   `/mcp` alike.
 //! - `tokens`: prompt token counting, each text counted by the shared exact counter
 //!   (`tokencount`).
 //! - `server`: the TCP accept loop, with real connection resets.
@@ -44,8 +49,10 @@ mod config;
 mod direct;
 mod faults;
 mod latency;
+mod mcp;
 mod reject;
 mod responses;
+mod schema;
 mod server;
 mod stats;
 mod tls;
@@ -58,6 +65,7 @@ pub use app::{Ending, ErrorReply, MockServer, Rejection, ResetConnection};
 pub use config::{MockConfig, ToolBehaviour};
 pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
+pub use schema::tool_parameters;
 pub use server::{serve, serve_tls, serve_with};
 pub use stats::{LlmApi, SeriesStats, StatsSnapshot, key_fingerprint};
 pub use tls::{TlsConfig, TlsError};

@@ -168,8 +168,14 @@ pub struct StatsSnapshot {
     /// Responses API requests (`POST /v1/responses`).
     #[serde(default)]
     pub responses_requests: u64,
-    /// Tool requests.
+    /// Tool requests: `POST /tools/{name}`, and tool calls through `/mcp` (one call, one
+    /// request).
     pub tool_requests: u64,
+    /// JSON-RPC requests to `/mcp` (`initialize`, `tools/list` and `tools/call` included;
+    /// notifications and responses not). Left out of the body while 0, so a run that never
+    /// speaks MCP reports what it did before `/mcp` existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mcp_requests: u64,
     /// Prompt tokens counted.
     pub prompt_tokens: u64,
     /// Completion tokens planned.
@@ -197,6 +203,7 @@ struct Inner {
     chat_requests: u64,
     responses_requests: u64,
     tool_requests: u64,
+    mcp_requests: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
     faults: BTreeMap<FaultKind, u64>,
@@ -368,6 +375,12 @@ impl Stats {
         }
     }
 
+    /// Records `n` JSON-RPC requests that arrived at `/mcp` in one HTTP request (a batch has
+    /// several).
+    pub(crate) fn mcp(&self, n: u64) {
+        self.lock().mcp_requests += n;
+    }
+
     pub(crate) fn fault(&self, kind: FaultKind) {
         *self.lock().faults.entry(kind).or_default() += 1;
     }
@@ -380,6 +393,7 @@ impl Stats {
             chat_requests: inner.chat_requests,
             responses_requests: inner.responses_requests,
             tool_requests: inner.tool_requests,
+            mcp_requests: inner.mcp_requests,
             prompt_tokens: inner.prompt_tokens,
             completion_tokens: inner.completion_tokens,
             faults: inner
@@ -394,6 +408,10 @@ impl Stats {
             folded_models: inner.by_model.folded,
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -84,8 +84,14 @@ pub(crate) async fn handle(
 }
 
 /// The answer to a call of tool `name` with the body `body` from the key `key` (its
-/// fingerprint), when the response would be sent: the router's and the direct path's.
-async fn answer(s: &Shared, name: &str, key: &str, body: &[u8]) -> Result<ToolDelivery, Rejection> {
+/// fingerprint), when the response would be sent: the router's, the direct path's and
+/// `/mcp`'s (`crate::mcp`).
+pub(crate) async fn answer(
+    s: &Shared,
+    name: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<ToolDelivery, Rejection> {
     let Some(tool) = s.config.tools.get(name) else {
         let known: Vec<&str> = s.config.tools.keys().map(String::as_str).collect();
         return Err(Rejection::Status(ErrorReply::new(
