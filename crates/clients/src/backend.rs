@@ -15,7 +15,8 @@
 //!   async-openai with one service injected (`service`: our transport, no hidden retries, our
 //!   credentials only, a 2xx in the wrong framing for `stream` told apart as
 //!   `stream_mismatch`) and their failures classified by the same code.
-//!   [`HttpTool`]: a tool's URL, `POST`ed.
+//!   [`HttpTool`]: a tool's URL, `POST`ed. [`McpTool`]: a tool of an MCP server (streamable
+//!   HTTP, through rmcp on our transport), one session per server shared by all agents.
 //! - [`MockLlm`], [`MockTool`]: the embedded mock called in-process, without the wire (the
 //!   virtual clock): the same results, timings and `/stats` as over HTTP, without a per-token
 //!   cost, for either API ([`MockLlm::with_api`]). The router path (a request body through
@@ -39,6 +40,7 @@ use crate::tool::ToolResult;
 mod any;
 mod credentials;
 mod http_tool;
+mod mcp;
 mod mock;
 mod openai;
 mod responses;
@@ -49,6 +51,8 @@ mod tests;
 pub use any::{AnyLlm, AnyTool};
 pub(crate) use credentials::Extras;
 pub use http_tool::HttpTool;
+pub use mcp::McpTool;
+pub(crate) use mcp::{Session as McpSession, preflight as mcp_preflight, same_server};
 pub use mock::{MockLlm, MockTool};
 pub use openai::HttpLlm;
 pub use responses::HttpResponses;

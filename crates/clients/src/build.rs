@@ -1,10 +1,13 @@
 //! Building the clients a scenario describes.
 
 use mock::MockServer;
-use scenario::{Api, ClientLimits, Endpoint, Scenario, ScenarioError, Secrets};
+use std::sync::Arc;
+
+use scenario::{Api, ClientLimits, Endpoint, Scenario, ScenarioError, Secrets, ToolProtocol};
 
 use crate::backend::{
-    AnyLlm, AnyTool, Extras, HttpLlm, HttpResponses, HttpTool, MockLlm, MockTool,
+    AnyLlm, AnyTool, Extras, HttpLlm, HttpResponses, HttpTool, McpSession, McpTool, MockLlm,
+    MockTool, mcp_preflight, same_server,
 };
 use crate::llm::LlmClient;
 use crate::tool::ToolClient;
@@ -91,13 +94,30 @@ pub enum BuildError {
         /// Why (the cause is in the message).
         reason: String,
     },
-    /// A key the scenario accepts that this build cannot serve yet.
-    #[error("`{target}`: {what} is not available yet: remove it")]
-    Unsupported {
-        /// The provider or tool.
+    /// An MCP server that could not be started (`initialize`) or listed before the fleet.
+    #[error(
+        "tool `{target}`: the MCP server at {url} cannot be used: {reason}; check that `endpoint` is the URL of an MCP server over streamable HTTP (often ending in /mcp) and that it is up"
+    )]
+    McpServer {
+        /// The (first) tool of that server.
         target: String,
-        /// The key and value.
-        what: &'static str,
+        /// Its URL, as the scenario wrote it.
+        url: String,
+        /// Why (the cause is in the message).
+        reason: String,
+    },
+    /// A tool the MCP server does not list.
+    #[error(
+        "`tools.{target}`: the MCP server at {url} has no tool named `{target}`; it lists: {}; name the table after one of them, or point its `endpoint` at the server that has it",
+        if listed.is_empty() { "none".to_owned() } else { listed.join(", ") }
+    )]
+    McpToolMissing {
+        /// The tool.
+        target: String,
+        /// The server's URL, as the scenario wrote it.
+        url: String,
+        /// The tools it lists.
+        listed: Vec<String>,
     },
     /// The HTTP client could not be created.
     #[error("cannot create the HTTP client for `{target}`")]
@@ -162,36 +182,82 @@ impl Clients {
             });
         }
         let llm = LlmClient::with_backends(&scenario.llm, backends);
+        // The MCP sessions made so far, with the tool whose keys made each.
+        let mut sessions: Vec<(String, Arc<McpSession>)> = Vec::new();
         let mut tools = ToolClient::with_backends(&scenario.tools, |name, t| {
-            if t.protocol == scenario::ToolProtocol::Mcp {
-                return Err(BuildError::Unsupported {
-                    target: name.to_owned(),
-                    what: "protocol = \"mcp\"",
-                });
-            }
             let key = api_key(name, t.api_key_env.as_deref(), secrets)?;
             let extras = Extras::new(name, key, &t.headers, &t.query, secrets)?;
-            let connection = connection(&t.limits, t.ca_cert.as_ref(), t.http2);
+            let mut connection = connection(&t.limits, t.ca_cert.as_ref(), t.http2);
             let url_error = |source| BuildError::Url {
                 target: name.to_owned(),
                 source,
             };
-            Ok::<_, BuildError>(
-                match (route(name, &t.endpoint, connection, embedded)?, &t.endpoint) {
-                    (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
-                    (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
-                        HttpTool::new(transport, &format!("{base}/tools/{name}"), extras, true)
-                            .map_err(url_error)?,
-                    ),
-                    (Route::Http(transport, _), Endpoint::Url(url)) => AnyTool::Http(
-                        HttpTool::new(transport, url, extras, false).map_err(url_error)?,
-                    ),
-                },
-            )
+            let mcp = t.protocol == ToolProtocol::Mcp;
+            if mcp {
+                let made = sessions
+                    .iter()
+                    .find(|(o, _)| scenario.tools.get(o).is_some_and(|o| same_server(o, t)));
+                if let Some((_, session)) = made {
+                    return Ok(AnyTool::Mcp(McpTool::new(
+                        name,
+                        session.clone(),
+                        t.timeout.0,
+                    )));
+                }
+                // One session (and connection pool) for all the tools of this server: as many
+                // requests in flight as their pools together let through.
+                connection.max_in_flight = scenario
+                    .tools
+                    .values()
+                    .filter(|o| same_server(o, t))
+                    .map(|o| o.limits.max_in_flight)
+                    .fold(0, u32::saturating_add);
+            }
+            let in_flight = usize::try_from(connection.max_in_flight).unwrap_or(usize::MAX);
+            let route = route(name, &t.endpoint, connection, embedded)?;
+            Ok::<_, BuildError>(match (route, &t.endpoint) {
+                (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
+                (Route::Http(transport, base), endpoint) if mcp => {
+                    let url = match endpoint {
+                        Endpoint::Embedded => format!("{base}/mcp"),
+                        Endpoint::Url(url) => url.clone(),
+                    };
+                    let client = transport.reqwest_client();
+                    let session = McpSession::new(client, &url, &extras, in_flight);
+                    let session = Arc::new(session.map_err(url_error)?);
+                    sessions.push((name.to_owned(), session.clone()));
+                    AnyTool::Mcp(McpTool::new(name, session, t.timeout.0))
+                }
+                (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
+                    HttpTool::new(transport, &format!("{base}/tools/{name}"), extras, true)
+                        .map_err(url_error)?,
+                ),
+                (Route::Http(transport, _), Endpoint::Url(url)) => {
+                    AnyTool::Http(HttpTool::new(transport, url, extras, false).map_err(url_error)?)
+                }
+            })
         })?;
         // One cancellation for every call of the fleet.
         tools.cancel = llm.cancel.clone();
         Ok(Clients { llm, tools })
+    }
+
+    /// Checks, before the fleet starts, what only the servers can tell: each MCP server the
+    /// tools name is started (`initialize`) and listed (`tools/list`), and every configured
+    /// MCP tool is one it lists. The sessions started here are the ones the fleet uses.
+    /// Nothing to do without MCP tools (or under the virtual clock, where the embedded mock's
+    /// tools are called in-process).
+    pub async fn preflight(&self) -> Result<(), BuildError> {
+        mcp_preflight(
+            self.tools
+                .tools
+                .iter()
+                .filter_map(|(name, entry)| match &entry.backend {
+                    AnyTool::Mcp(tool) => Some((name.as_str(), tool)),
+                    _ => None,
+                }),
+        )
+        .await
     }
 
     /// Ends every call in flight, and every call made from now on, at once as `cancelled`:

@@ -10,11 +10,11 @@
 //! # Layout
 //! - [`backend`]: the seam to whatever answers: [`LlmBackend`] and [`ToolBackend`] (one
 //!   attempt each: request in, answer and [`Measured`] timings or a classified [`Failure`]
-//!   out), over HTTP ([`HttpLlm`]: async-openai chat completions; [`HttpTool`]) or the
-//!   embedded mock in-process ([`MockLlm`], [`MockTool`]), with the per-conversation
+//!   out), over HTTP ([`HttpLlm`]: async-openai chat completions; [`HttpTool`]; [`McpTool`]:
+//!   a tool of an MCP server) or the embedded mock in-process ([`MockLlm`], [`MockTool`]), with the per-conversation
 //!   [`ConversationCache`].
 //! - `build`: [`Clients`] from a scenario (each endpoint's backend chosen once), [`Embedded`]
-//!   for the built-in mock.
+//!   for the built-in mock, and the preflight of MCP servers before a live run.
 //! - `llm`: [`LlmClient`]: routing over the providers, each call through `drive`.
 //! - `tool`: [`ToolClient`] with the response cache.
 //! - `drive`: one logical call through the policies; where each attempt is timed.
@@ -41,7 +41,7 @@ mod tool;
 mod transport;
 
 pub use backend::{
-    AnyLlm, AnyTool, Attempted, ConversationCache, Failure, HttpLlm, HttpTool, LlmBackend,
+    AnyLlm, AnyTool, Attempted, ConversationCache, Failure, HttpLlm, HttpTool, LlmBackend, McpTool,
     Measured, MockLlm, MockTool, ToolBackend,
 };
 pub use breaker::{BreakerState, BreakerStats};

@@ -1,11 +1,11 @@
 //! [`AnyLlm`] and [`AnyTool`]: the backend a scenario's endpoint names, chosen once when the
 //! clients are built. An enum, not a `Box<dyn>`: the trait's futures stay unboxed (no
-//! allocation per attempt, charged to the agent that makes it), and a new backend (MCP, say)
-//! is one more variant.
+//! allocation per attempt, charged to the agent that makes it), and a new backend is one
+//! more variant.
 
 use super::{
-    Attempted, ConversationCache, HttpLlm, HttpResponses, HttpTool, LlmBackend, MockLlm, MockTool,
-    ToolBackend,
+    Attempted, ConversationCache, HttpLlm, HttpResponses, HttpTool, LlmBackend, McpTool, MockLlm,
+    MockTool, ToolBackend,
 };
 use crate::llm::{LlmRequest, LlmResponse};
 use crate::tool::ToolResult;
@@ -48,6 +48,8 @@ impl LlmBackend for AnyLlm {
 pub enum AnyTool {
     /// A URL, over HTTP.
     Http(HttpTool),
+    /// A tool of an MCP server (streamable HTTP).
+    Mcp(McpTool),
     /// The embedded mock in-process.
     Mock(MockTool),
 }
@@ -56,6 +58,7 @@ impl ToolBackend for AnyTool {
     async fn attempt(&self, args: &serde_json::Value) -> Attempted<ToolResult> {
         match self {
             AnyTool::Http(b) => b.attempt(args).await,
+            AnyTool::Mcp(b) => b.attempt(args).await,
             AnyTool::Mock(b) => b.attempt(args).await,
         }
     }
