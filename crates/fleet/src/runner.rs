@@ -164,6 +164,9 @@ where
         (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
     };
     let clients = Arc::new(build(&scenario, &embedded, &options)?);
+    // Bad input only the servers can tell (an MCP server that lacks a configured tool) stops
+    // the run here, before any traffic.
+    clients.preflight().await?;
     // The harness's own probe runs beside the fleet: is the process itself the bottleneck?
     let probe = saturation::Probe::start();
     let mut outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;
