@@ -16,6 +16,9 @@ mod common;
 mod compare;
 /// `corpus generate` and `compress`: determinism, sweeps, users' logs, bad input.
 mod compress;
+/// MCP tools: a fleet whose tools are the MCP server of `fleetbench serve` counts what HTTP
+/// tools count, with the same latency model; a server without a configured tool is exit 2.
+mod mcp;
 /// Per-agent heap: known bytes reported, frees and hand-offs charged to the owner.
 mod memory;
 /// The Responses API end to end: fleets with `api = "responses"`, streamed and whole, report
