@@ -309,3 +309,83 @@ async fn mcp_is_served_over_tls() {
     })
     .await;
 }
+
+/// One JSON-RPC message to `/mcp` by hand, in `session`; the response.
+async fn post(
+    http: &reqwest::Client,
+    mock: &MockHandle,
+    session: Option<&str>,
+    message: Value,
+) -> reqwest::Response {
+    let mut request = http
+        .post(mock.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&message);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request.send().await.expect("POST /mcp")
+}
+
+/// The JSON of the one event of an answer's stream.
+async fn event(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("an event stream");
+    let data = text
+        .lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .unwrap_or_else(|| panic!("no data line in {text:?}"));
+    serde_json::from_str(data.trim()).expect("the event's data is JSON")
+}
+
+#[tokio::test]
+async fn on_the_wire_a_session_answers_one_event_per_post_and_ends_with_delete() {
+    bounded(async {
+        let mock = testkit::spawn_mock(config("")).await;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "curl", "version": "1"}}});
+        let response = post(&http, &mock, None, init).await;
+        assert_eq!(response.status(), 200);
+        let session = response.headers()["mcp-session-id"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert_eq!(
+            event(response).await["result"]["serverInfo"]["name"],
+            "fleetbench-mock"
+        );
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(
+            post(&http, &mock, Some(&session), initialized)
+                .await
+                .status(),
+            202
+        );
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "lookup_order", "arguments": {"order_id": "ORD-7"}}});
+        let answer = event(post(&http, &mock, Some(&session), call.clone()).await).await;
+        let result = &answer["result"];
+        assert_eq!(result["content"][0]["type"], "text");
+        assert_eq!(result["isError"], false);
+        assert_eq!(result["_meta"]["tokens"], 10);
+        assert!(result.get("structuredContent").is_none(), "{result}");
+
+        let deleted = http
+            .delete(mock.url("/mcp"))
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .expect("DELETE /mcp");
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        let gone = post(&http, &mock, Some(&session), call).await;
+        assert_eq!(gone.status(), 404);
+        // initialize and the two calls; not the notification.
+        assert_eq!(mock.stats().mcp_requests, 3);
+        assert_eq!(mock.stats().tool_requests, 1);
+    })
+    .await;
+}
