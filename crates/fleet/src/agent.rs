@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
-use serde_json::{Map, Value, json};
 
 use clients::{CallRecord, Clients, ErrorKind};
-use scenario::{ArgType, Scenario, SimRng};
+use scenario::{Scenario, SimRng};
 
 use crate::stop::Stop;
 
@@ -89,38 +88,18 @@ pub trait Agent: Send {
     ) -> impl Future<Output = ()> + Send;
 }
 
-/// The JSON schema of one argument type.
-fn arg_schema(arg: ArgType) -> Value {
-    match arg {
-        ArgType::String => json!({"type": "string"}),
-        ArgType::Integer => json!({"type": "integer"}),
-        ArgType::Number => json!({"type": "number"}),
-        ArgType::Boolean => json!({"type": "boolean"}),
-        ArgType::Path => json!({"type": "string", "format": "path", "description": "a file path"}),
-        ArgType::Url => json!({"type": "string", "format": "uri"}),
-        ArgType::Id => json!({"type": "string", "format": "id"}),
-    }
-}
-
 /// The function definitions of the session's tools, as the LLM sees them.
 pub fn tool_definitions(scenario: &Scenario) -> Vec<ChatCompletionTools> {
     scenario
         .session_tools()
         .into_iter()
         .map(|(name, tool)| {
-            let properties: Map<String, Value> = tool
-                .args
-                .iter()
-                .map(|(arg, ty)| (arg.clone(), arg_schema(*ty)))
-                .collect();
-            let required: Vec<&String> = tool.args.keys().collect();
+            // The mock's `/mcp` lists the same schema (`tools/list`).
             ChatCompletionTools::Function(ChatCompletionTool {
                 function: FunctionObject {
                     name: name.to_owned(),
                     description: (!tool.description.is_empty()).then(|| tool.description.clone()),
-                    parameters: Some(
-                        json!({"type": "object", "properties": properties, "required": required}),
-                    ),
+                    parameters: Some(mock::tool_parameters(&tool.args)),
                     strict: None,
                 },
             })
@@ -130,6 +109,8 @@ pub fn tool_definitions(scenario: &Scenario) -> Vec<ChatCompletionTools> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
