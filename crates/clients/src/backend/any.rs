@@ -58,7 +58,10 @@ impl ToolBackend for AnyTool {
     async fn attempt(&self, args: &serde_json::Value) -> Attempted<ToolResult> {
         match self {
             AnyTool::Http(b) => b.attempt(args).await,
-            AnyTool::Mcp(b) => b.attempt(args).await,
+            // Boxed: rmcp's call future is kilobytes, and unboxed it would grow every tool
+            // call's future, which lives in each agent's task (and its memory figure),
+            // whichever backend the scenario uses.
+            AnyTool::Mcp(b) => Box::pin(b.attempt(args)).await,
             AnyTool::Mock(b) => b.attempt(args).await,
         }
     }

@@ -290,3 +290,22 @@ async fn a_session_the_server_dropped_is_started_again() {
     assert!(outcomes[1..].iter().all(Result::is_ok), "{outcomes:?}");
     assert!(server.stats().tool_requests >= 2);
 }
+
+#[test]
+fn the_mcp_backend_does_not_grow_every_tool_call_s_future() {
+    // A tool call's future lives in the calling agent's task, and so in its memory figure:
+    // the MCP variant (rmcp's call future is kilobytes) is boxed so that the other backends'
+    // calls stay the size they were.
+    let s = testkit::scenario("[tools.search]\nargs = { query = \"string\" }\n");
+    let clients = clients(&s, "http://127.0.0.1:9");
+    let any = &clients.tools.tools["search"].backend;
+    let AnyTool::Http(http) = any else {
+        panic!("an HTTP tool: {any:?}")
+    };
+    let args = json!({});
+    let (whole, http) = (
+        std::mem::size_of_val(&any.attempt(&args)),
+        std::mem::size_of_val(&http.attempt(&args)),
+    );
+    assert!(whole <= http + 64, "AnyTool {whole} bytes, HttpTool {http}");
+}
