@@ -389,3 +389,40 @@ async fn on_the_wire_a_session_answers_one_event_per_post_and_ends_with_delete()
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_open_get_stream_ends_when_the_mock_shuts_down() {
+    bounded(async {
+        let mock = testkit::spawn_mock(config("")).await;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "curl", "version": "1"}}});
+        let response = post(&http, &mock, None, init).await;
+        let session = response.headers()["mcp-session-id"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        post(&http, &mock, Some(&session), initialized).await;
+        let stream = http
+            .get(mock.url("/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .expect("GET /mcp");
+        assert_eq!(stream.status(), 200);
+        // Well inside the 5 s the server gives open connections to drain: the session's
+        // stream ends with the mock, it does not hold the shutdown.
+        tokio::time::timeout(Duration::from_secs(3), mock.stop())
+            .await
+            .expect("the mock stops with a GET stream open")
+            .expect("the mock stops cleanly");
+        drop(stream);
+    })
+    .await;
+}
