@@ -183,59 +183,9 @@ impl Clients {
         }
         let llm = LlmClient::with_backends(&scenario.llm, backends);
         // The MCP sessions made so far, with the tool whose keys made each.
-        let mut sessions: Vec<(String, Arc<McpSession>)> = Vec::new();
+        let mut sessions = Vec::new();
         let mut tools = ToolClient::with_backends(&scenario.tools, |name, t| {
-            let key = api_key(name, t.api_key_env.as_deref(), secrets)?;
-            let extras = Extras::new(name, key, &t.headers, &t.query, secrets)?;
-            let mut connection = connection(&t.limits, t.ca_cert.as_ref(), t.http2);
-            let url_error = |source| BuildError::Url {
-                target: name.to_owned(),
-                source,
-            };
-            let mcp = t.protocol == ToolProtocol::Mcp;
-            if mcp {
-                let made = sessions
-                    .iter()
-                    .find(|(o, _)| scenario.tools.get(o).is_some_and(|o| same_server(o, t)));
-                if let Some((_, session)) = made {
-                    return Ok(AnyTool::Mcp(McpTool::new(
-                        name,
-                        session.clone(),
-                        t.timeout.0,
-                    )));
-                }
-                // One session (and connection pool) for all the tools of this server: as many
-                // requests in flight as their pools together let through.
-                connection.max_in_flight = scenario
-                    .tools
-                    .values()
-                    .filter(|o| same_server(o, t))
-                    .map(|o| o.limits.max_in_flight)
-                    .fold(0, u32::saturating_add);
-            }
-            let in_flight = usize::try_from(connection.max_in_flight).unwrap_or(usize::MAX);
-            let route = route(name, &t.endpoint, connection, embedded)?;
-            Ok::<_, BuildError>(match (route, &t.endpoint) {
-                (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
-                (Route::Http(transport, base), endpoint) if mcp => {
-                    let url = match endpoint {
-                        Endpoint::Embedded => format!("{base}/mcp"),
-                        Endpoint::Url(url) => url.clone(),
-                    };
-                    let client = transport.reqwest_client();
-                    let session = McpSession::new(client, &url, &extras, in_flight);
-                    let session = Arc::new(session.map_err(url_error)?);
-                    sessions.push((name.to_owned(), session.clone()));
-                    AnyTool::Mcp(McpTool::new(name, session, t.timeout.0))
-                }
-                (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
-                    HttpTool::new(transport, &format!("{base}/tools/{name}"), extras, true)
-                        .map_err(url_error)?,
-                ),
-                (Route::Http(transport, _), Endpoint::Url(url)) => {
-                    AnyTool::Http(HttpTool::new(transport, url, extras, false).map_err(url_error)?)
-                }
-            })
+            tool_backend(scenario, name, t, embedded, secrets, &mut sessions)
         })?;
         // One cancellation for every call of the fleet.
         tools.cancel = llm.cancel.clone();
@@ -266,6 +216,70 @@ impl Clients {
     pub fn cancel_calls(&self) {
         self.llm.cancel_calls();
     }
+}
+
+/// The backend of tool `name` (`t`): the embedded mock in-process, an HTTP tool, or a tool of
+/// an MCP server, whose session it shares with the server's other tools (`sessions`: those
+/// made so far, by the tool that made each).
+fn tool_backend(
+    scenario: &Scenario,
+    name: &str,
+    t: &scenario::Tool,
+    embedded: &Embedded,
+    secrets: &Secrets,
+    sessions: &mut Vec<(String, Arc<McpSession>)>,
+) -> Result<AnyTool, BuildError> {
+    let key = api_key(name, t.api_key_env.as_deref(), secrets)?;
+    let extras = Extras::new(name, key, &t.headers, &t.query, secrets)?;
+    let mut connection = connection(&t.limits, t.ca_cert.as_ref(), t.http2);
+    let url_error = |source| BuildError::Url {
+        target: name.to_owned(),
+        source,
+    };
+    let mcp = t.protocol == ToolProtocol::Mcp;
+    if mcp {
+        let made = sessions
+            .iter()
+            .find(|(o, _)| scenario.tools.get(o).is_some_and(|o| same_server(o, t)));
+        if let Some((_, session)) = made {
+            return Ok(AnyTool::Mcp(McpTool::new(
+                name,
+                session.clone(),
+                t.timeout.0,
+            )));
+        }
+        // One session (and connection pool) for all the tools of this server: as many
+        // requests in flight as their pools together let through.
+        connection.max_in_flight = scenario
+            .tools
+            .values()
+            .filter(|o| same_server(o, t))
+            .map(|o| o.limits.max_in_flight)
+            .fold(0, u32::saturating_add);
+    }
+    let in_flight = usize::try_from(connection.max_in_flight).unwrap_or(usize::MAX);
+    let route = route(name, &t.endpoint, connection, embedded)?;
+    Ok(match (route, &t.endpoint) {
+        (Route::Mock(mock), _) => AnyTool::Mock(MockTool::new(mock, name)),
+        (Route::Http(transport, base), endpoint) if mcp => {
+            let url = match endpoint {
+                Endpoint::Embedded => format!("{base}/mcp"),
+                Endpoint::Url(url) => url.clone(),
+            };
+            let client = transport.reqwest_client();
+            let session = McpSession::new(client, &url, &extras, in_flight);
+            let session = Arc::new(session.map_err(url_error)?);
+            sessions.push((name.to_owned(), session.clone()));
+            AnyTool::Mcp(McpTool::new(name, session, t.timeout.0))
+        }
+        (Route::Http(transport, base), Endpoint::Embedded) => AnyTool::Http(
+            HttpTool::new(transport, &format!("{base}/tools/{name}"), extras, true)
+                .map_err(url_error)?,
+        ),
+        (Route::Http(transport, _), Endpoint::Url(url)) => {
+            AnyTool::Http(HttpTool::new(transport, url, extras, false).map_err(url_error)?)
+        }
+    })
 }
 
 /// The key the variable `var` (an endpoint's `api_key_env`) holds, from `secrets`.
