@@ -162,14 +162,20 @@ pub(crate) async fn preflight<'a>(
             reason,
         };
         let listed = tokio::time::timeout(limit, async {
-            let running = session
-                .get()
-                .await
-                .map_err(|e| crate::transport::error_chain(&e))?;
+            let running = session.get().await.map_err(|e| {
+                let kind = classify::initialize(&e).kind;
+                match &e {
+                    // Its text holds the transport error's: only the causes under it.
+                    rmcp::service::ClientInitializeError::TransportError { error, .. } => {
+                        reason(kind, error.error.as_ref())
+                    }
+                    _ => reason(kind, &e),
+                }
+            })?;
             running
                 .list_all_tools()
                 .await
-                .map_err(|e| crate::transport::error_chain(&e))
+                .map_err(|e| reason(classify::service(&e).kind, &e))
         })
         .await
         .map_err(|_| unreachable(format!("no answer within {limit:?} (the tool's `timeout`)")))?
@@ -184,4 +190,32 @@ pub(crate) async fn preflight<'a>(
         }
     }
     Ok(())
+}
+
+/// Why a server could not be used, for a message: the failure's kind and the innermost cause
+/// (the refused connection, the certificate's problem), never a reqwest error's text, which
+/// holds the URL and so the endpoint's query, a value from the environment among them.
+fn reason(kind: ErrorKind, err: &(dyn std::error::Error + 'static)) -> String {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let mut cause = None;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        next = e.source();
+        if let Some(StreamableHttpError::Client(inner)) =
+            e.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            // Its text holds the inner error's, URL included: only the causes under it.
+            next = std::error::Error::source(inner);
+            continue;
+        }
+        // A text with a URL in it (reqwest's, and every error wrapping one) is left out.
+        let text = e.to_string();
+        if e.downcast_ref::<reqwest::Error>().is_none() && !text.contains("://") {
+            cause = Some(text);
+        }
+    }
+    match cause {
+        Some(cause) => format!("{kind} ({cause})"),
+        None => kind.to_string(),
+    }
 }

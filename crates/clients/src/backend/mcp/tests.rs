@@ -201,13 +201,18 @@ async fn the_preflight_names_a_tool_the_server_does_not_list_and_those_it_does()
 async fn the_preflight_names_a_server_it_cannot_reach() {
     // Port 9 (discard) on loopback: nothing listens there.
     let s = testkit::scenario(
-        "[tools.search]\nprotocol = \"mcp\"\nendpoint = \"http://127.0.0.1:9/mcp\"\n",
+        "[tools.search]\nprotocol = \"mcp\"\nendpoint = \"http://127.0.0.1:9/mcp\"\nquery = { team = \"q-secret\" }\n",
     );
     let err = clients(&s, "http://127.0.0.1:9").preflight().await;
     let err = err.expect_err("nothing listens");
     assert!(matches!(err, BuildError::McpServer { .. }), "{err:?}");
     let shown = err.to_string();
     assert!(shown.contains("tool `search`") && shown.contains("http://127.0.0.1:9/mcp"));
+    // The kind and the cause, never reqwest's text: it holds the URL with its query.
+    assert!(
+        shown.contains("connect (") && !shown.contains("q-secret"),
+        "{shown}"
+    );
     // A call is classified as a refused connection.
     let clients = clients(&s, "http://127.0.0.1:9");
     let failed = mcp(&clients, "search").attempt(&json!({})).await;
