@@ -27,6 +27,7 @@ use crate::build::BuildError;
 use crate::tool::ToolResult;
 
 mod classify;
+mod http;
 mod session;
 #[cfg(test)]
 mod tests;

@@ -119,7 +119,8 @@ impl Session {
             .max_concurrent_requests(self.max_in_flight);
         config.custom_headers = self.headers.clone();
         config.reinit_on_expired_session = true;
-        let transport = StreamableHttpClientTransport::with_client(self.client.clone(), config);
+        let client = super::http::Scrubbed(self.client.clone());
+        let transport = StreamableHttpClientTransport::with_client(client, config);
         let info = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("fleetbench", env!("CARGO_PKG_VERSION")),
