@@ -33,13 +33,36 @@ impl Scenario {
     /// Checks the rules across fields of a scenario changed in code or by command-line flags;
     /// `origin` names where the values came from (the problems carry no file position).
     pub fn check(&self, origin: &str) -> Result<(), ScenarioError> {
-        validate::unlocated(origin, validate::check(self))
+        unlocated(origin, validate::check(self))
     }
 
     /// The effective scenario as TOML, every default filled in.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a scenario always serializes to TOML")
     }
+}
+
+/// The error of `issues` found in values with no file position (changed in code, or read from
+/// the environment), or `Ok` when there are none.
+pub(crate) fn unlocated(
+    origin: &str,
+    issues: Vec<validate::Issue>,
+) -> Result<(), crate::ScenarioError> {
+    if issues.is_empty() {
+        return Ok(());
+    }
+    Err(crate::ScenarioError::Invalid {
+        origin: origin.to_owned(),
+        problems: issues
+            .into_iter()
+            .map(|issue| crate::Problem {
+                key: issue.path.to_string(),
+                line: None,
+                column: None,
+                message: issue.message,
+            })
+            .collect(),
+    })
 }
 
 /// [`Scenario::from_toml_with`] for a file in `dir`: its relative paths (`ca_cert`, the mock's

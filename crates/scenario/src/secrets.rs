@@ -59,7 +59,7 @@ impl Secrets {
     /// variable that is unset or not UTF-8 is a problem naming the key that refers to it.
     pub fn read(scenario: &Scenario) -> Result<Secrets, ScenarioError> {
         let (secrets, issues) = read_issues(scenario);
-        crate::validate::unlocated("the environment", issues).map(|()| secrets)
+        crate::load::unlocated("the environment", issues).map(|()| secrets)
     }
 
     /// The value of `var`, when it was read.

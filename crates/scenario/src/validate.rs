@@ -59,26 +59,6 @@ pub(crate) struct Issue {
     pub(crate) message: String,
 }
 
-/// The error of `issues` found in values with no file position (changed in code, or read from
-/// the environment), or `Ok` when there are none.
-pub(crate) fn unlocated(origin: &str, issues: Vec<Issue>) -> Result<(), crate::ScenarioError> {
-    if issues.is_empty() {
-        return Ok(());
-    }
-    Err(crate::ScenarioError::Invalid {
-        origin: origin.to_owned(),
-        problems: issues
-            .into_iter()
-            .map(|issue| crate::Problem {
-                key: issue.path.to_string(),
-                line: None,
-                column: None,
-                message: issue.message,
-            })
-            .collect(),
-    })
-}
-
 #[derive(Default)]
 struct Checker {
     issues: Vec<Issue>,
