@@ -6,6 +6,7 @@ use scenario::rng::{self, SimRng, stream};
 use scenario::text;
 
 use crate::args;
+use crate::attribution::SessionMarker;
 use crate::config::MockConfig;
 use crate::latency::Timing;
 use crate::tokens;
@@ -77,6 +78,9 @@ pub(crate) struct Planning<'a> {
     pub(crate) prompt_tokens: u32,
     /// The last message is a tool result.
     pub(crate) after_tools: bool,
+    /// The session marker the request carries, while attribution is on: the tool calls'
+    /// string arguments carry it back (`crate::args`). None on the direct paths.
+    pub(crate) marker: Option<SessionMarker>,
 }
 
 impl<'a> Planning<'a> {
@@ -87,6 +91,7 @@ impl<'a> Planning<'a> {
             body_hash,
             prompt_tokens: tokens::prompt_tokens(config.llm.tokenizer, req),
             after_tools: req.messages.last().is_some_and(|m| m.role == "tool"),
+            marker: None,
         }
     }
 }
@@ -104,12 +109,12 @@ impl Answer {
             req,
             body_hash,
             prompt_tokens,
-            after_tools,
+            ..
         } = planning;
         let llm = &config.llm;
         let mut rng = SimRng::derive(config.seed, &[stream::MOCK_RESPONSE, body_hash]);
         let wanted = llm.output_tokens.sample(&mut rng).0;
-        let tool_calls = plan_tool_calls(config, req, after_tools, &mut rng, body_hash);
+        let tool_calls = plan_tool_calls(config, planning, &mut rng);
         let (words, finish_reason) = if tool_calls.is_empty() {
             let (n, reason) = match req.max_output() {
                 Some(max) if max < wanted => (max, FinishReason::Length),
@@ -186,11 +191,16 @@ impl Answer {
 
 fn plan_tool_calls(
     config: &MockConfig,
-    req: &ChatRequest,
-    after_tools: bool,
+    planning: &Planning<'_>,
     rng: &mut SimRng,
-    body_hash: u64,
 ) -> Vec<PlannedCall> {
+    let &Planning {
+        req,
+        body_hash,
+        after_tools,
+        marker,
+        ..
+    } = planning;
     let llm = &config.llm;
     let choice = req.tool_choice();
     let offered: Vec<_> = req
@@ -231,7 +241,7 @@ fn plan_tool_calls(
         calls.push(PlannedCall {
             id: format!("call_{:012x}{i:02}", body_hash >> 16),
             name: spec.name.clone(),
-            arguments: args::generate(spec.parameters.as_ref(), rng),
+            arguments: args::generate(spec.parameters.as_ref(), rng, marker),
         });
     }
     calls

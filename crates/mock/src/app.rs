@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use scenario::{Fault, FaultKind};
 
+use crate::attribution::{Attribution, ObservedCall, Watch};
 use crate::config::MockConfig;
 use crate::faults::FaultPlan;
 use crate::stats::{Stats, StatsSnapshot, key_fingerprint};
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     /// Cancelled at shutdown, so stalled requests end.
     pub(crate) shutdown: CancellationToken,
+    /// The session attribution recorder, while [`MockConfig::attribution`] is on.
+    pub(crate) attribution: Option<Arc<Attribution>>,
 }
 
 impl Shared {
@@ -56,6 +59,22 @@ impl Shared {
 
     pub(crate) fn created(&self) -> u32 {
         u32::try_from(EPOCH + self.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// Starts watching an HTTP call for session attribution, its marker looked for in
+    /// `bytes`; not watched (nothing scanned or counted) while attribution is off.
+    pub(crate) fn watch(&self, call: ObservedCall, bytes: &[u8]) -> Watch {
+        match &self.attribution {
+            Some(attribution) => attribution.watch(call, bytes),
+            None => Watch::off(),
+        }
+    }
+
+    /// `/stats`: the counters, and the attribution counters while attribution is on.
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let mut snapshot = self.stats.snapshot();
+        snapshot.attribution = self.attribution.as_ref().map(|a| a.counts());
+        snapshot
     }
 
     /// The fingerprint of the request's API key.
@@ -96,6 +115,7 @@ impl MockServer {
             stats: Stats::new(started),
             started,
             shutdown: CancellationToken::new(),
+            attribution: config.attribution.then(Arc::default),
             config,
         });
         let router = Router::new()
@@ -121,7 +141,7 @@ impl MockServer {
 
     /// What the mock has observed so far.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        self.shared.snapshot()
     }
 
     /// The configuration.
@@ -146,7 +166,7 @@ async fn models(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
 }
 
 async fn stats(State(s): State<Arc<Shared>>) -> Json<StatsSnapshot> {
-    Json(s.stats.snapshot())
+    Json(s.snapshot())
 }
 
 /// Why a request gets no answer: an error status, or a reset connection. The HTTP handlers

@@ -17,6 +17,7 @@ use scenario::rng::stable_hash;
 
 use crate::answer::{Answer, Emission, Planning};
 use crate::app::{Degrade, Ending, Rejection, Shared, apply_fault, bad_request, cut, cut_body};
+use crate::attribution::{Injected, ObservedCall, Watch};
 use crate::faults::Target;
 use crate::reject::RequestBody;
 use crate::stats::{InFlight, LlmApi};
@@ -32,13 +33,24 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     RequestBody(body): RequestBody,
 ) -> Response {
-    let admitted = match admit(&s, LlmApi::Chat, &body, &Shared::key(&headers)).await {
+    let mut watch = s.watch(
+        ObservedCall::Llm {
+            model: String::new(),
+        },
+        &body,
+    );
+    let key = Shared::key(&headers);
+    let admitted = match admit(&s, LlmApi::Chat, &body, &key, &mut watch).await {
         Ok(admitted) => admitted,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            watch.reject(&rejection);
+            return rejection.into_response();
+        }
     };
     if admitted.answer.stream {
-        stream_response(s, admitted)
+        stream_response(s, admitted, watch)
     } else {
+        // The watch ends with the handler, once the body is built.
         json_response(s, admitted).await
     }
 }
@@ -55,25 +67,25 @@ pub(crate) struct Admitted {
 /// Everything before generation, the same for HTTP and the direct path: read and validate
 /// the body, plan the answer (from the body's bytes, so a request gets the same answer either
 /// way), count it in `/stats` under the key's fingerprint and `api`, decide and apply its
-/// fault.
+/// fault. `watch` carries the request's session marker into the plan (tool arguments) and
+/// notes the plan and fault for attribution; the direct path's is off.
 pub(crate) async fn admit(
     s: &Shared,
     api: LlmApi,
     body: &[u8],
     key: &str,
+    watch: &mut Watch,
 ) -> Result<Admitted, Rejection> {
     let req: ChatRequest = serde_json::from_slice(body)
         .map_err(|err| bad_request(format!("invalid chat completion request: {err}")))?;
     if req.messages.is_empty() {
         return Err(empty());
     }
-    admit_planned(
-        s,
-        api,
-        &Planning::of(&s.config, &req, stable_hash(body)),
-        key,
-    )
-    .await
+    let planning = Planning {
+        marker: watch.marker(),
+        ..Planning::of(&s.config, &req, stable_hash(body))
+    };
+    admit_planned(s, api, &planning, key, watch).await
 }
 
 /// The rejection of a request without messages.
@@ -88,8 +100,14 @@ pub(crate) async fn admit_planned(
     api: LlmApi,
     planning: &Planning<'_>,
     key: &str,
+    watch: &mut Watch,
 ) -> Result<Admitted, Rejection> {
     let answer = Answer::plan_parsed(&s.config, planning);
+    watch.answered(
+        &answer.model,
+        answer.prompt_tokens,
+        answer.completion_tokens(),
+    );
     let in_flight = s.stats.llm(
         api,
         key,
@@ -103,6 +121,9 @@ pub(crate) async fn admit_planned(
         },
         s.elapsed(),
     );
+    if let Some(fault) = fault {
+        watch.inject(Injected::Fault(fault.kind));
+    }
     let degrade = apply_fault(s, fault).await?;
     Ok(Admitted {
         answer,
@@ -241,9 +262,11 @@ struct StreamState {
     due: Instant,
     slot: Option<OwnedSemaphorePermit>,
     _in_flight: InFlight,
+    /// Attribution's watch: recorded when the stream ends or the client drops it.
+    watch: Watch,
 }
 
-fn stream_response(s: Arc<Shared>, admitted: Admitted) -> Response {
+fn stream_response(s: Arc<Shared>, admitted: Admitted, watch: Watch) -> Response {
     let Admitted {
         answer,
         degrade,
@@ -260,6 +283,7 @@ fn stream_response(s: Arc<Shared>, admitted: Admitted) -> Response {
         due: Instant::now(),
         slot: None,
         _in_flight: in_flight,
+        watch,
     };
     let body = Body::from_stream(stream::unfold(state, step));
     let headers = [
@@ -345,6 +369,7 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
             Phase::Done => {
                 st.phase = Phase::End;
                 st.slot = None;
+                st.watch.finish();
                 return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), st));
             }
             Phase::End => return None,

@@ -20,6 +20,12 @@ pub struct MockConfig {
     /// is closed: one that sends nothing or half a request head, or an idle keep-alive one.
     /// 10 s; not a scenario key.
     pub idle_timeout: Duration,
+    /// Session attribution (`crate::attribution`): find the HTTP agent driver's session
+    /// markers in LLM and tool requests, carry them through generated tool arguments, and
+    /// record each marked call for [`crate::MockServer::take_observed`]. Off by default
+    /// (false from [`MockConfig::from_scenario`]): then no marker is looked for and no byte of
+    /// an answer or of `/stats` differs. The HTTP agent driver turns it on.
+    pub attribution: bool,
 }
 
 /// How one tool behaves.
@@ -62,6 +68,7 @@ impl MockConfig {
                 .collect(),
             models,
             idle_timeout: crate::server::IDLE_TIMEOUT,
+            attribution: false,
         }
     }
 }

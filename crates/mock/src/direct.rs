@@ -16,6 +16,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::answer::Answer;
 use crate::app::{Ending, MockServer, Rejection, Shared};
+use crate::attribution::Watch;
 use crate::chat::{Admitted, acquire, admit, fault_index, first_due, generate_whole};
 use crate::stats::{LlmApi, key_fingerprint};
 
@@ -64,7 +65,7 @@ impl MockServer {
         api_key: Option<&str>,
     ) -> Result<ChatDelivery, Rejection> {
         let s = &*self.shared;
-        let admitted = admit(s, api, body, &key_fingerprint(api_key)).await?;
+        let admitted = admit(s, api, body, &key_fingerprint(api_key), &mut Watch::off()).await?;
         deliver(s, admitted).await
     }
 }

@@ -25,6 +25,9 @@
 //!   data ([`ToolDelivery`]).
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
 //!   arguments from a JSON schema.
+//! - `attribution`: session attribution for the HTTP agent driver: the [`SessionMarker`] of
+//!   each LLM and tool call an agent runtime makes, its [`Observed`] call handed over by
+//!   [`MockServer::take_observed`], and the `/stats` counters ([`AttributionStats`]).
 //! - `latency`: the latency model ([`Timing`]).
 //! - `mcp`: `/mcp`, the tools as an MCP server (streamable HTTP, rmcp), with the same
 //!   latency, faults and `/stats` as `POST /tools/{name}`.
@@ -44,6 +47,7 @@
 mod answer;
 mod app;
 mod args;
+mod attribution;
 mod chat;
 mod config;
 mod direct;
@@ -62,6 +66,7 @@ mod wire;
 
 pub use answer::{Answer, PlannedCall};
 pub use app::{Ending, ErrorReply, MockServer, Rejection, ResetConnection};
+pub use attribution::{AttributionStats, Injected, Observed, ObservedCall, SessionMarker};
 pub use config::{MockConfig, ToolBehaviour};
 pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;

@@ -24,6 +24,7 @@ use scenario::rng::stable_hash;
 
 use crate::answer::Planning;
 use crate::app::{Ending, Rejection, Shared, bad_request, cut_body};
+use crate::attribution::{ObservedCall, Watch};
 use crate::chat::{Admitted, admit_planned, generate_whole};
 use crate::reject::RequestBody;
 use crate::stats::LlmApi;
@@ -42,27 +43,47 @@ pub(crate) async fn handle(
     RequestBody(body): RequestBody,
 ) -> Response {
     let created_at = s.created();
-    let (admitted, echo) = match admit(&s, &body, &Shared::key(&headers)).await {
+    let mut watch = s.watch(
+        ObservedCall::Llm {
+            model: String::new(),
+        },
+        &body,
+    );
+    let key = Shared::key(&headers);
+    let (admitted, echo) = match admit(&s, &body, &key, &mut watch).await {
         Ok(admitted) => admitted,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            watch.reject(&rejection);
+            return rejection.into_response();
+        }
     };
     if admitted.answer.stream {
-        stream::response(s, admitted, echo, created_at)
+        stream::response(s, admitted, echo, created_at, watch)
     } else {
+        // The watch ends with the handler, once the body is built.
         whole(s, admitted, echo, created_at).await
     }
 }
 
 /// Reads the body, rewrites its conversation in chat form and admits that as the chat
-/// endpoint does, counted as a Responses request.
-async fn admit(s: &Shared, body: &[u8], key: &str) -> Result<(Admitted, Echo), Rejection> {
+/// endpoint does, counted as a Responses request. The session marker is the one found in
+/// the request's own body.
+async fn admit(
+    s: &Shared,
+    body: &[u8],
+    key: &str,
+    watch: &mut Watch,
+) -> Result<(Admitted, Echo), Rejection> {
     let req: ResponsesRequest = serde_json::from_slice(body)
         .map_err(|err| bad_request(format!("invalid responses request: {err}")))?;
     let read = request::read(req)?;
     let chat: ChatRequest = serde_json::from_slice(&read.chat_body)
         .expect("the chat form of a request is a chat request");
-    let planning = Planning::of(&s.config, &chat, stable_hash(&read.chat_body));
-    let admitted = admit_planned(s, LlmApi::Responses, &planning, key).await?;
+    let planning = Planning {
+        marker: watch.marker(),
+        ..Planning::of(&s.config, &chat, stable_hash(&read.chat_body))
+    };
+    let admitted = admit_planned(s, LlmApi::Responses, &planning, key, watch).await?;
     Ok((admitted, read.echo))
 }
 

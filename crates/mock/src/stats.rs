@@ -18,6 +18,8 @@ use tokio::time::Instant;
 use scenario::FaultKind;
 use scenario::rng::stable_hash;
 
+use crate::attribution::AttributionStats;
+
 /// How many distinct API keys, and how many distinct models, `/stats` keeps apart. Without a
 /// bound a client sending a new key or model name with each request would grow the mock's
 /// memory (and every `/stats` body) without limit; a fleet uses a handful.
@@ -196,6 +198,10 @@ pub struct StatsSnapshot {
     /// Requests counted under `by_model`'s `(other)`.
     #[serde(default)]
     pub folded_models: u64,
+    /// Session attribution's counters, while [`crate::MockConfig::attribution`] is on; left
+    /// out of the body otherwise, so a run without it reports what it did before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionStats>,
 }
 
 #[derive(Debug, Default)]
@@ -406,6 +412,8 @@ impl Stats {
             by_tool: inner.by_tool.snapshot(),
             folded_keys: inner.by_key.folded,
             folded_models: inner.by_model.folded,
+            // `Shared::snapshot` fills it in: the recorder is not the counters'.
+            attribution: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::time::{Instant, sleep_until};
 use scenario::rng::{SimRng, stable_hash, stream as streams};
 
 use crate::app::{Ending, ErrorReply, MockServer, Rejection, Shared, apply_fault, cut_body};
+use crate::attribution::{Injected, ObservedCall, Watch};
 use crate::faults::Target;
 use crate::reject::{RequestBody, ToolName};
 use crate::stats::key_fingerprint;
@@ -52,7 +53,8 @@ impl MockServer {
         args: &[u8],
         api_key: Option<&str>,
     ) -> Result<ToolDelivery, Rejection> {
-        answer(&self.shared, name, &key_fingerprint(api_key), args).await
+        let key = key_fingerprint(api_key);
+        answer(&self.shared, name, &key, args, &mut Watch::off()).await
     }
 }
 
@@ -62,9 +64,14 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     RequestBody(body): RequestBody,
 ) -> Response {
-    let delivery = match answer(&s, &name, &Shared::key(&headers), &body).await {
+    let mut watch = s.watch(ObservedCall::Tool { name: name.clone() }, &body);
+    let key = Shared::key(&headers);
+    let delivery = match answer(&s, &name, &key, &body, &mut watch).await {
         Ok(d) => d,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            watch.reject(&rejection);
+            return rejection.into_response();
+        }
     };
     let result = ToolResult {
         tool: &name,
@@ -85,12 +92,14 @@ pub(crate) async fn handle(
 
 /// The answer to a call of tool `name` with the body `body` from the key `key` (its
 /// fingerprint), when the response would be sent: the router's, the direct path's and
-/// `/mcp`'s (`crate::mcp`).
+/// `/mcp`'s (`crate::mcp`). What it injects is noted on `watch` (the caller notes a
+/// rejection's status).
 pub(crate) async fn answer(
     s: &Shared,
     name: &str,
     key: &str,
     body: &[u8],
+    watch: &mut Watch,
 ) -> Result<ToolDelivery, Rejection> {
     let Some(tool) = s.config.tools.get(name) else {
         let known: Vec<&str> = s.config.tools.keys().map(String::as_str).collect();
@@ -106,6 +115,9 @@ pub(crate) async fn answer(
     };
     let _in_flight = s.stats.tool(key, name);
     let (n, fault) = s.faults.next(Target::Tool { name }, s.elapsed());
+    if let Some(fault) = fault {
+        watch.inject(Injected::Fault(fault.kind));
+    }
     let degrade = apply_fault(s, fault).await?;
     let started = Instant::now();
     let name_hash = stable_hash(name.as_bytes());
@@ -114,6 +126,7 @@ pub(crate) async fn answer(
     let failed = per_call.chance(tool.mock.failure_rate.0);
     sleep_until(started + degrade.slow_first + latency).await;
     if failed {
+        watch.inject(Injected::ToolFailure);
         return Err(Rejection::Status(ErrorReply::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "tool_error",

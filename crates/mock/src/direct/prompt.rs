@@ -17,6 +17,7 @@ use serde::de::Error as _;
 
 use crate::answer::Planning;
 use crate::app::{MockServer, Rejection, bad_request};
+use crate::attribution::Watch;
 use crate::chat::{admit_planned, empty};
 use crate::direct::{ChatDelivery, deliver};
 use crate::stats::{LlmApi, key_fingerprint};
@@ -254,8 +255,10 @@ impl MockServer {
             body_hash: fnv(last.hash, &frame.tail),
             prompt_tokens: tokens::total_tokens(last.tokens, frame.tools_tokens),
             after_tools: last.tool,
+            marker: None,
         };
-        let admitted = admit_planned(s, api, &planning, &key_fingerprint(api_key)).await?;
+        let key = key_fingerprint(api_key);
+        let admitted = admit_planned(s, api, &planning, &key, &mut Watch::off()).await?;
         deliver(s, admitted).await
     }
 }

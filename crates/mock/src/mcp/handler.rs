@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use super::{Verdict, VerdictSlot};
 use crate::app::{Ending, Rejection, Shared};
+use crate::attribution::ObservedCall;
 use crate::tools::{self, ToolDelivery};
 
 /// The `_meta` key of a successful call's result that carries the output's size in tokens
@@ -95,7 +96,16 @@ impl ServerHandler for Tools {
         // (what the mock LLM generates), so both paths give the same output for them.
         let args = serde_json::to_vec(&request.arguments.unwrap_or_default())
             .expect("a JSON object serializes");
-        let answer = tools::answer(&self.shared, &request.name, &key, &args).await;
+        // Attribution finds the marker in those bytes, and records the call with the status
+        // its outcome has on `POST /tools/{name}` (see `Observed::status`).
+        let call = ObservedCall::Tool {
+            name: request.name.to_string(),
+        };
+        let mut watch = self.shared.watch(call, &args);
+        let answer = tools::answer(&self.shared, &request.name, &key, &args, &mut watch).await;
+        if let Err(rejection) = &answer {
+            watch.reject(rejection);
+        }
         outcome(answer, slot).map(Into::into)
     }
 }

@@ -26,6 +26,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::answer::{Answer, Emission};
 use crate::app::{Degrade, Ending, Shared, cut};
+use crate::attribution::Watch;
 use crate::chat::{Admitted, acquire, fault_index, first_due};
 use crate::responses::object::{self, Ids, Item, ItemState, OutputText, Progress};
 use crate::responses::request::Echo;
@@ -67,6 +68,8 @@ struct StreamState {
     events: Events,
     /// The output item opened last and not yet closed.
     open: Option<usize>,
+    /// Attribution's watch: recorded when the stream ends or the client drops it.
+    watch: Watch,
 }
 
 pub(super) fn response(
@@ -74,6 +77,7 @@ pub(super) fn response(
     admitted: Admitted,
     echo: Echo,
     created_at: u32,
+    watch: Watch,
 ) -> Response {
     let Admitted {
         answer,
@@ -96,6 +100,7 @@ pub(super) fn response(
         created_at,
         events: Events::default(),
         open: None,
+        watch,
     };
     let body = Body::from_stream(stream::unfold(state, step));
     let headers = [
@@ -169,6 +174,7 @@ async fn step(mut st: StreamState) -> Option<(Result<Bytes, io::Error>, StreamSt
                 };
                 st.whole(kind, Progress::Done, &mut frame);
                 st.slot = None;
+                st.watch.finish();
                 return Some((Ok(Bytes::from(frame)), st));
             }
             Phase::End => return None,
