@@ -191,6 +191,7 @@ impl Scenario {
         for t in self.tools.values_mut() {
             resolve(&mut t.ca_cert);
         }
+        resolve(&mut self.agent.ca_cert);
         resolve(&mut self.mock.tls_cert);
         resolve(&mut self.mock.tls_key);
     }

@@ -91,6 +91,15 @@ pub(crate) fn references(s: &Scenario) -> Vec<(KeyPath, String)> {
         .chain(s.tools.iter().map(|(name, t)| {
             let at = KeyPath::parse("tools").key(name);
             (at, &t.api_key_env, &t.headers, &t.query)
+        }))
+        .chain(s.agent.is_http().then(|| {
+            let a = &s.agent;
+            (
+                KeyPath::parse("agent"),
+                &a.api_key_env,
+                &a.headers,
+                &a.query,
+            )
         }));
     for (at, key, headers, query) in endpoints {
         if let Some(var) = key {

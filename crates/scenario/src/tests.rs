@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use crate::*;
 
 mod bounds;
+mod agent;
 mod connection;
 
 fn fixture(name: &str) -> PathBuf {

@@ -8,6 +8,7 @@ use crate::dist::{Dist, Tokens};
 use crate::schema::{Arrival, Breaker, ClientLimits, ClockMode, Fleet, Retry, Scenario, Trigger};
 use crate::units::Dur;
 
+mod agent;
 mod connection;
 mod mock;
 mod ranges;
@@ -99,6 +100,7 @@ pub(crate) fn check(s: &Scenario) -> Vec<Issue> {
     mock::check(&mut c, s);
     compression(&mut c, s);
     targets(&mut c, s);
+    agent::check(&mut c, s);
     connection::check(&mut c, s);
     ranges::check(&mut c, s);
     c.issues

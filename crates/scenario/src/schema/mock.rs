@@ -60,6 +60,13 @@ pub struct Mock {
     /// The private key (PEM) of `tls_cert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// Live runs: the address the embedded mock listens on, so a runtime under test can be
+    /// pointed at it before the run (`127.0.0.1:8790`); absent, a free port of 127.0.0.1.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "listen_address"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
     /// Seeded faults.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -91,9 +98,22 @@ impl Default for Mock {
             stall_limit: Dur::secs(300),
             tls_cert: None,
             tls_key: None,
+            listen: None,
             faults: Vec::new(),
         }
     }
+}
+
+/// `[mock] listen`: an IP address and a port, with a message that says how to write one.
+fn listen_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "invalid address `{text}`: give an IP address and a port, like \"127.0.0.1:8790\" (a name like localhost is not resolved; port 0 picks a free one)"
+        ))
+    })
 }
 
 /// The kinds of fault the mock injects.

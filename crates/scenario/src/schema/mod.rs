@@ -2,6 +2,7 @@
 //! `docs/scenario.md` is the reference; `fleetbench print-scenario FILE` shows a file with
 //! every default filled in.
 
+pub mod agent;
 pub mod compression;
 pub mod connection;
 pub mod fleet;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use agent::{AgentConfig, AgentKind, AgentShape};
 pub use compression::{Compression, Pipeline, StrategyConfig, StrategyName, Summarizer, Trigger};
 pub use connection::{Api, Param, ToolProtocol};
 pub use fleet::{Arrival, Fleet, Session};
@@ -69,6 +71,9 @@ pub struct Scenario {
     pub fleet: Fleet,
     /// The shape of a session.
     pub session: Session,
+    /// Who the simulated users talk to: fleetbench's scripted agents, or a runtime over HTTP.
+    #[serde(skip_serializing_if = "AgentConfig::is_scripted_default")]
+    pub agent: AgentConfig,
     /// The LLM providers.
     pub llm: Llm,
     /// The tools, by name.
@@ -94,6 +99,7 @@ impl Default for Scenario {
             clock: ClockMode::Live,
             fleet,
             session: Session::default(),
+            agent: AgentConfig::default(),
             llm: Llm::default(),
             tools: BTreeMap::new(),
             compression: Compression::default(),

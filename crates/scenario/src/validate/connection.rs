@@ -41,6 +41,15 @@ pub(super) fn check(c: &mut Checker, s: &Scenario) {
             Keys::of(&t.api_key_env, &t.ca_cert, &t.headers, &t.query),
         );
     }
+    if let Some(url) = s.agent.url.as_ref().filter(|_| s.agent.is_http()) {
+        let a = &s.agent;
+        endpoint(
+            c,
+            &KeyPath::parse("agent"),
+            &Endpoint::Url(url.clone()),
+            Keys::of(&a.api_key_env, &a.ca_cert, &a.headers, &a.query),
+        );
+    }
     mock_tls(c, s);
 }
 
