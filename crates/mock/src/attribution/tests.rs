@@ -204,3 +204,48 @@ fn what_nobody_drains_is_bounded() {
     assert_eq!(a.take(1).len(), MAX_HELD);
     assert_eq!(a.held(), (1, 0));
 }
+
+/// A streamed chat request with the marker `[fb:s3t1]`, in-process through the router.
+async fn open_stream(server: &crate::MockServer) -> axum::body::Body {
+    use tower::ServiceExt;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "model": "mock-gpt",
+        "messages": [{"role": "user", "content": "tell me [fb:s3t1]"}],
+        "stream": true,
+    }))
+    .unwrap();
+    let request = axum::http::Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = server.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_the_client_drops_is_recorded_when_dropped() {
+    use http_body_util::BodyExt;
+    let mut config = crate::tests::config(crate::tests::FAST);
+    config.attribution = true;
+    let server = crate::MockServer::new(config);
+    let mut body = open_stream(&server).await;
+    body.frame().await.unwrap().unwrap();
+    // 12 tokens 2 ms apart: the stream is far from its end when the client goes away.
+    let first = Instant::now();
+    assert!(server.take_observed(3).is_empty(), "still streaming");
+    drop(body);
+    let observed = server.take_observed(3);
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    assert_eq!(observed[0].finished, first);
+    assert_eq!((observed[0].turn, observed[0].status), (1, 200));
+    // Read to its end, the stream is recorded at its last event (paused time: nothing
+    // passes between it and the end of the body).
+    let mut body = open_stream(&server).await;
+    let started = Instant::now();
+    while body.frame().await.is_some() {}
+    let observed = server.take_observed(3);
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    assert_eq!(observed[0].started, started);
+    assert!(observed[0].finished - started >= std::time::Duration::from_millis(50 + 11 * 2));
+}
