@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use scenario::{Api, ClientLimits, Endpoint, Scenario, ScenarioError, Secrets, ToolProtocol};
 
+use crate::agent::AgentEndpoint;
 use crate::backend::{
     AnyLlm, AnyTool, Extras, HttpLlm, HttpResponses, HttpTool, McpSession, McpTool, MockLlm,
     MockTool, mcp_preflight, same_server,
@@ -119,6 +120,16 @@ pub enum BuildError {
         /// The tools it lists.
         listed: Vec<String>,
     },
+    /// The agent runtime under test cannot be reached before the run.
+    #[error(
+        "`agent.url`: cannot connect to the runtime under test at {url}: {reason}; start your agent first (it must listen before the run), or fix `agent.url`"
+    )]
+    AgentUnreachable {
+        /// The URL, as the scenario wrote it.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The HTTP client could not be created.
     #[error("cannot create the HTTP client for `{target}`")]
     Http {
@@ -137,6 +148,8 @@ pub struct Clients {
     pub llm: LlmClient,
     /// The tools.
     pub tools: ToolClient,
+    /// `[agent] kind = "http"`: the runtime under test.
+    pub agent: Option<AgentEndpoint>,
 }
 
 impl Clients {
@@ -189,7 +202,11 @@ impl Clients {
         })?;
         // One cancellation for every call of the fleet.
         tools.cancel = llm.cancel.clone();
-        Ok(Clients { llm, tools })
+        let agent = match &scenario.agent {
+            a if a.is_http() => Some(agent_endpoint(scenario, embedded, secrets)?),
+            _ => None,
+        };
+        Ok(Clients { llm, tools, agent })
     }
 
     /// Checks, before the fleet starts, what only the servers can tell: each MCP server the
@@ -198,6 +215,15 @@ impl Clients {
     /// Nothing to do without MCP tools (or under the virtual clock, where the embedded mock's
     /// tools are called in-process).
     pub async fn preflight(&self) -> Result<(), BuildError> {
+        if let Some(agent) = &self.agent {
+            agent
+                .reachable()
+                .await
+                .map_err(|reason| BuildError::AgentUnreachable {
+                    url: agent.url().to_owned(),
+                    reason,
+                })?;
+        }
         mcp_preflight(
             self.tools
                 .tools
@@ -280,6 +306,28 @@ fn tool_backend(
             AnyTool::Http(HttpTool::new(transport, url, extras, false).map_err(url_error)?)
         }
     })
+}
+
+/// The runtime under test (`[agent] kind = "http"`): one pooled client, as many idle
+/// connections kept as there are agents.
+fn agent_endpoint(
+    scenario: &Scenario,
+    embedded: &Embedded,
+    secrets: &Secrets,
+) -> Result<AgentEndpoint, BuildError> {
+    let a = &scenario.agent;
+    let key = api_key("agent", a.api_key_env.as_deref(), secrets)?;
+    let extras = Extras::new("agent", key, &a.headers, &a.query, secrets)?;
+    let limits = ClientLimits {
+        max_in_flight: scenario.fleet.agents,
+        ..ClientLimits::default()
+    };
+    let connection = connection(&limits, a.ca_cert.as_ref(), a.http2);
+    let url = Endpoint::Url(a.url.clone().unwrap_or_default());
+    match route("agent", &url, connection, embedded)? {
+        Route::Http(transport, _) => Ok(AgentEndpoint::new(a, transport, extras)),
+        Route::Mock(_) => unreachable!("a URL is never routed in-process"),
+    }
 }
 
 /// The key the variable `var` (an endpoint's `api_key_env`) holds, from `secrets`.

@@ -13,6 +13,8 @@
 //!   out), over HTTP ([`HttpLlm`]: async-openai chat completions; [`HttpTool`]; [`McpTool`]:
 //!   a tool of an MCP server) or the embedded mock in-process ([`MockLlm`], [`MockTool`]), with the per-conversation
 //!   [`ConversationCache`].
+//! - [`AgentEndpoint`] (`agent`): a team's agent runtime over HTTP, one turn one request
+//!   (`[agent] kind = "http"`).
 //! - `build`: [`Clients`] from a scenario (each endpoint's backend chosen once), [`Embedded`]
 //!   for the built-in mock, and the preflight of MCP servers before a live run.
 //! - `llm`: [`LlmClient`]: routing over the providers, each call through `drive`.
@@ -25,6 +27,7 @@
 //! - [`clock`]: governor's clock over tokio's.
 //! - `record`: what a call reports.
 
+mod agent;
 pub mod backend;
 pub mod backoff;
 pub mod breaker;
@@ -40,6 +43,7 @@ mod record;
 mod tool;
 mod transport;
 
+pub use agent::{AgentEndpoint, AgentFailure, AgentReply, AgentTurn};
 pub use backend::{
     AnyLlm, AnyTool, Attempted, ConversationCache, Failure, HttpLlm, HttpTool, LlmBackend, McpTool,
     Measured, MockLlm, MockTool, ToolBackend,

@@ -162,7 +162,7 @@ pub fn placeholders(s: &str) -> Vec<(&str, std::ops::Range<usize>)> {
         let Some(close) = s[open + 2..].find("}}").map(|i| open + 2 + i) else {
             break;
         };
-        out.push((s[open + 2..close].trim(), open..close + 2));
+        out.push((&s[open + 2..close], open..close + 2));
         from = close + 2;
     }
     out
@@ -179,7 +179,8 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].0, "session");
         assert_eq!(&s[found[0].1.clone()], "{{session}}");
-        assert_eq!(found[1].0, "turn");
+        // Written exactly: ` turn ` is not `turn` (the driver fills in exact names only).
+        assert_eq!(found[1].0, " turn ");
         assert!(placeholders("no braces").is_empty());
     }
 }

@@ -38,11 +38,20 @@ pub enum LatencyMetric {
     /// Live clock: how late the harness's own probe woke up against its timer (the runtime's
     /// scheduling lag; `docs/metrics.md`, "Harness saturation").
     SchedulerLag,
+    /// An HTTP agent's turn: the time the runtime's LLM calls took, as the mock served them
+    /// (overlapping calls counted once).
+    TurnLlm,
+    /// An HTTP agent's turn: the time its tool calls took beyond its LLM calls, as the mock
+    /// served them (parallel calls counted once).
+    TurnTools,
+    /// An HTTP agent's turn: the rest of the response time, neither LLM nor tool: the
+    /// runtime's own queueing, orchestration, serialization and retry waits.
+    FrameworkOverhead,
 }
 
 impl LatencyMetric {
     /// Every metric, in the declared order (the order of a report's `latency` section).
-    pub const ALL: [LatencyMetric; 13] = [
+    pub const ALL: [LatencyMetric; 16] = [
         LatencyMetric::AgentResponse,
         LatencyMetric::LlmCall,
         LatencyMetric::LlmAttempt,
@@ -56,6 +65,9 @@ impl LatencyMetric {
         LatencyMetric::Compression,
         LatencyMetric::ScheduleDelay,
         LatencyMetric::SchedulerLag,
+        LatencyMetric::TurnLlm,
+        LatencyMetric::TurnTools,
+        LatencyMetric::FrameworkOverhead,
     ];
 
     /// The metric named `name` in files and reports.
@@ -79,6 +91,9 @@ impl LatencyMetric {
             LatencyMetric::Compression => "compression",
             LatencyMetric::ScheduleDelay => "schedule_delay",
             LatencyMetric::SchedulerLag => "scheduler_lag",
+            LatencyMetric::TurnLlm => "turn_llm",
+            LatencyMetric::TurnTools => "turn_tools",
+            LatencyMetric::FrameworkOverhead => "framework_overhead",
         }
     }
 }
