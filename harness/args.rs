@@ -119,6 +119,14 @@ pub(crate) struct RunArgs {
     /// scenario's [targets]; the keys it sets replace the scenario's (docs/ci.md).
     #[arg(long, value_name = "FILE")]
     pub(crate) budget: Option<PathBuf>,
+    /// An HTTP agent's runtime ([agent] kind = "http"): sample the memory (RSS) of this
+    /// process during the run, for its peak and memory per live session (docs/agents.md).
+    #[arg(long, value_name = "PID", conflicts_with = "cgroup")]
+    pub(crate) pid: Option<u32>,
+    /// An HTTP agent's runtime: sample the memory of this cgroup instead (its directory under
+    /// /sys/fs/cgroup, e.g. a container's, or its memory.current file).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cgroup: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<scenario::Dur, String> {

@@ -5,5 +5,6 @@ pub(crate) mod compress;
 pub(crate) mod corpus;
 pub(crate) mod print_scenario;
 pub(crate) mod run;
+pub(crate) mod runtime;
 pub(crate) mod serve;
 pub(crate) mod validate;

@@ -15,6 +15,7 @@ use scenario::{Arrival, ClockMode, Endpoint, Scenario};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::RunArgs;
+use crate::commands::runtime;
 use crate::output::{note, note_line, out};
 use crate::{scenario_source, signals};
 
@@ -30,6 +31,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     // An unset variable (`api_key_env`, `{ env = "VAR" }`) fails now, before any traffic.
     let secrets = loaded.secrets?;
+    // So does a runtime whose memory cannot be read (`--pid`, `--cgroup`).
+    let memory = runtime::memory_source(args, &scenario)?;
     // A bad --out fails now, not after the run.
     if let Some(dir) = &args.out {
         check_writable(dir)?;
@@ -45,9 +48,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         progress_every: progress.every,
         progress: Some(progress.callback()),
         secrets: Some(secrets),
+        ..RunOptions::default()
     };
-    let outcome =
-        fleet::run(&scenario, |_| ScriptedAgent, options).context("the run could not start")?;
+    let outcome = if scenario.agent.is_http() {
+        runtime::run(&scenario, options, memory)
+    } else {
+        fleet::run(&scenario, |_| ScriptedAgent, options).map_err(anyhow::Error::from)
+    }
+    .context("the run could not start")?;
     progress.finish();
     let snapshot = outcome.snapshot;
     // The reports first: whatever happens to stdout, they are on disk.
@@ -260,7 +268,21 @@ fn plan(s: &Scenario) -> String {
             );
         }
     }
-    for p in &s.llm.providers {
+    if s.agent.is_http() {
+        let a = &s.agent;
+        let _ = writeln!(
+            out,
+            "  agent:   the runtime at {} ({} shape{}){}; its LLM and tools: the embedded mock on {}",
+            a.url.as_deref().unwrap_or_default(),
+            a.shape.as_str(),
+            if a.stream { ", streamed" } else { "" },
+            credentials(a.api_key_env.as_deref(), &a.headers),
+            s.mock
+                .listen
+                .map_or("a free port of 127.0.0.1".to_owned(), |l| l.to_string())
+        );
+    }
+    for p in s.llm.providers.iter().filter(|_| !s.agent.is_http()) {
         let at = match &p.base_url {
             Endpoint::Embedded => "the embedded mock".to_owned(),
             Endpoint::Url(url) => url.clone(),

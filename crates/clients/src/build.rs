@@ -236,6 +236,12 @@ impl Clients {
         .await
     }
 
+    /// Completes when [`Clients::cancel_calls`] is called: a caller outside the clients (the
+    /// HTTP agent driver's turn) ends its own wait then.
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.llm.cancel.cancelled()
+    }
+
     /// Ends every call in flight, and every call made from now on, at once as `cancelled`:
     /// the attempt on the wire is recorded as a `cancelled` attempt, so the counts keep every
     /// call and attempt that started. The fleet calls it when the grace period is over.

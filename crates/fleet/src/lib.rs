@@ -8,6 +8,9 @@
 //! - [`scripted`]: the built-in tool-using agent; `history` keeps its conversation (the
 //!   conversation crate's, compressed as the scenario's `[compression]` says) and the prompt
 //!   converted for the LLM client; `tokens` counts it.
+//! - [`http_agent`]: the HTTP agent driver: sessions against a team's runtime, its calls
+//!   attributed through the embedded mock, each turn split into LLM, tools and framework
+//!   overhead; [`runtime_memory`]: the runtime's memory sampled against live sessions.
 //! - [`runner`]: [`run`] a scenario under the live or the virtual clock into a
 //!   [`metrics::RunSnapshot`]; `turn_metrics` turns turn reports into metrics, `tally` keeps each
 //!   agent's totals and heap account, `process` reads process figures, `saturation` probes
@@ -15,9 +18,11 @@
 
 pub mod agent;
 mod history;
+pub mod http_agent;
 mod options;
 mod process;
 pub mod runner;
+pub mod runtime_memory;
 mod saturation;
 pub mod schedule;
 pub mod scripted;
@@ -32,6 +37,8 @@ mod turn_metrics;
 mod accounting_tests;
 
 pub use agent::{Agent, AgentContext, TurnReport, spawn, tool_definitions};
-pub use runner::{Progress, ProgressFn, RunError, RunOptions, RunOutcome, run};
+pub use http_agent::{HttpAgent, HttpDriver};
+pub use runner::{MockFn, Progress, ProgressFn, RunError, RunOptions, RunOutcome, run};
+pub use runtime_memory::{MemorySource, Sampler};
 pub use scripted::ScriptedAgent;
 pub use stop::StopReason;

@@ -42,6 +42,9 @@ pub struct Progress {
 /// A callback that receives progress.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// A callback that receives the embedded mock's base URL.
+pub type MockFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How to run.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -55,6 +58,12 @@ pub struct RunOptions {
     /// `{ env = "VAR" }`), read before the run (`scenario::Loaded::secrets`); `None` reads them
     /// from the environment when the clients are built.
     pub secrets: Option<scenario::Secrets>,
+    /// Live clock: the embedded mock to serve, instead of one made from the scenario (an
+    /// HTTP-agent run hands over the one its driver reads attributions from).
+    pub mock: Option<mock::MockServer>,
+    /// Live clock: called with the embedded mock's base URL (`http://127.0.0.1:8790`) once it
+    /// listens, before any traffic.
+    pub on_mock: Option<MockFn>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -72,6 +81,8 @@ impl Default for RunOptions {
             progress: None,
             progress_every: Duration::from_secs(1),
             secrets: None,
+            mock: None,
+            on_mock: None,
         }
     }
 }
@@ -98,6 +109,16 @@ pub enum RunError {
     /// The embedded mock could not listen on 127.0.0.1.
     #[error("cannot start the embedded mock on 127.0.0.1")]
     Mock(#[source] std::io::Error),
+    /// The embedded mock could not listen on `[mock] listen`.
+    #[error(
+        "`mock.listen`: cannot listen on {addr}: {source}; choose a free port (or stop what listens there)"
+    )]
+    MockListen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The clients could not be built.
     #[error(transparent)]
     Clients(#[from] clients::BuildError),

@@ -28,7 +28,7 @@ use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
 
 use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
-pub use crate::options::{Progress, ProgressFn, RunError, RunOptions, RunOutcome};
+pub use crate::options::{MockFn, Progress, ProgressFn, RunError, RunOptions, RunOutcome};
 use crate::process;
 use crate::saturation;
 use crate::schedule::OpenSchedule;
@@ -136,29 +136,10 @@ where
 {
     let stop_mock = CancellationToken::new();
     let mut mock = None;
-    let (embedded, serving) = if uses_embedded(&scenario) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(RunError::Mock)?;
-        let addr = listener.local_addr().map_err(RunError::Mock)?;
-        let server = MockServer::new(MockConfig::from_scenario(&scenario));
-        mock = Some(server.clone());
-        let token = stop_mock.clone();
-        let stopped = async move { token.cancelled().await };
-        match (&scenario.mock.tls_cert, &scenario.mock.tls_key) {
-            (Some(cert), Some(key)) => {
-                let tls = mock::TlsConfig::from_pem_files(cert, key)
-                    .map_err(|err| RunError::Mock(std::io::Error::other(err)))?;
-                let serving = tokio::spawn(mock::serve_tls(listener, server, tls, stopped));
-                let base = format!("https://{addr}");
-                let cert = cert.clone();
-                (Embedded::Https { base, cert }, Some(serving))
-            }
-            _ => {
-                let serving = tokio::spawn(mock::serve_with(listener, server, stopped));
-                (Embedded::Http(format!("http://{addr}")), Some(serving))
-            }
-        }
+    let (embedded, serving) = if uses_embedded(&scenario) || scenario.agent.is_http() {
+        let (server, embedded, serving) = serve_mock(&scenario, &options, &stop_mock).await?;
+        mock = Some(server);
+        (embedded, Some(serving))
     } else {
         // No endpoint is embedded: the placeholder is never used.
         (Embedded::Http("http://127.0.0.1:9".to_owned()), None)
@@ -177,6 +158,61 @@ where
         let _ = serving.await;
     }
     Ok(outcome)
+}
+
+/// Starts the embedded mock of a live run: the one `options` hands over or one made from the
+/// scenario, on `[mock] listen` (a free port of 127.0.0.1 without it), over TLS when
+/// `[mock] tls_cert` is set; tells `options.on_mock` its address.
+async fn serve_mock(
+    scenario: &Scenario,
+    options: &RunOptions,
+    stop: &CancellationToken,
+) -> Result<
+    (
+        MockServer,
+        Embedded,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ),
+    RunError,
+> {
+    let addr = scenario
+        .mock
+        .listen
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| match scenario.mock.listen {
+            Some(addr) => RunError::MockListen { addr, source },
+            None => RunError::Mock(source),
+        })?;
+    let addr = listener.local_addr().map_err(RunError::Mock)?;
+    let server = match &options.mock {
+        Some(server) => server.clone(),
+        None => MockServer::new(MockConfig::from_scenario(scenario)),
+    };
+    let token = stop.clone();
+    let stopped = async move { token.cancelled().await };
+    let (embedded, serving) = match (&scenario.mock.tls_cert, &scenario.mock.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = mock::TlsConfig::from_pem_files(cert, key)
+                .map_err(|err| RunError::Mock(std::io::Error::other(err)))?;
+            let serving = tokio::spawn(mock::serve_tls(listener, server.clone(), tls, stopped));
+            let base = format!("https://{addr}");
+            let cert = cert.clone();
+            (Embedded::Https { base, cert }, serving)
+        }
+        _ => {
+            let serving = tokio::spawn(mock::serve_with(listener, server.clone(), stopped));
+            (Embedded::Http(format!("http://{addr}")), serving)
+        }
+    };
+    if let Some(on_mock) = &options.on_mock {
+        on_mock(match &embedded {
+            Embedded::Http(base) | Embedded::Https { base, .. } => base,
+            Embedded::InProcess(_) => "",
+        });
+    }
+    Ok((server, embedded, serving))
 }
 
 /// State every agent task shares.

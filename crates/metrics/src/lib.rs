@@ -10,6 +10,8 @@
 //! - `agent`: [`AgentSummary`] and [`AgentReport`].
 //! - `harness`: [`HarnessSection`], whether the harness itself saturated (live clock), from
 //!   the probe's [`HarnessFigures`] and the `scheduler_lag` histogram.
+//! - `runtime`: [`RuntimeSection`], the runtime under test of an HTTP-agent run: attribution,
+//!   framework overhead, its failures apart from injected faults, its memory.
 //! - `targets`: [`Verdict`]s from the scenario's targets.
 //! - `snapshot`: [`RunSnapshot`], the run's result and `report.json`'s content.
 //! - `vocabulary`: the report's closed sets, one spelling each: [`StopReason`],
@@ -28,6 +30,7 @@ pub mod figures;
 mod harness;
 mod histogram;
 mod recorder;
+mod runtime;
 mod snapshot;
 mod targets;
 mod vocabulary;
@@ -43,6 +46,7 @@ pub use harness::{
 };
 pub use histogram::{AgentLatency, LatencyHistogram};
 pub use recorder::{Recorder, Registry};
+pub use runtime::{RuntimeFailures, RuntimeMemory, RuntimeSection, TurnSplit};
 pub use snapshot::{
     AgentMemory, AgentsSection, BreakerSummary, ProcessStats, RunSnapshot, SCHEMA_VERSION,
     SnapshotInput, WORST_MEMORY_AGENTS,

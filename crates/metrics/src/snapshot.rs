@@ -18,6 +18,7 @@ use crate::counters::{Counters, Errors};
 use crate::harness::HarnessSection;
 use crate::histogram::LatencyHistogram;
 use crate::recorder::Recorder;
+use crate::runtime::RuntimeSection;
 use crate::targets::{Verdict, agent_met, error_rate, evaluate};
 use crate::vocabulary::{BreakerState, Clock, StopReason};
 use crate::{MetricKind, ms};
@@ -154,6 +155,10 @@ pub struct RunSnapshot {
     /// under the virtual clock, so virtual reports are unchanged by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness: Option<HarnessSection>,
+    /// `[agent] kind = "http"`: the runtime under test ([`RuntimeSection`]); absent for
+    /// fleetbench's own agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeSection>,
 }
 
 /// What [`RunSnapshot::build`] needs.
@@ -273,6 +278,7 @@ impl RunSnapshot {
             agents: agents_section,
             process,
             harness,
+            runtime: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod json;
 mod junit;
 mod markdown;
 mod readable;
+mod runtime;
 mod sections;
 mod table;
 mod terminal;

@@ -3,6 +3,7 @@
 
 use metrics::RunSnapshot;
 
+use crate::runtime;
 use crate::sections::{self, WORST_AGENTS};
 use crate::table::{Align, Table, cell};
 
@@ -65,6 +66,18 @@ pub fn markdown(s: &RunSnapshot) -> String {
     if !parts.is_empty() {
         out.push('\n');
         out.push_str(&parts.markdown());
+    }
+
+    if let Some(lines) = runtime::lines(s) {
+        section(&mut out, "Runtime under test");
+        let mut lines = lines.into_iter();
+        if let Some(head) = lines.next() {
+            out.push_str(&format!("{}\n\n", cell(&head)));
+        }
+        for line in lines {
+            let depth = if line.starts_with("    ") { "  " } else { "" };
+            out.push_str(&format!("{depth}- {}\n", cell(line.trim_start())));
+        }
     }
 
     section(&mut out, "Agents");

@@ -3,6 +3,7 @@
 
 use metrics::RunSnapshot;
 
+use crate::runtime;
 use crate::sections;
 
 /// A compact plain-text summary of `s` for a terminal, ending with the verdict line.
@@ -37,6 +38,14 @@ pub fn terminal(s: &RunSnapshot) -> String {
     let parts = sections::tail_parts(s);
     if !parts.is_empty() {
         out.push_str(&parts.plain("  ", true));
+    }
+
+    if let Some(lines) = runtime::lines(s) {
+        out.push('\n');
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
 
     out.push('\n');
