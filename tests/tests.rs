@@ -8,6 +8,9 @@ static HEAP: heap::TrackingAllocator = heap::TrackingAllocator::new();
 
 /// Every call that started is counted: a server that never answers, a run that ends.
 mod accounting;
+/// The HTTP agent driver: the example Python agent under load (HTTP and MCP tools), its
+/// calls attributed, the split, its memory; faults it passes on; bad input before traffic.
+mod agents;
 /// `validate`, `print-scenario`, help text and exit codes.
 mod cli;
 /// Helpers shared by the modules.
