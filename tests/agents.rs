@@ -51,7 +51,10 @@ impl AgentProcess {
         let mut child = Command::new(python())
             .arg(example().join("agent.py"))
             .args(["--port", "0"])
-            .args(["--llm-base-url", &format!("http://127.0.0.1:{mock_port}/v1")])
+            .args([
+                "--llm-base-url",
+                &format!("http://127.0.0.1:{mock_port}/v1"),
+            ])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -91,10 +94,16 @@ fn scenario(dir: &Path, agent_port: u16, mock_port: u16, agents: u32, extra: &st
         .replace("127.0.0.1:8700", &format!("127.0.0.1:{agent_port}"))
         .replace("127.0.0.1:8790", &format!("127.0.0.1:{mock_port}"))
         .replace("agents = 200", &format!("agents = {agents}"))
-        .replace("min_concurrent_agents = 200", &format!("min_concurrent_agents = {agents}"))
+        .replace(
+            "min_concurrent_agents = 200",
+            &format!("min_concurrent_agents = {agents}"),
+        )
         .replace("duration = \"30s\"", "duration = \"5s\"")
         .replace("ramp_up = \"5s\"", "ramp_up = \"1s\"")
-        .replace("min = \"1s\", max = \"3s\"", "min = \"100ms\", max = \"400ms\"");
+        .replace(
+            "min = \"1s\", max = \"3s\"",
+            "min = \"100ms\", max = \"400ms\"",
+        );
     let path = dir.join("scenario.toml");
     std::fs::write(&path, format!("{text}{extra}")).expect("the scenario is written");
     path
@@ -144,10 +153,23 @@ fn the_python_agent_under_load_with_http_tools() {
     // Every call the mock attributed is one of the report's calls.
     assert_eq!(rt["llm_calls"], r["counters"]["llm_calls"]);
     assert_eq!(rt["tool_calls"], r["counters"]["tool_calls"]);
-    assert!(r["counters"]["turns"].as_u64().unwrap() > 20, "{}", r["counters"]);
+    assert!(
+        r["counters"]["turns"].as_u64().unwrap() > 20,
+        "{}",
+        r["counters"]
+    );
     assert_eq!(r["counters"]["turns_failed"], 0, "{stderr}");
-    for metric in ["agent_response", "turn_llm", "turn_tools", "framework_overhead", "tool_call"] {
-        assert!(r["latency"][metric]["count"].as_u64().unwrap() > 0, "{metric}");
+    for metric in [
+        "agent_response",
+        "turn_llm",
+        "turn_tools",
+        "framework_overhead",
+        "tool_call",
+    ] {
+        assert!(
+            r["latency"][metric]["count"].as_u64().unwrap() > 0,
+            "{metric}"
+        );
     }
     assert!(r["latency"].get("context_build").is_none());
     // The split adds up: overhead is what neither the LLM nor the tools took.
@@ -158,8 +180,14 @@ fn the_python_agent_under_load_with_http_tools() {
     assert!(share > 0.0 && share < 1.0, "{share}");
     let memory = &rt["memory"];
     assert!(memory["samples"].as_u64().unwrap() > 10, "{memory}");
-    assert!(memory["peak_bytes"].as_u64().unwrap() > 10_000_000, "{memory}");
-    assert!(memory["live_sessions_peak"].as_u64().unwrap() > 0, "{memory}");
+    assert!(
+        memory["peak_bytes"].as_u64().unwrap() > 10_000_000,
+        "{memory}"
+    );
+    assert!(
+        memory["live_sessions_peak"].as_u64().unwrap() > 0,
+        "{memory}"
+    );
     assert!(memory["per_agent_bytes"].is_number(), "{memory}");
     assert_eq!(
         r["breakdown"]["parts"]
@@ -170,6 +198,16 @@ fn the_python_agent_under_load_with_http_tools() {
         ["framework_overhead", "llm", "tools"]
     );
     assert!(code == Some(0) || code == Some(1), "{code:?}: {stderr}");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+        )
+        .expect("the schema"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let problems: Vec<String> = validator.iter_errors(&r).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}");
 }
 
 #[test]
@@ -178,7 +216,12 @@ fn the_python_agent_with_mcp_tools_is_attributed_the_same() {
     let mock = free_port();
     let agent = AgentProcess::start(
         mock,
-        &["--tools", "mcp", "--tools-url", &format!("http://127.0.0.1:{mock}/mcp")],
+        &[
+            "--tools",
+            "mcp",
+            "--tools-url",
+            &format!("http://127.0.0.1:{mock}/mcp"),
+        ],
     );
     let path = scenario(dir.path(), agent.port, mock, 10, "");
     let (_, stderr, r) = run(&path, dir.path(), &[]);
@@ -197,9 +240,15 @@ fn faults_the_runtime_passes_on_are_told_from_its_own_failures() {
     // No retries in the SDK: an LLM fault fails the turn.
     let agent = AgentProcess::start(
         mock,
-        &["--tools-url", &format!("http://127.0.0.1:{mock}/tools"), "--llm-retries", "0"],
+        &[
+            "--tools-url",
+            &format!("http://127.0.0.1:{mock}/tools"),
+            "--llm-retries",
+            "0",
+        ],
     );
-    let faults = "[[mock.faults]]\nkind = \"server-error\"\nprobability = 0.3\nendpoint = \"chat\"\n";
+    let faults =
+        "[[mock.faults]]\nkind = \"server-error\"\nprobability = 0.3\nendpoint = \"chat\"\n";
     let path = scenario(dir.path(), agent.port, mock, 10, faults);
     let (code, stderr, r) = run(&path, dir.path(), &[]);
     let f = &r["runtime"]["failures"];
@@ -208,9 +257,18 @@ fn faults_the_runtime_passes_on_are_told_from_its_own_failures() {
         "{f}\n{stderr}"
     );
     assert!(f["own"].as_object().unwrap().is_empty(), "{f}");
-    assert!(f["examples"]["server_error"].as_str().unwrap().contains("502"), "{f}");
     assert!(
-        r["errors"]["calls"]["llm"]["server_error"].as_u64().unwrap() > 0,
+        f["examples"]["server_error"]
+            .as_str()
+            .unwrap()
+            .contains("502"),
+        "{f}"
+    );
+    assert!(
+        r["errors"]["calls"]["llm"]["server_error"]
+            .as_u64()
+            .unwrap()
+            > 0,
         "{}",
         r["errors"]
     );
@@ -238,7 +296,10 @@ fn a_pointer_that_matches_nothing_in_the_first_answer_is_exit_2() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("`agent.answer`"), "{stderr}");
     assert!(stderr.contains("`/reply/text`"), "{stderr}");
-    assert!(stderr.contains("\"answer\""), "the answer is shown: {stderr}");
+    assert!(
+        stderr.contains("\"answer\""),
+        "the answer is shown: {stderr}"
+    );
 }
 
 #[test]
@@ -279,5 +340,8 @@ fn an_unknown_placeholder_is_exit_2_naming_the_key() {
     let (code, stderr, _) = run(&path, dir.path(), &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("agent.body.session_id"), "{stderr}");
-    assert!(stderr.contains("unknown placeholder `{{conversation}}`"), "{stderr}");
+    assert!(
+        stderr.contains("unknown placeholder `{{conversation}}`"),
+        "{stderr}"
+    );
 }
