@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use crate::*;
 
-mod bounds;
 mod agent;
+mod bounds;
 mod connection;
 
 fn fixture(name: &str) -> PathBuf {
