@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -266,6 +267,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the SDK's max_retries; the agent's own retries count as framework overhead",
     )
     parser.add_argument("--session-ttl", type=float, default=300.0, help="idle seconds")
+    parser.add_argument(
+        "--record", metavar="FILE",
+        help="append each session's history to FILE (JSONL) when it ends: a corpus for "
+        "`fleetbench compress --corpus FILE`",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
     if args.tools_url is None:
@@ -277,6 +283,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.session_ttl <= 0:
         parser.error("--session-ttl must be more than 0 seconds")
     return args
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 2
     server.agent = Agent(client, args.model, tools, args.max_steps)
-    server.sessions = Sessions(args.session_ttl)
+    server.sessions = Sessions(args.session_ttl, args.record)
+    # SIGTERM (kill, a supervisor) stops it as Ctrl-C does, so `--record` keeps every session.
+    signal.signal(signal.SIGTERM, _stop)
     server.model = args.model
 
     host, port = server.server_address[:2]
@@ -315,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
+        server.sessions.close()
         tools.close()
     return 0
 

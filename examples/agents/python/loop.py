@@ -7,6 +7,7 @@ in memory, so the process's memory grows with live sessions as a real runtime's 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import threading
 import time
@@ -124,10 +125,14 @@ class Sessions:
     """Each session's history in memory, so memory grows with live sessions (fleetbench
     measures it); a session idle longer than the TTL is evicted by a sweeper thread."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, record: str | None = None) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        # `--record FILE`: each session's history, one JSON line when it is evicted or the
+        # agent stops (`{"id", "messages"}`, OpenAI's chat shape): a corpus of real runs for
+        # `fleetbench compress --corpus FILE` (docs/compression.md, "Reading real logs").
+        self._record = open(record, "a", encoding="utf-8") if record else None
         sweeper = threading.Thread(target=self._sweep, name="session-sweeper", daemon=True)
         sweeper.start()
 
@@ -154,6 +159,23 @@ class Sessions:
                 for key in idle:
                     # A session mid-turn is not idle: last_used is refreshed when it ends.
                     if not self._sessions[key].lock.locked():
-                        del self._sessions[key]
+                        self._write(key, self._sessions.pop(key))
             if idle:
                 log.debug("evicted %d idle sessions, %d live", len(idle), len(self))
+
+    def close(self) -> None:
+        """Records every session still held (`--record`) and closes the file."""
+        with self._lock:
+            for key, session in self._sessions.items():
+                self._write(key, session)
+            if self._record is not None:
+                self._record.close()
+                self._record = None
+
+    def _write(self, key: str, session: Session) -> None:
+        # Under self._lock. A session whose only message is the system prompt never talked.
+        if self._record is None or len(session.history) < 2:
+            return
+        line = json.dumps({"id": key, "messages": session.history}, ensure_ascii=False)
+        self._record.write(line + "\n")
+        self._record.flush()
