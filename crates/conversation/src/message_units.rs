@@ -77,6 +77,14 @@ pub fn newest_fitting(units: &[Unit], floor: usize, budget: u64) -> usize {
     from
 }
 
+/// [`newest_fitting`], but never past the newest unit: it holds the result the model just
+/// asked for (or a call still waiting for its results), so a selection keeps it even when it
+/// alone is over the budget; a history over its target is still valid, one without its newest
+/// observation is not what the model asked for.
+pub fn newest_fitting_or_last(units: &[Unit], floor: usize, budget: u64) -> usize {
+    newest_fitting(units, floor, budget).min(units.len().saturating_sub(1))
+}
+
 /// Tokens of the units a selection keeps whatever else it does: the pinned ones and the first
 /// `head` ones.
 pub fn fixed_tokens(units: &[Unit], head: usize) -> u64 {
@@ -224,6 +232,17 @@ pub(crate) mod fixtures {
             m.push(Message::assistant(format!("Looked at f{r}."), vec![], &C));
             m.push(Message::user(format!("Go on after {r}."), &C));
         }
+        m
+    }
+
+    /// [`session`] of `rounds` rounds ending in a `run_tests` round whose output is about
+    /// `tokens` tokens (under [`C`]) with `fact` on its last line: the result the model just
+    /// asked for, bigger than a small target.
+    pub(crate) fn ends_in_big_output(rounds: usize, tokens: usize, fact: &str) -> Vec<Message> {
+        let mut m = session(rounds, 10);
+        let body = lines("test", tokens * 4 / 43);
+        let output = format!("{body}\n{fact}");
+        m.extend(round(&[("big", "run_tests", "{}", &output)]));
         m
     }
 

@@ -3,8 +3,8 @@
 //! system message, the first user message, the head (the first `keep_first` messages) and
 //! as many of the newest messages as fit in the rest of that half. Cutting to half rather than
 //! to the target means the next rewrite, and so the next prompt-cache bust, comes many turns
-//! later. A tool round is kept or dropped whole; the head and the pins stay even when they
-//! alone exceed the half.
+//! later. A tool round is kept or dropped whole; the head, the pins and the newest unit (the
+//! result the model just asked for) stay even when they alone exceed the half.
 //!
 //! From OpenHands' `amortized` condenser (over `max_size` events, forget down to `max_size / 2`
 //! keeping `keep_first`); research doc §5.3 (cache awareness) and §7.7.
@@ -15,7 +15,7 @@
 use scenario::compression::{AmortizedConfig, StrategyName};
 
 use crate::message::Message;
-use crate::message_units::{fixed_tokens, head_len, keep_head_tail, newest_fitting, units};
+use crate::message_units::{fixed_tokens, head_len, keep_head_tail, newest_fitting_or_last, units};
 use crate::strategy::{Ctx, Strategy, total_tokens};
 
 /// `amortized`.
@@ -46,7 +46,7 @@ impl Strategy for Amortized {
         let units = units(messages);
         let head = head_len(&units, self.keep_first);
         let budget = (ctx.target_tokens / 2).saturating_sub(fixed_tokens(&units, head));
-        let tail_from = newest_fitting(&units, head, budget);
+        let tail_from = newest_fitting_or_last(&units, head, budget);
         keep_head_tail(messages, &units, head, tail_from);
     }
 }
@@ -54,7 +54,7 @@ impl Strategy for Amortized {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message_units::fixtures::{run, session};
+    use crate::message_units::fixtures::{ends_in_big_output, run, session};
 
     fn amortized(keep_first: usize) -> Amortized {
         Amortized { keep_first }
@@ -74,11 +74,31 @@ mod tests {
     }
 
     #[test]
-    fn keeps_head_and_pins_when_they_alone_are_too_big() {
+    fn keeps_the_newest_unit_even_when_it_alone_is_over_half_the_target() {
+        let before = ends_in_big_output(3, 9_000, "FAILED: 3 tests, see TAIL-FACT-7731");
+        let last = units(&before).pop().expect("a last unit");
+        // Just over the target: half of it is less than the newest round.
+        for target in [0, 1, 4_000, total_tokens(&before) - 1] {
+            let after = run(&mut amortized(2), &before, target);
+            assert_eq!(after[..2], before[..2]);
+            assert_eq!(after[2..], before[last.range.clone()]);
+            assert!(
+                after
+                    .last()
+                    .is_some_and(|m| m.content.ends_with("TAIL-FACT-7731"))
+            );
+            assert_eq!(run(&mut amortized(2), &after, target), after);
+        }
+    }
+
+    #[test]
+    fn keeps_head_pins_and_newest_when_they_alone_are_too_big() {
         let before = session(4, 10);
         let after = run(&mut amortized(3), &before, 10);
-        // keep_first = 3 would cut the first round: it goes, only the pins stay.
-        assert_eq!(after, before[..2]);
+        // keep_first = 3 would cut the first round: it goes; the pins and the newest message
+        // (a user follow-up) stay.
+        assert_eq!(after[..2], before[..2]);
+        assert_eq!(after[2..], before[before.len() - 1..]);
         let small = run(&mut amortized(2), &before, u64::MAX);
         assert_eq!(small, before);
         assert!(run(&mut amortized(2), &[], 0).is_empty());

@@ -21,7 +21,7 @@
 //! message.
 
 use crate::message::{Message, Origin, Role};
-use crate::message_units::{Unit, head_len, newest_fitting, units};
+use crate::message_units::{Unit, head_len, newest_fitting_or_last, units};
 use crate::strategy::{Ctx, total_tokens};
 
 pub(super) use crate::message::SUMMARY_PREFIX;
@@ -62,7 +62,7 @@ pub(super) fn plan(messages: &[Message], target: u64, keep_first: usize) -> Opti
             .take_while(|u| is_anchor(u, messages))
             .count();
     // The newest unit stays whatever its size.
-    let tail = newest_fitting(&us, start, target / 2).min(us.len().saturating_sub(1));
+    let tail = newest_fitting_or_last(&us, start, target / 2);
     if tail <= start {
         return None;
     }
