@@ -345,3 +345,70 @@ fn an_unknown_placeholder_is_exit_2_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_python_agent_records_a_corpus_the_lab_reads() {
+    let dir = tempdir();
+    let mock = free_port();
+    let corpus = dir.path().join("runs.jsonl");
+    let mut agent = AgentProcess::start(
+        mock,
+        &[
+            "--tools-url",
+            &format!("http://127.0.0.1:{mock}/tools"),
+            "--record",
+            corpus.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    let path = scenario(dir.path(), agent.port, mock, 5, "");
+    let (_, stderr, r) = run(&path, dir.path(), &[]);
+    let sessions = r["counters"]["sessions_started"]
+        .as_u64()
+        .expect("sessions");
+    let completed = r["counters"]["sessions_completed"]
+        .as_u64()
+        .expect("sessions");
+    // SIGTERM: the agent writes the sessions it still holds on the way out.
+    let killed = Command::new("kill")
+        .args(["-TERM", &agent.pid()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let exited = agent.child.wait().expect("the agent exits");
+    assert!(exited.success(), "{exited:?}");
+    let text = std::fs::read_to_string(&corpus).expect("the corpus is written");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    // Every session that talked is recorded once (one cut off before its first answer has
+    // nothing to record).
+    let recorded = lines.len() as u64;
+    assert!(
+        completed <= recorded && recorded <= sessions,
+        "{recorded} of {sessions}: {stderr}"
+    );
+    assert!(lines.iter().all(|l| l["messages"][0]["role"] == "system"));
+    let output = fleetbench()
+        .args(["compress", "--corpus"])
+        .arg(&corpus)
+        .args([
+            "--strategy",
+            "window",
+            "--trigger",
+            "tokens=300",
+            "--no-timing",
+        ])
+        .output()
+        .expect("compress runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        out.contains(&format!("corpus: {recorded} conversations")),
+        "{out}"
+    );
+}
