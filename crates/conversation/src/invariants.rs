@@ -1,11 +1,13 @@
-//! What no strategy may break: the system message and the first user message are kept, every
-//! tool result stays with its tool call (no orphan results, no unanswered calls before the
-//! last assistant message), ids are unique, and roles come in a legal order.
+//! What no strategy may break: the system message and the first user message are kept, the
+//! newest unit stays (the result the model just asked for), every tool result stays with its
+//! tool call (no orphan results, no unanswered calls before the last assistant message), ids
+//! are unique, and roles come in a legal order.
 
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::message::{Message, Role};
+use crate::message::{Message, Origin, Role};
+use crate::message_units::units;
 
 /// A broken invariant, naming the message by index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub enum Violation {
     SplitPair { index: usize, id: String },
     /// A system message after the first position.
     SystemNotFirst { index: usize },
+    /// The newest unit of the original (its last tool round with every result, or its last
+    /// message), starting at message `index` there, is not the end of the compressed list.
+    NewestLost { index: usize },
 }
 
 impl fmt::Display for Violation {
@@ -50,6 +55,11 @@ impl fmt::Display for Violation {
             Violation::SystemNotFirst { index } => {
                 write!(f, "message {index}: a system message after the first")
             }
+            Violation::NewestLost { index } => write!(
+                f,
+                "message {index}: the newest tool round or message (what the model just asked \
+                 for) was dropped or rewritten"
+            ),
         }
     }
 }
@@ -101,7 +111,8 @@ pub fn check(messages: &[Message]) -> Vec<Violation> {
 }
 
 /// Checks `after` against the conversation it was compressed from: everything [`check`] does,
-/// plus the system message and the first user message kept in place.
+/// plus the system message and the first user message kept in place and the newest unit kept
+/// at the end.
 pub fn check_against(before: &[Message], after: &[Message]) -> Vec<Violation> {
     let mut v = check(after);
     if let Some(first) = before.first().filter(|m| m.role == Role::System)
@@ -118,7 +129,36 @@ pub fn check_against(before: &[Message], after: &[Message]) -> Vec<Violation> {
     {
         v.push(Violation::FirstUserLost);
     }
+    if let Some(index) = newest_lost(before, after) {
+        v.push(Violation::NewestLost { index });
+    }
     v
+}
+
+/// Where the newest unit of `before` starts, if `after` does not end with it. Within it, a tool
+/// result may have been reduced in place (masked, clipped, deduplicated: the message and its
+/// pairing stay, [`Origin::Reduced`] records the cut); any other change counts as lost. Only
+/// the newest unit is checked: dropping older ones is what selections are for.
+fn newest_lost(before: &[Message], after: &[Message]) -> Option<usize> {
+    let newest = units(before).pop()?.range;
+    let kept = after
+        .len()
+        .checked_sub(newest.len())
+        .map(|from| &after[from..]);
+    let same = |b: &Message, a: &Message| {
+        a == b
+            || (matches!(a.origin, Origin::Reduced { .. })
+                && a.role == b.role
+                && a.tool_call_id == b.tool_call_id
+                && a.tool_calls == b.tool_calls)
+    };
+    let whole = kept.is_some_and(|kept| {
+        before[newest.clone()]
+            .iter()
+            .zip(kept)
+            .all(|(b, a)| same(b, a))
+    });
+    (!whole).then_some(newest.start)
 }
 
 #[cfg(test)]
@@ -185,12 +225,42 @@ mod tests {
         let mut no_user = c.clone();
         no_user.remove(1);
         assert!(check_against(&c, &no_user).contains(&Violation::FirstUserLost));
-        let mut dup = c;
+        let mut dup = c.clone();
         dup.push(Message::assistant("", vec![call("a")], &C));
         assert!(
             check(&dup)
                 .iter()
                 .any(|v| matches!(v, Violation::DuplicateId { .. }))
         );
+    }
+
+    #[test]
+    fn the_newest_unit_must_stay() {
+        let c = convo();
+        // The newest unit is the final assistant message; dropping it, or the round before
+        // it once that round is the newest, is caught.
+        assert_eq!(
+            check_against(&c, &c[..5]),
+            vec![Violation::NewestLost { index: 5 }]
+        );
+        let round = &c[..5];
+        assert_eq!(
+            check_against(round, &c[..2]),
+            vec![Violation::NewestLost { index: 2 }]
+        );
+        // Half a round is not the round (the pairing invariant fires too).
+        assert!(check_against(round, &c[..4]).contains(&Violation::NewestLost { index: 2 }));
+        // Its outputs may be reduced in place (masked, clipped); not otherwise rewritten.
+        let mut masked = round.to_vec();
+        masked[4].content = "[output of search omitted: 2 tokens]".to_owned();
+        masked[4].origin = crate::message::Origin::Reduced { original_tokens: 2 };
+        assert_eq!(check_against(round, &masked), vec![]);
+        masked[4].origin = crate::message::Origin::Original;
+        assert!(check_against(round, &masked).contains(&Violation::NewestLost { index: 2 }));
+        // A middle that goes is no concern of this invariant; nothing to lose, nothing caught.
+        let mut middle = c.clone();
+        middle.drain(2..5);
+        assert_eq!(check_against(&c, &middle), vec![]);
+        assert_eq!(check_against(&[], &[]), vec![]);
     }
 }

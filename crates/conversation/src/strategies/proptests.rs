@@ -1,7 +1,9 @@
 //! Property tests over every built-in strategy (by name, through [`super::strategy`], so a
 //! strategy added to [`StrategyName::ALL`] is covered as it lands) and random two-stage
-//! pipelines: on random valid conversations and random targets, no invariant breaks and no
-//! tokens are added; the strategies that should be idempotent are.
+//! pipelines: on random valid conversations and random targets, no invariant breaks (the
+//! newest unit kept among them, whatever the target and `keep_last`, `mask_keep_last`,
+//! `clip_tokens` down to 0) and no tokens are added; the strategies that should be idempotent
+//! are.
 
 use proptest::prelude::*;
 

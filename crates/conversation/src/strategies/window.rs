@@ -1,9 +1,10 @@
 //! `window`. A message window: the first `keep_first` and the last `keep_last` messages, the
 //! middle dropped. The cut never splits a tool round: the kept tail reaches back to the
 //! assistant message whose calls its first tool results answer, and a call at the end of the
-//! head whose results fall past `keep_first` is dropped with them. The system message and the
-//! first user message always stay. It counts messages, not tokens (`ctx.target_tokens` is not
-//! read): the trigger decides how often it runs.
+//! head whose results fall past `keep_first` is dropped with them. The system message, the
+//! first user message and the newest unit always stay (with `keep_last = 0` too: the newest
+//! unit is the result the model just asked for). It counts messages, not tokens
+//! (`ctx.target_tokens` is not read): the trigger decides how often it runs.
 //!
 //! From OpenHands' `recent` condenser (keep the first events and the newest `max_events`) and
 //! LangChain's `trim_messages` with a message counter; the tool-pair rule is the one users ask
@@ -46,8 +47,11 @@ impl Strategy for Window {
         let units = units(messages);
         let head = head_len(&units, self.keep_first);
         let cut = messages.len().saturating_sub(self.keep_last);
-        // The first unit reaching into the last `keep_last` messages, whole.
-        let tail_from = units.partition_point(|u| u.range.end <= cut);
+        // The first unit reaching into the last `keep_last` messages, whole, and at least the
+        // newest unit.
+        let tail_from = units
+            .partition_point(|u| u.range.end <= cut)
+            .min(units.len().saturating_sub(1));
         keep_head_tail(messages, &units, head, tail_from);
     }
 }
@@ -108,10 +112,16 @@ mod tests {
     }
 
     #[test]
-    fn pins_survive_zero_budgets_and_reruns_change_nothing() {
+    fn pins_and_the_newest_survive_zero_budgets_and_reruns_change_nothing() {
         let before = session(4, 3);
         let after = run(&mut window(0, 0), &before, 0);
-        assert_eq!(after, before[..2]);
+        assert_eq!(after[..2], before[..2]);
+        assert_eq!(after[2..], before[before.len() - 1..]);
+        // The newest unit is a tool round: it stays whole.
+        let mut before = session(4, 3);
+        before.extend(round(&[("a", "ls", "{}", "1"), ("b", "ls", "{}", "2")]));
+        let after = run(&mut window(0, 0), &before, 0);
+        assert_eq!(after[2..], before[before.len() - 3..]);
         let once = run(&mut window(2, 5), &before, 0);
         assert_eq!(run(&mut window(2, 5), &once, 0), once);
         // Short conversations and odd inputs pass through.
