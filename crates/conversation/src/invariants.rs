@@ -225,7 +225,7 @@ mod tests {
         let mut no_user = c.clone();
         no_user.remove(1);
         assert!(check_against(&c, &no_user).contains(&Violation::FirstUserLost));
-        let mut dup = c.clone();
+        let mut dup = c;
         dup.push(Message::assistant("", vec![call("a")], &C));
         assert!(
             check(&dup)
