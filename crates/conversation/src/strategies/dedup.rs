@@ -1,28 +1,29 @@
-//! `dedup`. Duplicate and superseded elision, for tool outputs:
-//! - identical outputs (same content, found by hash): every earlier copy becomes a reference
-//!   to the newest, `[same output as the later call <id>]` (references left by an earlier run
-//!   are pointed on to the newest copy, so there are no chains);
-//! - superseded reads: when a tool is called again with identical arguments (the same
-//!   resource: `read_file` of one path, the same `grep`), every earlier output of that call is
-//!   marked `[outdated: <tool> <arguments> was read again later]`.
+//! `dedup`. Duplicate elision, for tool outputs: when a later output has exactly the same
+//! text (found by hash, then compared), every earlier copy becomes a reference to the newest,
+//! `[same output as the later call <id>]` (references left by an earlier run are pointed on to
+//! the newest copy, so there are no chains). The calls may differ (two greps finding the same
+//! lines) or be the same (a file read twice, unchanged). An output that differs from every
+//! later one stays whole, even when the same call with the same arguments came again: a file
+//! read before and after an edit holds what the second read no longer says, so "superseded"
+//! is not "repeated" and dedup does not outdate it.
 //!
-//! Both leave the message in place (the tool round stays valid) with origin
-//! [`Origin::Reduced`], and only when the text is shorter than the output. Outputs already
-//! reduced, summaries and stubs are not rewritten, so a second run changes nothing.
-//! Arguments are compared as text; `ctx.target_tokens` is not read.
+//! The message stays in place (the tool round stays valid) with origin [`Origin::Reduced`],
+//! and only when the reference is shorter than the output. Outputs already reduced, summaries
+//! and stubs are not rewritten, so a second run changes nothing. `ctx.target_tokens` is not
+//! read.
 //!
-//! From SWE-agent's `closed_window` history processor (replace superseded file-viewer windows)
-//! and the "artifact trail" findings of Factory's evaluation (research doc §1, §7.6): what is
-//! dropped is exactly what a later message repeats.
+//! From SWE-agent's `closed_window` history processor and the "artifact trail" findings of
+//! Factory's evaluation (research doc §1, §7.6), narrowed to what is lossless: what is dropped
+//! is exactly what a later message repeats.
 //!
 //! Parameters: none.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use scenario::StrategyName;
 
-use crate::message::{Message, Origin, Role, ToolCall};
+use crate::message::{Message, Origin, Role};
 use crate::message_units::{reduce, replace_if};
 use crate::strategy::{Ctx, Strategy};
 
@@ -69,14 +70,6 @@ fn referenced(content: &str) -> Option<&str> {
     content.strip_prefix(SAME)?.strip_suffix(']')
 }
 
-fn outdated(call: &ToolCall) -> String {
-    let args = match call.arguments.char_indices().nth(80) {
-        Some((end, _)) => format!("{}...", &call.arguments[..end]),
-        None => call.arguments.clone(),
-    };
-    format!("[outdated: {} {args} was read again later]", call.name)
-}
-
 fn hash(text: &str) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
@@ -85,22 +78,14 @@ fn hash(text: &str) -> u64 {
 
 /// The rewrites, found walking the tool outputs from the newest back.
 fn plan(messages: &[Message]) -> Vec<(usize, Rewrite)> {
-    let calls: HashMap<&str, &ToolCall> = messages
-        .iter()
-        .flat_map(|m| &m.tool_calls)
-        .map(|c| (c.id.as_str(), c))
-        .collect();
     // Content hash → the newest original output with that content (and an id to name).
     let mut newest: HashMap<u64, usize> = HashMap::new();
-    // (tool, arguments) of the calls answered later than the output at hand.
-    let mut later: HashSet<(&str, &str)> = HashSet::new();
     // Id of an output that is (or now becomes) a reference → the id of the newest copy.
     let mut redirect: HashMap<&str, &str> = HashMap::new();
     let mut plan = Vec::new();
     let outputs = messages.iter().enumerate().rev();
     for (i, m) in outputs.filter(|(_, m)| m.role == Role::Tool) {
         let id = m.tool_call_id.as_deref();
-        let call = id.and_then(|id| calls.get(id));
         match m.origin {
             Origin::Original => {
                 let h = hash(&m.content);
@@ -114,10 +99,6 @@ fn plan(messages: &[Message]) -> Vec<(usize, Rewrite)> {
                     if let Some(id) = id {
                         redirect.insert(id, target);
                     }
-                } else if let Some(c) = call
-                    && later.contains(&(c.name.as_str(), c.arguments.as_str()))
-                {
-                    plan.push((i, Rewrite::Reduce(outdated(c))));
                 } else if id.is_some() {
                     newest.entry(h).or_insert(i);
                 }
@@ -133,9 +114,6 @@ fn plan(messages: &[Message]) -> Vec<(usize, Rewrite)> {
                 }
             }
             Origin::Summary | Origin::Stub { .. } => {}
-        }
-        if let Some(c) = call {
-            later.insert((c.name.as_str(), c.arguments.as_str()));
         }
     }
     plan
@@ -195,40 +173,37 @@ mod tests {
     }
 
     #[test]
-    fn rereads_mark_earlier_outputs_outdated() {
+    fn a_reread_with_a_changed_output_keeps_both() {
+        // The file changed between the reads: the first output says something the second
+        // does not (a fact only it holds), so neither is a copy and both stay whole.
         let before = convo(&[
-            ("c1", "read_file", A, &lines("a v1", 10)),
+            (
+                "c1",
+                "read_file",
+                A,
+                &format!("{}\nFACT-v1 only here", lines("a v1", 10)),
+            ),
             ("c2", "read_file", B, &lines("b", 10)),
             ("c3", "read_file", A, &lines("a v2", 10)),
         ]);
-        let after = run(&mut Dedup::default(), &before, 0);
-        let c = contents(&after);
-        assert_eq!(
-            c[0],
-            r#"[outdated: read_file {"path":"src/a.rs"} was read again later]"#
-        );
-        assert_eq!(c[1..], contents(&before)[1..]);
-        assert_eq!(run(&mut Dedup::default(), &after, 0), after);
-        // Same call and same output: the reference to the newer copy wins.
+        assert_eq!(run(&mut Dedup::default(), &before, 0), before);
+        // Same call and same output: the earlier one becomes a reference to the newer copy.
         let same = convo(&[
             ("c1", "read_file", A, &lines("a", 10)),
             ("c2", "read_file", A, &lines("a", 10)),
         ]);
-        let c = run(&mut Dedup::default(), &same, 0);
-        assert_eq!(contents(&c)[0], "[same output as the later call c2]");
+        let after = run(&mut Dedup::default(), &same, 0);
+        assert_eq!(
+            contents(&after),
+            ["[same output as the later call c2]", &lines("a", 10)]
+        );
+        assert_eq!(run(&mut Dedup::default(), &after, 0), after);
     }
 
     #[test]
     fn leaves_short_and_odd_outputs_alone() {
         let before = convo(&[("c1", "ls", "{}", "ok"), ("c2", "ls", "{}", "ok")]);
         assert_eq!(run(&mut Dedup::default(), &before, 0), before);
-        let long_args = format!("{{\"path\":\"{}\"}}", "d/".repeat(100));
-        let text = outdated(&crate::message_units::fixtures::call(
-            "x",
-            "read_file",
-            &long_args,
-        ));
-        assert!(text.len() < 140 && text.contains("..."));
         let odd = vec![
             Message::tool("z", "ls", lines("z", 9), &C),
             Message::tool("z", "ls", lines("z", 9), &C),

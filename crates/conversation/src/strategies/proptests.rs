@@ -3,7 +3,7 @@
 //! pipelines: on random valid conversations and random targets, no invariant breaks (the
 //! newest unit kept among them, whatever the target and `keep_last`, `mask_keep_last`,
 //! `clip_tokens` down to 0) and no tokens are added; the strategies that should be idempotent
-//! are.
+//! are; `dedup` drops only what a later output repeats.
 
 use proptest::prelude::*;
 
@@ -11,7 +11,7 @@ use scenario::StrategyName;
 
 use super::strategy;
 use crate::invariants::{check, check_against};
-use crate::message::Message;
+use crate::message::{Message, Role};
 use crate::message_units::fixtures::{call, compress};
 use crate::strategy::{Pipeline, total_tokens};
 use crate::tokens::{CharsPerToken, Tiktoken, TokenCounter};
@@ -175,6 +175,28 @@ fn check_pipeline(
     Ok(after)
 }
 
+/// `dedup` is lossless: every output it rewrote is now a reference to a later output that still
+/// holds the same text.
+fn dedup_is_lossless(before: &[Message], after: &[Message]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(before.len(), after.len(), "dedup rewrites in place");
+    for (b, a) in before.iter().zip(after).filter(|(b, a)| a != b) {
+        let target = a
+            .content
+            .strip_prefix("[same output as the later call ")
+            .and_then(|t| t.strip_suffix(']'));
+        let copy = after
+            .iter()
+            .find(|m| m.role == Role::Tool && m.tool_call_id.as_deref() == target);
+        prop_assert!(
+            copy.is_some_and(|c| c.content == b.content),
+            "dedup lost {:?} (now {:?})",
+            b.content,
+            a.content
+        );
+    }
+    Ok(())
+}
+
 fn any_name() -> impl Strategy<Value = StrategyName> {
     prop::sample::select(&StrategyName::ALL[..])
 }
@@ -204,6 +226,9 @@ proptest! {
         let target = (total_tokens(&before) as f64 * fraction) as u64;
         for name in StrategyName::ALL {
             let after = check_pipeline(&[name], &c, &before, target, &CharsPerToken(4.0))?;
+            if name == StrategyName::Dedup {
+                dedup_is_lossless(&before, &after)?;
+            }
             if IDEMPOTENT.contains(&name) {
                 let again = check_pipeline(&[name], &c, &after, target, &CharsPerToken(4.0))?;
                 prop_assert_eq!(again, after, "{} is idempotent", name);
