@@ -1,9 +1,9 @@
 //! The offline evaluation of compression strategies (docs/compression.md): each conversation
 //! of a corpus is replayed turn by turn into a [`Conversation`](conversation::Conversation)
 //! under each row's strategy and trigger, and the prompts it assembles are measured: tokens
-//! (peak, cumulative, ratio to the baseline), prompt-cache busting, hot and cold bytes,
-//! compressor work, retention of the planted facts by kind, and validity after every
-//! compression.
+//! (peak, cumulative, ratio to the baseline, the summarizer's included; prompts over the
+//! window), prompt-cache busting, hot and cold bytes, compressor work, retention of the planted
+//! facts by kind (and what a recall would bring back), and validity after every compression.
 //!
 //! Everything but the wall-clock `timing` section is deterministic: the same corpus and
 //! settings give the same [`Report`], byte for byte in every format.
@@ -11,7 +11,7 @@
 //! # Layout
 //! - `plan`: rows from strategies, sweeps and triggers as written on the command line.
 //! - `replay`: one conversation under one row.
-//! - `score`: retention by fact kind.
+//! - `score`: retention by fact kind, and what a recall would bring back.
 //! - `report`: the results and how runs add up into rows.
 //! - `render`: terminal table and Markdown (with `report`'s table), and JSON.
 
@@ -21,7 +21,7 @@ mod replay;
 mod report;
 mod score;
 
-pub use plan::{PlanError, RowSpec, Sweep, SweepKey, parse_trigger, rows};
+pub use plan::{PlanError, RowSpec, Sweep, SweepKey, parse_trigger, repeated, rows};
 pub use render::{json, markdown, table};
 pub use report::{CorpusSummary, Report, Row, Settings, Timing};
 pub use score::Retention;
@@ -68,7 +68,7 @@ pub fn evaluate_with(
             })
             .collect();
         let (row, t) = report::row(spec, runs, baseline);
-        baseline = baseline.or(Some(row.cumulative_prompt_tokens));
+        baseline = baseline.or(Some(report::processed_tokens(&row)));
         out.push(row);
         timing.push(t);
     }
@@ -88,3 +88,5 @@ fn builtin_summarizer(_c: &Compression) -> Box<dyn Summarizer> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_figures;

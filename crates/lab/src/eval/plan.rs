@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use scenario::{Compression, Pipeline, Probability, Trigger};
+use scenario::{Compression, Pipeline, Probability, StrategyName, Trigger};
 use thiserror::Error;
 
 /// A value a flag cannot take.
@@ -66,6 +66,32 @@ impl SweepKey {
         matches!(self, SweepKey::CompactTo | SweepKey::TriggerFraction)
     }
 
+    /// Whether strategy `name` reads this key, so that sweeping it can change its row. The
+    /// strategies' own parameters are found from [`Compression::stage`] (each strategy is
+    /// built from its own parameters only); every rewriting strategy runs when the trigger
+    /// fires; `compact_to` sets the target, which only the strategies that compress toward a
+    /// token target read; every row counts its prompts over `context_window`.
+    pub fn read_by(self, name: StrategyName) -> bool {
+        match self {
+            SweepKey::TriggerTokens | SweepKey::TriggerMessages | SweepKey::TriggerFraction => {
+                name != StrategyName::None
+            }
+            SweepKey::ContextWindow => true,
+            SweepKey::CompactTo => TOWARD_TARGET.contains(&name),
+            SweepKey::KeepFirst
+            | SweepKey::KeepLast
+            | SweepKey::MaskKeepLast
+            | SweepKey::ClipTokens
+            | SweepKey::ZstdLevel => {
+                // Two values every such key takes: the stage differs if it reads the key.
+                let (mut one, mut two) = (Compression::default(), Compression::default());
+                self.apply(&mut one, 1.0);
+                self.apply(&mut two, 2.0);
+                one.stage(name) != two.stage(name)
+            }
+        }
+    }
+
     /// Sets this key of `c` to `v` (checked by [`Sweep::from_str`]).
     pub fn apply(self, c: &mut Compression, v: f64) {
         // Checked on parsing: counts are whole numbers in range, fractions within (0, 1].
@@ -102,6 +128,16 @@ impl FromStr for SweepKey {
             })
     }
 }
+
+/// The strategies that compress toward the token target (`compact_to` of the threshold); the
+/// others rewrite by their own parameters whatever the target.
+const TOWARD_TARGET: [StrategyName; 5] = [
+    StrategyName::TokenBudget,
+    StrategyName::Amortized,
+    StrategyName::RollingSummary,
+    StrategyName::StructuredSummary,
+    StrategyName::Offload,
+];
 
 /// `key=a,b,c`: one key and the values it takes.
 #[derive(Clone, Debug, PartialEq)]
@@ -210,10 +246,58 @@ impl fmt::Display for RowSpec {
 }
 
 /// The rows for `strategies` (pipelines, parsed by the scenario: `window`,
-/// `clip+rolling-summary`) under `base`, one per combination of the sweeps' values. The
-/// baseline `none` comes first, once and unswept, whether asked for or not: every ratio is
-/// against it.
+/// `clip+rolling-summary`) under `base`, one per combination of the values of the swept keys
+/// the pipeline reads ([`SweepKey::read_by`]): a key it does not read would only repeat its
+/// row. The baseline `none` comes first, once and unswept, whether asked for or not: every
+/// ratio is against it. A pipeline given twice runs once ([`repeated`] names them).
 pub fn rows(base: &Compression, strategies: &[Pipeline], sweeps: &[Sweep]) -> Vec<RowSpec> {
+    let baseline = Pipeline::default();
+    let mut out = vec![RowSpec {
+        config: Compression {
+            strategy: baseline.clone(),
+            ..base.clone()
+        },
+        swept: Vec::new(),
+    }];
+    let mut seen = vec![&baseline];
+    for pipeline in strategies {
+        if seen.contains(&pipeline) {
+            continue;
+        }
+        seen.push(pipeline);
+        let read: Vec<&Sweep> = sweeps
+            .iter()
+            .filter(|s| pipeline.stages().iter().any(|&n| s.key.read_by(n)))
+            .collect();
+        for swept in combinations(&read) {
+            let mut config = Compression {
+                strategy: pipeline.clone(),
+                ..base.clone()
+            };
+            for &(key, v) in &swept {
+                key.apply(&mut config, v);
+            }
+            out.push(RowSpec { config, swept });
+        }
+    }
+    out
+}
+
+/// The pipelines `strategies` holds more than once (each named once, in order), which
+/// [`rows`] runs once: for the caller to say so.
+pub fn repeated(strategies: &[Pipeline]) -> Vec<Pipeline> {
+    let mut out: Vec<Pipeline> = Vec::new();
+    for (i, p) in strategies.iter().enumerate() {
+        if strategies[..i].contains(p) && !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Every combination of the sweeps' values, the first sweep varying slowest; one empty
+/// combination without a sweep.
+fn combinations(sweeps: &[&Sweep]) -> Vec<Vec<(SweepKey, f64)>> {
     let mut combos: Vec<Vec<(SweepKey, f64)>> = vec![Vec::new()];
     for sweep in sweeps {
         combos = combos
@@ -227,31 +311,5 @@ pub fn rows(base: &Compression, strategies: &[Pipeline], sweeps: &[Sweep]) -> Ve
             })
             .collect();
     }
-    let baseline = Pipeline::default();
-    let mut out = vec![RowSpec {
-        config: Compression {
-            strategy: baseline.clone(),
-            ..base.clone()
-        },
-        swept: Vec::new(),
-    }];
-    for pipeline in strategies {
-        if *pipeline == baseline {
-            continue;
-        }
-        for swept in &combos {
-            let mut config = Compression {
-                strategy: pipeline.clone(),
-                ..base.clone()
-            };
-            for &(key, v) in swept {
-                key.apply(&mut config, v);
-            }
-            out.push(RowSpec {
-                config,
-                swept: swept.clone(),
-            });
-        }
-    }
-    out
+    combos
 }

@@ -21,6 +21,7 @@ pub fn table(report: &Report) -> String {
     let mut out = headline(report);
     out.push_str("\ncost\n");
     out.push_str(&cost(report).plain("", true));
+    out.push_str(&overflows(report));
     out.push_str("\nretention, % (final context / average over turns)\n");
     out.push_str(&retention(report).plain("", true));
     out.push_str(&violations(report));
@@ -33,6 +34,7 @@ pub fn markdown(report: &Report) -> String {
     out.push_str(&headline(report));
     out.push_str("\n## Cost\n\n");
     out.push_str(&cost(report).markdown());
+    out.push_str(&overflows(report));
     out.push_str("\n## Retention\n\n% in the final context / averaged over turns.\n\n");
     out.push_str(&retention(report).markdown());
     out.push_str(&violations(report));
@@ -43,8 +45,8 @@ fn headline(r: &Report) -> String {
     let (c, s) = (&r.corpus, &r.settings);
     format!(
         "corpus: {} conversations, {} turns, {} messages, {} tokens ({}), {} planted facts\n\
-         settings: trigger {}, compact_to {}, keep_first {}, keep_last {}, mask_keep_last {}, \
-         clip_tokens {}, zstd_level {}\n",
+         settings: trigger {}, compact_to {}, context_window {}, keep_first {}, keep_last {}, \
+         mask_keep_last {}, clip_tokens {}, zstd_level {}\n",
         c.conversations,
         c.turns,
         c.messages,
@@ -53,6 +55,7 @@ fn headline(r: &Report) -> String {
         c.facts,
         s.trigger,
         s.compact_to,
+        s.context_window,
         s.keep_first,
         s.keep_last,
         s.mask_keep_last,
@@ -82,6 +85,7 @@ fn cost(r: &Report) -> Table {
     let mut head = vec![
         "strategy",
         "peak",
+        "overflows",
         "cumulative",
         "ratio",
         "cache-busted",
@@ -100,6 +104,7 @@ fn cost(r: &Report) -> Table {
         let mut cells = vec![
             name(row),
             row.peak_prompt_tokens.to_string(),
+            row.overflows.to_string(),
             row.cumulative_prompt_tokens.to_string(),
             format!("{:.2}x", row.compression_ratio),
             row.cache_busted_tokens.to_string(),
@@ -132,11 +137,12 @@ fn retention(r: &Report) -> Table {
         "decision",
         "update ok",
         "stale gone",
-        "files F1",
+        "files",
         "decoys",
+        "recallable",
         "probes",
     ]);
-    let fields: [fn(&Retention) -> Option<f64>; 9] = [
+    let fields: [fn(&Retention) -> Option<f64>; 10] = [
         |x| x.constraint,
         |x| x.output_head,
         |x| x.output_middle,
@@ -144,8 +150,9 @@ fn retention(r: &Report) -> Table {
         |x| x.decision,
         |x| x.update_correct,
         |x| x.update_stale_absent,
-        |x| x.files_f1,
+        |x| x.files,
         |x| x.decoys_present,
+        |x| x.recallable,
     ];
     for row in &r.rows {
         let (f, t) = (&row.retention_final, &row.retention_turns);
@@ -155,10 +162,33 @@ fn retention(r: &Report) -> Table {
                 .iter()
                 .map(|get| format!("{}/{}", percent(get(f)), percent(get(t)))),
         );
-        cells.push(format!("{}/{}", f.probes_present, t.probes_present));
+        let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        cells.push(format!(
+            "{}/{}",
+            count(f.probes_present),
+            count(t.probes_present)
+        ));
         grid.row(cells);
     }
     grid
+}
+
+/// A warning naming the rows that sent prompts over the context window (nothing when none
+/// did): a model would have rejected or truncated them, whatever the other figures say.
+fn overflows(r: &Report) -> String {
+    let over: Vec<String> = r
+        .rows
+        .iter()
+        .filter(|row| row.overflows > 0)
+        .map(|row| format!("{} ({} of {})", name(row), row.overflows, row.prompts))
+        .collect();
+    if over.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nWARNING: prompts over the context window: {}\n",
+        over.join(", ")
+    )
 }
 
 fn violations(r: &Report) -> String {

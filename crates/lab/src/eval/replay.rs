@@ -1,12 +1,17 @@
 //! Replaying one conversation under one row's settings, turn by turn, as an agent would: the
 //! turn's inputs are appended, the trigger may compress, the prompt is assembled, then the
 //! model's answer (the corpus's next assistant message) is appended.
+//!
+//! A summarizer's call is a prompt too: its input counts in the tokens sent and prefilled
+//! uncached when it is written (docs/compression.md, "Tokens and bytes").
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use conversation::Conversation;
+use conversation::cold::ColdStore;
 use conversation::invariants;
-use conversation::message::{Message, Role};
+use conversation::message::{Message, Origin, Role};
 use conversation::strategies;
 use conversation::strategy::{Summarizer, Trigger, Work, total_tokens};
 use conversation::tokens;
@@ -20,6 +25,8 @@ use crate::corpus::CorpusConversation;
 pub(crate) struct Run {
     pub(crate) prompts: u64,
     pub(crate) peak_tokens: u64,
+    /// Prompts over the context window.
+    pub(crate) overflows: u64,
     pub(crate) cumulative_tokens: u64,
     pub(crate) busted_tokens: u64,
     pub(crate) uncached_tokens: u64,
@@ -41,6 +48,10 @@ pub(crate) struct Run {
 struct Previous {
     prompt: Vec<Message>,
     marks: Vec<Vec<usize>>,
+    /// The needles each offloaded span holds, by handle (a frame never changes once written).
+    recalled: HashMap<u64, Vec<usize>>,
+    /// Prompts over this many tokens overflow.
+    window: u64,
 }
 
 /// Replays `conv`, whose messages are `messages` (counted by `config`'s tokenizer).
@@ -59,7 +70,10 @@ pub(crate) fn replay(
     );
     let needles = Needles::new(conv);
     let mut run = Run::default();
-    let mut prev = Previous::default();
+    let mut prev = Previous {
+        window: u64::from(config.context_window),
+        ..Previous::default()
+    };
     let mut pushed = 0;
     for (i, m) in messages.iter().enumerate() {
         if m.role != Role::Assistant {
@@ -69,8 +83,8 @@ pub(crate) fn replay(
             state.push(input.clone());
         }
         let prompt = run.step(&mut state, &conv.id, i);
-        let present = prev.advance(prompt, &needles, &mut run);
-        run.turn_retention.add(&needles, &present, i);
+        let (present, recallable) = prev.advance(prompt, state.cold(), &needles, &mut run);
+        run.turn_retention.add(&needles, &present, &recallable, i);
         state.push(m.clone());
         pushed = i + 1;
     }
@@ -78,8 +92,9 @@ pub(crate) fn replay(
         state.push(input.clone());
     }
     let last = run.step(&mut state, &conv.id, messages.len());
-    let present = prev.advance_quietly(last, &needles);
-    run.final_retention.add(&needles, &present, messages.len());
+    let (present, recallable) = prev.advance_quietly(last, state.cold(), &needles);
+    run.final_retention
+        .add(&needles, &present, &recallable, messages.len());
     run.hot_bytes = state.hot_bytes();
     run.cold_bytes = state.cold().bytes();
     run.cold_raw_bytes = state.cold().raw_bytes();
@@ -98,6 +113,10 @@ impl Run {
             self.compress_times.push(start.elapsed());
             self.compressions += 1;
             self.work += done.work;
+            // The summarizer's prompt: sent, and prefilled whole (no earlier prompt shares
+            // its prefix).
+            self.cumulative_tokens += done.work.summarizer_tokens_in;
+            self.uncached_tokens += done.work.summarizer_tokens_in;
             let broken = invariants::check_against(&before, state.messages());
             self.violations += broken.len() as u64;
             if let (None, Some(v)) = (&self.first_violation, broken.first()) {
@@ -115,30 +134,74 @@ impl Run {
 
 impl Previous {
     /// Takes `prompt` as the new previous prompt, counting its tokens and what it re-sends,
-    /// and returns which needles it holds.
-    fn advance(&mut self, prompt: Vec<Message>, needles: &Needles<'_>, run: &mut Run) -> Vec<bool> {
+    /// and returns which needles it holds and which a recall of its stubs from `cold` brings.
+    fn advance(
+        &mut self,
+        prompt: Vec<Message>,
+        cold: &ColdStore,
+        needles: &Needles<'_>,
+        run: &mut Run,
+    ) -> (Vec<bool>, Vec<bool>) {
         let tokens = total_tokens(&prompt);
         run.prompts += 1;
         run.peak_tokens = run.peak_tokens.max(tokens);
+        run.overflows += u64::from(tokens > self.window);
         run.cumulative_tokens += tokens;
         let shared = self.shared_prefix(&prompt);
         run.busted_tokens += total_tokens(&self.prompt[shared..]);
         run.uncached_tokens += total_tokens(&prompt[shared..]);
-        self.advance_quietly(prompt, needles)
+        self.advance_quietly(prompt, cold, needles)
     }
 
     /// As [`Previous::advance`], without counting (the context after the last message).
-    fn advance_quietly(&mut self, prompt: Vec<Message>, needles: &Needles<'_>) -> Vec<bool> {
+    fn advance_quietly(
+        &mut self,
+        prompt: Vec<Message>,
+        cold: &ColdStore,
+        needles: &Needles<'_>,
+    ) -> (Vec<bool>, Vec<bool>) {
         let shared = self.shared_prefix(&prompt);
         self.marks.truncate(shared);
         self.marks
             .extend(prompt[shared..].iter().map(|m| needles.marks(m)));
-        self.prompt = prompt;
         let mut present = vec![false; needles.len()];
         for i in self.marks.iter().flatten() {
             present[*i] = true;
         }
-        present
+        let mut recallable = vec![false; needles.len()];
+        for m in &prompt {
+            if let Origin::Stub { handle } = m.origin {
+                for &i in self.recall(handle, cold, needles) {
+                    recallable[i] = true;
+                }
+            }
+        }
+        self.prompt = prompt;
+        (present, recallable)
+    }
+
+    /// The needles the span offloaded under `handle` holds, stubs inside it followed.
+    fn recall(&mut self, handle: u64, cold: &ColdStore, needles: &Needles<'_>) -> &[usize] {
+        self.recalled.entry(handle).or_insert_with(|| {
+            let mut found = Vec::new();
+            let mut pending = vec![handle];
+            let mut seen = Vec::new();
+            while let Some(h) = pending.pop() {
+                if seen.contains(&h) {
+                    continue;
+                }
+                seen.push(h);
+                for m in cold.get(h).unwrap_or_default() {
+                    found.extend(needles.marks(&m));
+                    if let Origin::Stub { handle } = m.origin {
+                        pending.push(handle);
+                    }
+                }
+            }
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
     }
 
     /// Messages at the start of `prompt` that the previous prompt had in the same place: the

@@ -73,17 +73,21 @@ pub struct Row {
     pub sweep: Option<String>,
     /// Prompts assembled (one per model call).
     pub prompts: u64,
-    /// The largest prompt, in tokens.
+    /// The largest prompt of the agent, in tokens.
     pub peak_prompt_tokens: u64,
-    /// All prompts' tokens added up.
+    /// The agent's prompts over the context window: a model would reject or truncate them.
+    pub overflows: u64,
+    /// All prompts' tokens added up, the summarizer's included.
     pub cumulative_prompt_tokens: u64,
-    /// The baseline's cumulative tokens over this row's.
+    /// The baseline's tokens over this row's: cumulative prompt tokens and the summarizer's
+    /// output, every token a model reads or writes for the compressed conversation.
     pub compression_ratio: f64,
     /// Tokens of the previous prompt after its first changed message, added up over turns:
     /// cached prefix the rewrite threw away.
     pub cache_busted_tokens: u64,
     /// Tokens of each prompt after its first changed message, added up: what prefill
-    /// computes without a cache hit (appended messages included).
+    /// computes without a cache hit (appended messages and the summarizer's prompts
+    /// included).
     pub uncached_prompt_tokens: u64,
     /// Bytes of the hot messages at the end, all conversations.
     pub hot_bytes: u64,
@@ -172,8 +176,14 @@ pub(crate) fn settings(c: &scenario::Compression) -> Settings {
     }
 }
 
-/// One row from the runs of every conversation; `baseline` is the `none` row's cumulative
-/// tokens (this row's own for the baseline).
+/// The tokens a row's ratio divides: every token a model reads (the agent's prompts and the
+/// summarizer's) or writes for compressing (the summarizer's output).
+pub(crate) fn processed_tokens(row: &Row) -> u64 {
+    row.cumulative_prompt_tokens + row.summarizer_tokens_out
+}
+
+/// One row from the runs of every conversation; `baseline` is the `none` row's
+/// [`processed_tokens`] (this row's own for the baseline).
 pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row, Timing) {
     let mut total = Run::default();
     let mut final_ret = Tally::default();
@@ -181,6 +191,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
     for r in runs {
         total.prompts += r.prompts;
         total.peak_tokens = total.peak_tokens.max(r.peak_tokens);
+        total.overflows += r.overflows;
         total.cumulative_tokens += r.cumulative_tokens;
         total.busted_tokens += r.busted_tokens;
         total.uncached_tokens += r.uncached_tokens;
@@ -196,8 +207,9 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         total.compress_times.extend(r.compress_times);
         total.build_times.extend(r.build_times);
     }
-    let base = baseline.unwrap_or(total.cumulative_tokens);
-    let ratio = match total.cumulative_tokens {
+    let processed = total.cumulative_tokens + total.work.summarizer_tokens_out;
+    let base = baseline.unwrap_or(processed);
+    let ratio = match processed {
         0 => 1.0,
         n => round(base as f64 / n as f64),
     };
@@ -215,6 +227,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         sweep,
         prompts: total.prompts,
         peak_prompt_tokens: total.peak_tokens,
+        overflows: total.overflows,
         cumulative_prompt_tokens: total.cumulative_tokens,
         compression_ratio: ratio,
         cache_busted_tokens: total.busted_tokens,

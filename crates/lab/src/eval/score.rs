@@ -1,6 +1,11 @@
 //! Retention: which planted values a context holds (exact substring match in contents and
-//! call arguments), tallied per fact kind. Counts are pooled: over conversations for the final
-//! context, over conversations × turns for the average.
+//! call arguments), tallied per fact kind, and which it could bring back by recalling an
+//! offloaded span. Counts are pooled: over conversations for the final context, over
+//! conversations × turns for the average.
+//!
+//! Every figure is monotone in what the context keeps: keeping more never scores worse on a
+//! kept-kind figure (an emptied context is not a success), so a strategy cannot improve its
+//! retention by deleting.
 
 use conversation::message::Message;
 use serde::Serialize;
@@ -86,17 +91,24 @@ pub(crate) struct Tally {
     update_latest: Frac,
     update_stale_absent: Frac,
     update_correct: Frac,
-    files_tp: u64,
-    files_fp: u64,
-    files_fn: u64,
+    files: Frac,
     decoys: Frac,
-    probes_present: u64,
+    recallable: Frac,
+    /// Probes looked for (whether any was planted) and found.
+    probes: Frac,
 }
 
 impl Tally {
-    /// Scores one context: `present[i]` says whether it holds needle `i`; values in messages
-    /// before `pushed` are planted by then.
-    pub(crate) fn add(&mut self, needles: &Needles<'_>, present: &[bool], pushed: usize) {
+    /// Scores one context: `present[i]` says whether it holds needle `i`, `recallable[i]`
+    /// whether a span it can recall does; values in messages before `pushed` are planted by
+    /// then.
+    pub(crate) fn add(
+        &mut self,
+        needles: &Needles<'_>,
+        present: &[bool],
+        recallable: &[bool],
+        pushed: usize,
+    ) {
         let conv = needles.conv;
         let planted = |message: usize| message < pushed;
         let fact_index = |id: &str| conv.facts.iter().position(|f| f.id == id);
@@ -104,29 +116,39 @@ impl Tally {
             if !planted(f.message) {
                 continue;
             }
-            if let Some(k) = SIMPLE.iter().position(|&k| k == f.kind) {
-                self.kinds[k].add(present[i]);
-            }
-            if f.kind == FactKind::File {
-                match present[i] {
-                    true => self.files_tp += 1,
-                    false => self.files_fn += 1,
-                }
-            }
             let superseded = conv
                 .facts
                 .iter()
                 .any(|g| g.supersedes.as_deref() == Some(f.id.as_str()) && planted(g.message));
-            if f.kind != FactKind::Update || superseded {
+            if superseded {
+                // A stale value: scored with its chain's newest, below; it should be gone.
+                continue;
+            }
+            // A value the context should keep, of any kind.
+            self.recallable.add(!present[i] && recallable[i]);
+            if let Some(k) = SIMPLE.iter().position(|&k| k == f.kind) {
+                self.kinds[k].add(present[i]);
+            }
+            if f.kind == FactKind::File {
+                self.files.add(present[i]);
+            }
+            if f.kind != FactKind::Update {
                 continue;
             }
             self.update_latest.add(present[i]);
-            let mut all_absent = true;
-            let mut stale = f.supersedes.as_deref().and_then(fact_index);
-            while let Some(s) = stale {
-                self.update_stale_absent.add(!present[s]);
-                all_absent &= !present[s];
-                stale = conv.facts[s].supersedes.as_deref().and_then(fact_index);
+            let mut stale = Vec::new();
+            let mut next = f.supersedes.as_deref().and_then(fact_index);
+            while let Some(s) = next {
+                stale.push(s);
+                next = conv.facts[s].supersedes.as_deref().and_then(fact_index);
+            }
+            let all_absent = stale.iter().all(|&s| !present[s]);
+            // A chain with nothing left says nothing of stale values (its loss is
+            // `update_latest`'s): only a chain the context still holds scores them.
+            if present[i] || !all_absent {
+                for &s in &stale {
+                    self.update_stale_absent.add(!present[s]);
+                }
             }
             if f.supersedes.is_some() {
                 self.update_correct.add(present[i] && all_absent);
@@ -137,15 +159,12 @@ impl Tally {
             if !planted(d.message) {
                 continue;
             }
-            let hit = present[offset + j];
-            self.decoys.add(hit);
-            let of_file = fact_index(&d.near).is_some_and(|f| conv.facts[f].kind == FactKind::File);
-            if of_file && hit {
-                self.files_fp += 1;
-            }
+            self.decoys.add(present[offset + j]);
         }
         let offset = offset + conv.decoys.len();
-        self.probes_present += present[offset..].iter().filter(|p| **p).count() as u64;
+        for &found in &present[offset..] {
+            self.probes.add(found);
+        }
     }
 
     /// Adds another tally.
@@ -156,32 +175,14 @@ impl Tally {
         self.update_latest.merge(o.update_latest);
         self.update_stale_absent.merge(o.update_stale_absent);
         self.update_correct.merge(o.update_correct);
-        self.files_tp += o.files_tp;
-        self.files_fp += o.files_fp;
-        self.files_fn += o.files_fn;
+        self.files.merge(o.files);
         self.decoys.merge(o.decoys);
-        self.probes_present += o.probes_present;
+        self.recallable.merge(o.recallable);
+        self.probes.merge(o.probes);
     }
 
     /// The fractions.
     pub(crate) fn finish(&self) -> Retention {
-        let precision = Frac {
-            num: self.files_tp,
-            den: self.files_tp + self.files_fp,
-        }
-        .value();
-        let recall = Frac {
-            num: self.files_tp,
-            den: self.files_tp + self.files_fn,
-        }
-        .value();
-        let f1 = match (precision, recall) {
-            (Some(p), Some(r)) if p + r > 0.0 => Some(round(2.0 * p * r / (p + r))),
-            (Some(_), Some(_)) => Some(0.0),
-            // Touched files were planted but none is present (and no decoy): recall 0.
-            (None, Some(r)) => Some(r),
-            _ => None,
-        };
         Retention {
             constraint: self.kinds[0].value(),
             output_head: self.kinds[1].value(),
@@ -191,11 +192,10 @@ impl Tally {
             update_latest: self.update_latest.value(),
             update_stale_absent: self.update_stale_absent.value(),
             update_correct: self.update_correct.value(),
-            files_precision: precision,
-            files_recall: recall,
-            files_f1: f1,
+            files: self.files.value(),
             decoys_present: self.decoys.value(),
-            probes_present: self.probes_present,
+            recallable: self.recallable.value(),
+            probes_present: (self.probes.den > 0).then_some(self.probes.num),
         }
     }
 }
@@ -215,18 +215,20 @@ pub struct Retention {
     pub decision: Option<f64>,
     /// The newest value of each update chain present.
     pub update_latest: Option<f64>,
-    /// Superseded values absent.
+    /// Superseded values absent, of chains the context still holds a value of (an emptied
+    /// context has nothing to say here: `null`, not 1).
     pub update_stale_absent: Option<f64>,
     /// Updated chains whose newest value is present and every superseded one absent.
     pub update_correct: Option<f64>,
-    /// Touched files present among touched files and near-miss paths present.
-    pub files_precision: Option<f64>,
-    /// Touched files present among touched files planted.
-    pub files_recall: Option<f64>,
-    /// F1 of the two.
-    pub files_f1: Option<f64>,
+    /// Touched files present. Near-miss paths are not held against it: they are true text of
+    /// the conversation, and counting them as false positives rewarded deleting outputs.
+    pub files: Option<f64>,
     /// Near-miss decoys present (distractors a reader could confuse with facts).
     pub decoys_present: Option<f64>,
-    /// Never-planted probes found: invented values, must be 0.
-    pub probes_present: u64,
+    /// Values the context should keep that are absent but one recall away, in a span offloaded
+    /// behind a stub the context holds (not counted as present).
+    pub recallable: Option<f64>,
+    /// Never-planted probes found: invented values, must be 0; `null` where none was looked
+    /// for.
+    pub probes_present: Option<u64>,
 }

@@ -52,7 +52,7 @@ fn score(conv: &CorpusConversation, text: &str, pushed: usize) -> Retention {
         present[i] = true;
     }
     let mut tally = Tally::default();
-    tally.add(&needles, &present, pushed);
+    tally.add(&needles, &present, &vec![false; needles.len()], pushed);
     tally.finish()
 }
 
@@ -75,20 +75,17 @@ fn an_update_is_correct_when_the_latest_is_present_and_the_stale_absent() {
 }
 
 #[test]
-fn files_are_scored_by_f1_with_near_miss_paths_as_false_positives() {
+fn files_are_the_touched_paths_present_and_near_misses_are_only_reported() {
     let conv = hand_made();
     let r = score(&conv, "edited src/a_0001aa.rs, saw src/a_0009aa.rs", 4);
-    assert_eq!(r.files_recall, Some(0.5));
-    assert_eq!(r.files_precision, Some(0.5));
-    assert_eq!(r.files_f1, Some(0.5));
+    assert_eq!(r.files, Some(0.5));
     assert_eq!(r.decoys_present, Some(1.0));
     let all = score(&conv, "src/a_0001aa.rs src/b_0002bb.rs", 4);
-    assert_eq!((all.files_precision, all.files_f1), (Some(1.0), Some(1.0)));
-    let none = score(&conv, "nothing", 4);
-    assert_eq!((none.files_recall, none.files_f1), (Some(0.0), Some(0.0)));
+    assert_eq!(all.files, Some(1.0));
+    assert_eq!(score(&conv, "nothing", 4).files, Some(0.0));
     // Only the first file is planted before message 2.
     let early = score(&conv, "src/a_0001aa.rs", 2);
-    assert_eq!(early.files_f1, Some(1.0));
+    assert_eq!(early.files, Some(1.0));
 }
 
 #[test]
@@ -96,10 +93,10 @@ fn probes_found_are_false_positives_and_unplanted_kinds_are_null() {
     let conv = hand_made();
     let r = score(&conv, "CC1-0003-DD and ZZ9-9999-ZZ", 4);
     assert_eq!(r.constraint, Some(1.0));
-    assert_eq!(r.probes_present, 1);
+    assert_eq!(r.probes_present, Some(1));
     assert_eq!(r.decision, None);
     assert_eq!(r.output_head, None);
-    assert_eq!(score(&conv, "", 4).probes_present, 0);
+    assert_eq!(score(&conv, "", 4).probes_present, Some(0));
 }
 
 #[test]
@@ -143,17 +140,20 @@ fn rows_put_the_baseline_first_once_and_cross_the_sweeps() {
         "keep_last=5,10".parse().unwrap(),
         "compact_to=0.5,0.25".parse().unwrap(),
     ];
-    let strategies = ["none".parse().unwrap(), "window+clip".parse().unwrap()];
+    let strategies = [
+        "none".parse().unwrap(),
+        "window+token-budget".parse().unwrap(),
+    ];
     let rows = rows(&Compression::default(), &strategies, &sweeps);
     let names: Vec<String> = rows.iter().map(ToString::to_string).collect();
     assert_eq!(
         names,
         [
             "none",
-            "window+clip [keep_last=5 compact_to=0.5]",
-            "window+clip [keep_last=5 compact_to=0.25]",
-            "window+clip [keep_last=10 compact_to=0.5]",
-            "window+clip [keep_last=10 compact_to=0.25]",
+            "window+token-budget [keep_last=5 compact_to=0.5]",
+            "window+token-budget [keep_last=5 compact_to=0.25]",
+            "window+token-budget [keep_last=10 compact_to=0.5]",
+            "window+token-budget [keep_last=10 compact_to=0.25]",
         ]
     );
     assert_eq!(rows[4].config.keep_last, 10);
@@ -211,8 +211,18 @@ fn golden_evaluation_of_a_small_coding_corpus() {
             "{}: {:?}",
             row.strategy, row.first_violation
         );
-        assert_eq!(row.retention_final.probes_present, 0, "{}", row.strategy);
-        assert_eq!(row.retention_turns.probes_present, 0, "{}", row.strategy);
+        assert_eq!(
+            row.retention_final.probes_present,
+            Some(0),
+            "{}",
+            row.strategy
+        );
+        assert_eq!(
+            row.retention_turns.probes_present,
+            Some(0),
+            "{}",
+            row.strategy
+        );
     }
     let baseline = &report.rows[0];
     assert_eq!(baseline.cache_busted_tokens, 0);
@@ -236,4 +246,25 @@ fn renderings_show_every_row_and_timing_only_when_present() {
     let quiet = report.without_timing();
     assert!(!table(&quiet).contains("p99 µs"));
     assert!(!json(&quiet).contains("timing"));
+}
+
+#[test]
+fn emptying_an_output_never_scores_better_on_files() {
+    let conv = hand_made();
+    let kept = score(&conv, "edited src/a_0001aa.rs, saw src/a_0009aa.rs", 4);
+    let emptied = score(&conv, "edited src/a_0001aa.rs", 4);
+    assert!(kept.files >= emptied.files, "{kept:?} {emptied:?}");
+    assert!(score(&conv, "", 4).files <= emptied.files);
+}
+
+#[test]
+fn an_emptied_context_does_not_score_stale_gone() {
+    let conv = hand_made();
+    assert_eq!(score(&conv, "", 4).update_stale_absent, None);
+    assert_eq!(score(&conv, "", 4).update_correct, Some(0.0));
+    // The stale value without the newest is the worst case, not a gone one.
+    assert_eq!(
+        score(&conv, "AA1-0001-BB", 4).update_stale_absent,
+        Some(0.0)
+    );
 }
