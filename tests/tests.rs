@@ -19,6 +19,10 @@ mod common;
 mod compare;
 /// `corpus generate` and `compress`: determinism, sweeps, users' logs, bad input.
 mod compress;
+/// `compress`'s plan and warnings: repeated strategies and unread sweeps run once, overflows.
+mod compress_lab;
+/// `compress` on users' logs: bad lines skipped and said, `--strict`, repairs said.
+mod compress_logs;
 /// MCP tools: a fleet whose tools are the MCP server of `fleetbench serve` counts what HTTP
 /// tools count, with the same latency model; a server without a configured tool is exit 2.
 mod mcp;

@@ -9,7 +9,7 @@ use lab::{corpus, eval};
 use scenario::{Compression, Pipeline, Probability, StrategyName, Tokenizer};
 
 use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
-use crate::output::out;
+use crate::output::{note_line, out};
 
 pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     let path = &args.corpus;
@@ -19,9 +19,19 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
             path.display()
         )
     })?;
-    let conversations =
-        corpus::read_jsonl(&text).with_context(|| format!("--corpus {}", path.display()))?;
-    let rows = eval::rows(&base(args), &pipelines(args), &args.sweep);
+    let mode = match args.strict {
+        true => corpus::ReadMode::Strict,
+        false => corpus::ReadMode::Lenient,
+    };
+    let read =
+        corpus::read_corpus(&text, mode).with_context(|| format!("--corpus {}", path.display()))?;
+    for line in read.notes(&path.display().to_string()) {
+        crate::output::note_line(&line);
+    }
+    let conversations = read.conversations;
+    let pipelines = pipelines(args);
+    note_plan(&pipelines, &args.sweep);
+    let rows = eval::rows(&base(args), &pipelines, &args.sweep);
     let mut report = eval::evaluate(&conversations, &rows);
     if args.no_timing {
         report = report.without_timing();
@@ -38,6 +48,32 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Says on stderr what the plan leaves out: a strategy given twice, a sweep a strategy does
+/// not read (each runs once; the rows would only repeat).
+fn note_plan(pipelines: &[Pipeline], sweeps: &[eval::Sweep]) {
+    for p in eval::repeated(pipelines) {
+        note_line(&format!(
+            "note: --strategy {p} is given more than once; it runs once"
+        ));
+    }
+    for sweep in sweeps {
+        let mut unread: Vec<String> = Vec::new();
+        for p in pipelines {
+            let reads = p.stages().iter().any(|&n| sweep.key.read_by(n));
+            if p.rewrites() && !reads && !unread.contains(&p.to_string()) {
+                unread.push(p.to_string());
+            }
+        }
+        if !unread.is_empty() {
+            note_line(&format!(
+                "note: `{}` is not read by {}: each runs once, not once per value",
+                sweep.key.name(),
+                unread.join(", ")
+            ));
+        }
+    }
 }
 
 /// The settings every row starts from: the scenario defaults and the flags.
