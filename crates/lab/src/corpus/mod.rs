@@ -9,12 +9,20 @@
 //!
 //! # Layout
 //! - `wire`: OpenAI-shaped messages and their conversion to [`Message`]s.
-//! - `jsonl`: reading and writing JSONL, one conversation a line.
+//! - `jsonl`: reading and writing JSONL, one conversation a line, leniently or strictly;
+//!   `raw` is a line as users' logs write it (nulls, OpenAI and Anthropic content parts,
+//!   images), `history` repairs what real agents leave (interrupted calls, reused ids, late
+//!   system messages, the `function` role), `facts` checks user-supplied facts and probes,
+//!   and `repairs` counts what reading changed.
 //! - `generate`: the generator; `tools` makes the tool calls and outputs of each profile,
 //!   from the real text embedded by `text`; `values` makes the unique values.
 
+mod facts;
 mod generate;
+mod history;
 mod jsonl;
+mod raw;
+mod repairs;
 mod text;
 mod tools;
 mod values;
@@ -28,7 +36,11 @@ use conversation::tokens::TokenCounter;
 use serde::{Deserialize, Serialize};
 
 pub use generate::{MIN_TURNS, generate};
-pub use jsonl::{CorpusError, read_jsonl, write_jsonl};
+pub use jsonl::{
+    Corpus, CorpusError, LineProblem, ReadMode, SKIPPED_SHOWN, Skipped, read_corpus, read_jsonl,
+    write_jsonl,
+};
+pub use repairs::Repairs;
 pub use wire::{WireFunction, WireMessage, WireToolCall};
 
 /// The kind of agent a generated conversation imitates.
@@ -179,3 +191,5 @@ impl CorpusConversation {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_real_logs;

@@ -26,6 +26,14 @@ pub struct WireMessage {
     /// A participant's or tool's name, when the log has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What the images the log's message held would cost, a fixed estimate per image
+    /// (docs/compression.md, "Reading real logs"): counted in its tokens, not in its text.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub image_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One tool call: `{"id", "type": "function", "function": {"name", "arguments"}}`.
@@ -63,6 +71,7 @@ impl WireMessage {
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
+            image_tokens: 0,
         }
     }
 }
@@ -82,7 +91,9 @@ impl WireToolCall {
 }
 
 /// Converts to [`Message`]s counted by `counter`. A tool message takes its tool's name from
-/// the call it answers (OpenAI's tool messages carry none).
+/// the call it answers (OpenAI's tool messages carry none). Image tokens are added to the
+/// message's count; a strategy that replaces its content recounts it without them, as the
+/// images went with the content.
 pub(crate) fn to_messages(wire: &[WireMessage], counter: &dyn TokenCounter) -> Vec<Message> {
     let mut names: HashMap<&str, &str> = HashMap::new();
     let mut out = Vec::with_capacity(wire.len());
@@ -116,6 +127,8 @@ pub(crate) fn to_messages(wire: &[WireMessage], counter: &dyn TokenCounter) -> V
                 Message::tool(id, name, m.content.clone(), counter)
             }
         };
+        let mut message = message;
+        message.tokens += m.image_tokens;
         out.push(message);
     }
     out
