@@ -278,6 +278,10 @@ pub(crate) struct CompressArgs {
     /// gives the same bytes.
     #[arg(long)]
     pub(crate) no_timing: bool,
+    /// Refuse the corpus at its first bad line (exit 2 naming it) instead of skipping bad
+    /// lines with a count and their reasons on stderr.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 /// The smallest regression that fails `compare`.

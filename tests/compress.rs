@@ -160,7 +160,10 @@ fn bad_input_exits_2_naming_the_flag_the_value_and_the_fix() {
     );
     let bad = dir.path().join("bad.jsonl");
     fs::write(&bad, "{\"messages\": []}\n{oops\n").unwrap();
-    let err = stderr_of(&["compress", "--corpus", bad.to_str().unwrap()], 2);
+    let err = stderr_of(
+        &["compress", "--corpus", bad.to_str().unwrap(), "--strict"],
+        2,
+    );
     assert!(
         err.contains(&format!(
             "--corpus {}: line 2: not a conversation record",
