@@ -98,9 +98,10 @@ impl Conversation {
         &self.cold
     }
 
-    /// Compresses if the trigger fires.
+    /// Compresses if the trigger fires. A pipeline of `none` alone never runs: a
+    /// "compression" that removes nothing by design is not one.
     pub fn maybe_compress(&mut self) -> Option<Compaction> {
-        if !self.trigger.fires(&self.messages) {
+        if self.pipeline.is_noop() || !self.trigger.fires(&self.messages) {
             return None;
         }
         Some(self.compress_now())
@@ -165,5 +166,30 @@ impl Conversation {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message_units::fixtures::{C, FixedSummary, session};
+    use crate::strategies::Baseline;
+    use crate::strategy::Strategy;
+
+    #[test]
+    fn a_none_pipeline_never_counts_a_compression() {
+        let stages: Vec<Box<dyn Strategy>> = vec![Box::new(Baseline::default())];
+        let mut c = Conversation::new(
+            Pipeline { stages },
+            Trigger::Tokens(10),
+            0.5,
+            Box::new(FixedSummary),
+            Box::new(C),
+        );
+        for m in session(5, 10) {
+            c.push(m);
+            assert_eq!(c.maybe_compress(), None);
+        }
+        assert!(c.tokens() > 10, "the trigger would have fired");
     }
 }

@@ -120,6 +120,13 @@ impl Pipeline {
             .join("+")
     }
 
+    /// Whether every stage is `none`: compressing would change nothing, so it is not run
+    /// (and not counted as a compression).
+    pub fn is_noop(&self) -> bool {
+        let none = scenario::StrategyName::None.as_str();
+        self.stages.iter().all(|s| s.name() == none)
+    }
+
     /// Runs every stage in order.
     pub fn compress(&mut self, messages: &mut Vec<Message>, ctx: &mut Ctx<'_>) {
         for stage in &mut self.stages {
