@@ -98,10 +98,16 @@ impl Conversation {
         &self.cold
     }
 
-    /// Compresses if the trigger fires. A pipeline of `none` alone never runs: a
-    /// "compression" that removes nothing by design is not one.
+    /// Whether [`Conversation::maybe_compress`] would compress now: the trigger fires and the
+    /// pipeline is not `none` alone (a "compression" that removes nothing by design is not
+    /// one, and is not counted).
+    pub fn due(&self) -> bool {
+        !self.pipeline.is_noop() && self.trigger.fires(&self.messages)
+    }
+
+    /// Compresses if it is [`Conversation::due`].
     pub fn maybe_compress(&mut self) -> Option<Compaction> {
-        if self.pipeline.is_noop() || !self.trigger.fires(&self.messages) {
+        if !self.due() {
             return None;
         }
         Some(self.compress_now())

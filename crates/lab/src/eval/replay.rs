@@ -106,7 +106,7 @@ impl Run {
     fn step(&mut self, state: &mut Conversation, id: &str, turn_end: usize) -> Vec<Message> {
         // The same test as `Conversation::maybe_compress`, made here to keep the messages
         // before for the invariant check.
-        if state.trigger().fires(state.messages()) {
+        if state.due() {
             let before = state.messages().to_vec();
             let start = Instant::now();
             let done = state.compress_now();
