@@ -7,6 +7,9 @@
 //! - [`corpus`]: conversation corpora (JSONL) and the seeded generator with planted facts.
 //! - [`eval`]: the evaluation: replay a corpus through strategies, score retention, render
 //!   the results as a table (`report`'s), Markdown or JSON.
+//! - [`external`]: a strategy run as a child process over a JSON-lines protocol
+//!   (`--strategy-cmd`).
 
 pub mod corpus;
 pub mod eval;
+pub mod external;

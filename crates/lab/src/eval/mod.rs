@@ -21,7 +21,9 @@ mod replay;
 mod report;
 mod score;
 
-pub use plan::{PlanError, RowSpec, Sweep, SweepKey, parse_trigger, repeated, rows};
+pub use plan::{
+    Custom, PlanError, RowSpec, StrategyFactory, Sweep, SweepKey, parse_trigger, repeated, rows,
+};
 pub use render::{json, markdown, table};
 pub use report::{CorpusSummary, Report, Row, Settings, Timing};
 pub use score::Retention;
@@ -38,7 +40,8 @@ pub type SummarizerFactory<'a> = &'a dyn Fn(&Compression) -> Box<dyn Summarizer>
 
 /// Evaluates `rows` on `corpus` with the built-in summarizer. Ratios are against the first
 /// row (the baseline `none`, as [`rows`] makes them); every row counts tokens with the first
-/// row's tokenizer.
+/// row's tokenizer. A row of your own ([`RowSpec::custom`]) goes through the same replay and
+/// gets every figure.
 pub fn evaluate(corpus: &[CorpusConversation], rows: &[RowSpec]) -> Report {
     evaluate_with(corpus, rows, &builtin_summarizer)
 }
@@ -64,7 +67,13 @@ pub fn evaluate_with(
             .iter()
             .zip(&counted)
             .map(|(c, messages)| {
-                replay::replay(c, messages, &spec.config, summarizer(&spec.config))
+                replay::replay(
+                    c,
+                    messages,
+                    &spec.config,
+                    spec.pipeline(),
+                    summarizer(&spec.config),
+                )
             })
             .collect();
         let (row, t) = report::row(spec, runs, baseline);

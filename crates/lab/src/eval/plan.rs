@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use scenario::{Compression, Pipeline, Probability, StrategyName, Trigger};
 use thiserror::Error;
@@ -210,19 +211,78 @@ pub fn parse_trigger(s: &str) -> Result<Trigger, PlanError> {
     Ok(c.trigger)
 }
 
+/// Makes the pipeline of one replay of a strategy of your own: called once per conversation,
+/// so each replay starts from a fresh strategy, as each agent would.
+pub type StrategyFactory = Arc<dyn Fn() -> conversation::Pipeline + Send + Sync>;
+
+/// A strategy of your own as a row: its name in the report and what makes it.
+#[derive(Clone)]
+pub struct Custom {
+    /// The row's name.
+    pub name: String,
+    /// Makes its pipeline, once per conversation.
+    pub make: StrategyFactory,
+}
+
+impl fmt::Debug for Custom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Custom").field("name", &self.name).finish()
+    }
+}
+
+/// Two custom rows are the same row when they have the same name (a factory has no equality).
+impl PartialEq for Custom {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
 /// One row of the results: a strategy (or pipeline) under one setting of the swept keys.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RowSpec {
-    /// The `[compression]` it runs with (its `strategy` is the row's pipeline).
+    /// The `[compression]` it runs with (its `strategy` is the row's pipeline, unless
+    /// `custom` makes it).
     pub config: Compression,
     /// The swept keys and their values for this row (empty without a sweep).
     pub swept: Vec<(SweepKey, f64)>,
+    /// A strategy of your own, run instead of `config.strategy` under `config`'s trigger
+    /// and target: the seam for strategies the scenario cannot name
+    /// (`examples/custom_strategy.rs`, `--strategy-cmd`).
+    pub custom: Option<Custom>,
 }
 
 impl RowSpec {
-    /// The pipeline's name (`observation-masking+rolling-summary`).
+    /// A row for a strategy of your own named `name`, made by `make` once per conversation,
+    /// under `base`'s trigger, target and window.
+    pub fn custom(
+        base: &Compression,
+        name: impl Into<String>,
+        make: impl Fn() -> conversation::Pipeline + Send + Sync + 'static,
+    ) -> Self {
+        RowSpec {
+            config: base.clone(),
+            swept: Vec::new(),
+            custom: Some(Custom {
+                name: name.into(),
+                make: Arc::new(make),
+            }),
+        }
+    }
+
+    /// The pipeline of one replay: the custom one, or the built-ins `config` names.
+    pub fn pipeline(&self) -> conversation::Pipeline {
+        match &self.custom {
+            Some(c) => (c.make)(),
+            None => conversation::strategies::build(&self.config),
+        }
+    }
+
+    /// The pipeline's name (`observation-masking+rolling-summary`), or the custom row's.
     pub fn strategy(&self) -> String {
-        self.config.strategy.to_string()
+        match &self.custom {
+            Some(c) => c.name.clone(),
+            None => self.config.strategy.to_string(),
+        }
     }
 
     /// The swept values, like `keep_last=5 clip_tokens=200`; empty without a sweep.
@@ -258,6 +318,7 @@ pub fn rows(base: &Compression, strategies: &[Pipeline], sweeps: &[Sweep]) -> Ve
             ..base.clone()
         },
         swept: Vec::new(),
+        custom: None,
     }];
     let mut seen = vec![&baseline];
     for pipeline in strategies {
@@ -277,7 +338,11 @@ pub fn rows(base: &Compression, strategies: &[Pipeline], sweeps: &[Sweep]) -> Ve
             for &(key, v) in &swept {
                 key.apply(&mut config, v);
             }
-            out.push(RowSpec { config, swept });
+            out.push(RowSpec {
+                config,
+                swept,
+                custom: None,
+            });
         }
     }
     out

@@ -12,8 +12,7 @@ use conversation::Conversation;
 use conversation::cold::ColdStore;
 use conversation::invariants;
 use conversation::message::{Message, Origin, Role};
-use conversation::strategies;
-use conversation::strategy::{Summarizer, Trigger, Work, total_tokens};
+use conversation::strategy::{Pipeline, Summarizer, Trigger, Work, total_tokens};
 use conversation::tokens;
 use scenario::Compression;
 
@@ -54,15 +53,17 @@ struct Previous {
     window: u64,
 }
 
-/// Replays `conv`, whose messages are `messages` (counted by `config`'s tokenizer).
+/// Replays `conv`, whose messages are `messages` (counted by `config`'s tokenizer), through
+/// `pipeline` under `config`'s trigger and target.
 pub(crate) fn replay(
     conv: &CorpusConversation,
     messages: &[Message],
     config: &Compression,
+    pipeline: Pipeline,
     summarizer: Box<dyn Summarizer>,
 ) -> Run {
     let mut state = Conversation::new(
-        strategies::build(config),
+        pipeline,
         Trigger::from_scenario(config),
         config.compact_to.0,
         summarizer,
