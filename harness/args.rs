@@ -262,6 +262,12 @@ pub(crate) struct CompressArgs {
     /// keep_last=5,10,20 (repeat to cross several keys).
     #[arg(long, value_name = "KEY=A,B,C")]
     pub(crate) sweep: Vec<lab::eval::Sweep>,
+    /// Evaluate an external compressor: a command speaking the JSON-lines protocol of
+    /// docs/compression.md ("External compressors"), like
+    /// 'keep-last=python3 examples/compressors/keep_last.py'. An optional NAME= names its row
+    /// (else the command does); repeat for more. Without --strategy, only these and `none` run.
+    #[arg(long = "strategy-cmd", value_name = "[NAME=]CMD")]
+    pub(crate) strategy_cmds: Vec<lab::external::CommandSpec>,
     /// When compression runs: tokens=N, messages=N or fraction=F (of the context window).
     #[arg(long, value_name = "KIND=N", value_parser = parse_trigger)]
     pub(crate) trigger: Option<scenario::Trigger>,

@@ -23,6 +23,8 @@ mod compress;
 mod compress_lab;
 /// `compress` on users' logs: bad lines skipped and said, `--strict`, repairs said.
 mod compress_logs;
+/// `compress --strategy-cmd`: external compressors over the JSON-lines protocol.
+mod compress_plugin;
 /// MCP tools: a fleet whose tools are the MCP server of `fleetbench serve` counts what HTTP
 /// tools count, with the same latency model; a server without a configured tool is exit 2.
 mod mcp;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use lab::{corpus, eval};
+use lab::{corpus, eval, external};
 use scenario::{Compression, Pipeline, Probability, StrategyName, Tokenizer};
 
 use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
@@ -31,8 +31,15 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     let conversations = read.conversations;
     let pipelines = pipelines(args);
     note_plan(&pipelines, &args.sweep);
-    let rows = eval::rows(&base(args), &pipelines, &args.sweep);
+    let mut rows = eval::rows(&base(args), &pipelines, &args.sweep);
+    let commands = start_commands(args, &mut rows)?;
     let mut report = eval::evaluate(&conversations, &rows);
+    if let Some(err) = commands
+        .iter()
+        .find_map(external::ExternalCommand::take_error)
+    {
+        return Err(err.into());
+    }
     if args.no_timing {
         report = report.without_timing();
     }
@@ -76,6 +83,22 @@ fn note_plan(pipelines: &[Pipeline], sweeps: &[eval::Sweep]) {
     }
 }
 
+/// Starts each `--strategy-cmd` and adds its row (after the built-ins, under the same base
+/// settings); the commands keep their first error for after the evaluation.
+fn start_commands(
+    args: &CompressArgs,
+    rows: &mut Vec<eval::RowSpec>,
+) -> anyhow::Result<Vec<external::ExternalCommand>> {
+    let base = base(args);
+    let mut commands = Vec::new();
+    for spec in &args.strategy_cmds {
+        let command = external::ExternalCommand::start(spec.clone(), external::TIMEOUT)?;
+        rows.push(command.row(&base));
+        commands.push(command);
+    }
+    Ok(commands)
+}
+
 /// The settings every row starts from: the scenario defaults and the flags.
 fn base(args: &CompressArgs) -> Compression {
     let mut c = Compression::default();
@@ -95,9 +118,10 @@ fn base(args: &CompressArgs) -> Compression {
     c
 }
 
-/// The strategies asked for (clap parsed them); all ten when none is.
+/// The strategies asked for (clap parsed them); all ten when neither a strategy nor a
+/// command is.
 fn pipelines(args: &CompressArgs) -> Vec<Pipeline> {
-    if args.strategies.is_empty() {
+    if args.strategies.is_empty() && args.strategy_cmds.is_empty() {
         return StrategyName::ALL.map(Pipeline::from).to_vec();
     }
     args.strategies.clone()
