@@ -6,13 +6,14 @@
 //! an agent that forgets why the build broke tends to break it again. The newest `keep_last`
 //! outputs stay whole too.
 //!
-//! The example replays a generated coding corpus (every other test run made to fail) turn by
-//! turn, as `fleetbench compress` does: the trigger decides before each model call, and every
-//! compression is checked against the invariants. It runs the baseline, the built-in
-//! `observation-masking`, `keep-errors` alone, and `keep-errors` in a pipeline with the
-//! built-in `clip` (which cuts the failing runs it kept to their head and tail, where the
-//! failure is), and prints tokens, planted facts and failures kept, and violations.
-//! `fleetbench compress` cannot run it: the evaluation and scenarios name built-ins only.
+//! The example evaluates it on a generated coding corpus (every other test run made to fail,
+//! each failure's panic line planted as an `output-tail` fact) through the lab's own seam for
+//! strategies of your own (`RowSpec::custom`): the same replay as `fleetbench compress`, turn
+//! by turn, every compression checked against the invariants. It prints the lab's table for
+//! the baseline, the built-in `observation-masking`, `keep-errors` alone, and `keep-errors` in
+//! a pipeline with the built-in `clip` (which cuts the failing runs it kept to their head and
+//! tail, where the failure is). A strategy in another language needs no Rust at all:
+//! `fleetbench compress --strategy-cmd` (docs/compression.md, "External compressors").
 //!
 //! `cargo run --example custom_strategy`; `cargo test --example custom_strategy` runs its
 //! tests.
@@ -20,13 +21,10 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use conversation::message_units::{original_tokens, reduce, thousands};
-use conversation::summarize::Extractive;
-use conversation::{
-    CharsPerToken, Conversation, Ctx, Message, Origin, Pipeline, Role, Strategy, TokenCounter,
-    Trigger, invariants, strategies,
-};
-use lab::corpus::{self, CorpusConversation, Profile};
-use scenario::StrategyName;
+use conversation::{Ctx, Message, Origin, Role, Strategy, strategies};
+use lab::corpus::{self, CorpusConversation, Fact, FactKind, Profile};
+use lab::eval::{self, RowSpec};
+use scenario::{Compression, Pipeline, StrategyName, Tokenizer};
 
 /// `keep-errors`: tool outputs older than the newest `keep_last` become a one-line
 /// placeholder, unless they report an error.
@@ -81,88 +79,6 @@ impl Strategy for KeepErrors {
     }
 }
 
-/// What one pipeline came to over the corpus.
-#[derive(Debug, Default)]
-struct Figures {
-    prompts: u64,
-    cumulative_tokens: u64,
-    peak_tokens: u64,
-    compressions: u64,
-    violations: u64,
-    final_tokens: u64,
-    facts: u64,
-    facts_kept: u64,
-    failures: u64,
-    failures_kept: u64,
-}
-
-fn counter() -> Box<dyn TokenCounter> {
-    Box::new(CharsPerToken(4.0))
-}
-
-/// Replays `corpus` under pipelines made by `make`, trigger `tokens=8000`, `compact_to` 0.5.
-fn replay(corpus: &[CorpusConversation], make: &dyn Fn() -> Pipeline) -> Figures {
-    let trigger = Trigger::Tokens(8000);
-    let mut f = Figures::default();
-    for conv in corpus {
-        let messages = conv.to_messages(counter().as_ref());
-        let mut state = Conversation::new(
-            make(),
-            trigger,
-            0.5,
-            Box::new(Extractive::default()),
-            counter(),
-        );
-        let step = |state: &mut Conversation, f: &mut Figures| {
-            if trigger.fires(state.messages()) {
-                let before = state.messages().to_vec();
-                state.compress_now();
-                f.compressions += 1;
-                f.violations += invariants::check_against(&before, state.messages()).len() as u64;
-            }
-            state.tokens()
-        };
-        let mut pushed = 0;
-        for (i, m) in messages.iter().enumerate() {
-            if m.role != Role::Assistant {
-                continue;
-            }
-            for input in &messages[pushed..i] {
-                state.push(input.clone());
-            }
-            let tokens = step(&mut state, &mut f);
-            f.prompts += 1;
-            f.cumulative_tokens += tokens;
-            f.peak_tokens = f.peak_tokens.max(tokens);
-            state.push(m.clone());
-            pushed = i + 1;
-        }
-        for input in &messages[pushed..] {
-            state.push(input.clone());
-        }
-        f.final_tokens += step(&mut state, &mut f);
-        let context = state.assemble(&[]);
-        let present = |value: &str| {
-            context.iter().any(|m| {
-                m.content.contains(value)
-                    || m.tool_calls.iter().any(|c| c.arguments.contains(value))
-            })
-        };
-        f.facts += conv.facts.len() as u64;
-        f.facts_kept += conv.facts.iter().filter(|x| present(&x.value)).count() as u64;
-        // Each planted failure's panic line is unique: is it still in the context?
-        let failures: Vec<&str> = messages
-            .iter()
-            .filter(|m| m.role == Role::Tool)
-            .flat_map(|m| m.content.lines())
-            .filter(|l| l.contains("panicked at"))
-            .collect();
-        f.failures += failures.len() as u64;
-        f.failures_kept += failures.iter().filter(|l| present(l)).count() as u64;
-    }
-    f
-}
-
 /// A coding corpus where every other `run_tests` fails: the generator's test runs always
 /// pass, so without this `keep-errors` would have nothing to keep.
 fn corpus_with_failures() -> Vec<CorpusConversation> {
@@ -192,73 +108,82 @@ fn corpus_with_failures() -> Vec<CorpusConversation> {
             m.content.truncate(result);
             m.content.push_str(failure.trim_start());
         }
+        plant_failures(conv);
     }
     corpus
+}
+
+/// Plants each failure's panic line (unique: it names the test) as a fact of kind
+/// `output-tail`, where a test runner prints it: the lab's retention table then counts the
+/// failures a strategy kept, next to the generator's own tail facts.
+fn plant_failures(conv: &mut CorpusConversation) {
+    let mut turn = 0;
+    for (message, m) in conv.messages.iter().enumerate() {
+        if m.role == Role::Assistant {
+            turn += 1;
+        }
+        let Some(line) = m.content.lines().find(|l| l.contains("panicked at")) else {
+            continue;
+        };
+        conv.facts.push(Fact {
+            id: format!("failure{message}"),
+            kind: FactKind::OutputTail,
+            value: line.to_owned(),
+            turn,
+            message,
+            supersedes: None,
+        });
+    }
 }
 
 fn built_in(name: StrategyName) -> Box<dyn Strategy> {
     strategies::strategy(scenario::Compression::default().stage(name))
 }
 
-fn main() {
-    let corpus = corpus_with_failures();
-    let rows: [(&str, &dyn Fn() -> Pipeline); 4] = [
-        ("none", &|| Pipeline {
-            stages: vec![built_in(StrategyName::None)],
-        }),
-        ("observation-masking", &|| Pipeline {
-            stages: vec![built_in(StrategyName::ObservationMasking)],
-        }),
-        ("keep-errors", &|| Pipeline {
+/// The rows: the baseline and `observation-masking` as the lab builds them, then
+/// `keep-errors` and `keep-errors+clip` through the seam for strategies of your own, all under
+/// trigger `tokens=8000`, `compact_to` 0.5, chars/4 tokens.
+fn rows() -> Vec<RowSpec> {
+    let base = Compression {
+        tokenizer: Tokenizer::Chars,
+        ..Compression::default()
+    };
+    let mut rows = eval::rows(
+        &base,
+        &[Pipeline::from(StrategyName::ObservationMasking)],
+        &[],
+    );
+    rows.push(RowSpec::custom(&base, "keep-errors", || {
+        conversation::Pipeline {
             stages: vec![Box::new(KeepErrors { keep_last: 5 })],
-        }),
-        ("keep-errors+clip", &|| Pipeline {
+        }
+    }));
+    rows.push(RowSpec::custom(&base, "keep-errors+clip", || {
+        conversation::Pipeline {
             stages: vec![
                 Box::new(KeepErrors { keep_last: 5 }),
                 built_in(StrategyName::Clip),
             ],
-        }),
-    ];
-    let messages: usize = corpus.iter().map(|c| c.messages.len()).sum();
-    println!(
-        "{} coding conversations, {messages} messages; chars/4 tokens; trigger tokens=8000, compact_to 0.5\n",
-        corpus.len()
-    );
-    println!(
-        "{:<28} {:>8} {:>11} {:>7} {:>12} {:>11} {:>12} {:>10}",
-        "pipeline",
-        "peak",
-        "cumulative",
-        "ratio",
-        "final tokens",
-        "facts kept",
-        "failures kept",
-        "violations"
-    );
-    let mut baseline = None;
-    for (name, make) in rows {
-        let f = replay(&corpus, make);
-        let base = *baseline.get_or_insert(f.cumulative_tokens);
-        println!(
-            "{name:<28} {:>8} {:>11} {:>6.2}x {:>12} {:>10.0}% {:>12} {:>10}",
-            f.peak_tokens,
-            f.cumulative_tokens,
-            base as f64 / f.cumulative_tokens as f64,
-            f.final_tokens,
-            f.facts_kept as f64 / f.facts as f64 * 100.0,
-            format!("{}/{}", f.failures_kept, f.failures),
-            f.violations
-        );
-        assert_eq!(f.violations, 0, "{name} broke an invariant");
+        }
+    }));
+    rows
+}
+
+fn main() {
+    let report = eval::evaluate(&corpus_with_failures(), &rows()).without_timing();
+    print!("{}", eval::table(&report));
+    for row in &report.rows {
+        assert_eq!(row.violations, 0, "{} broke an invariant", row.strategy);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conversation::ToolCall;
     use conversation::cold::ColdStore;
     use conversation::strategy::Work;
+    use conversation::summarize::Extractive;
+    use conversation::{CharsPerToken, ToolCall, invariants};
 
     fn round(id: &str, output: &str) -> Vec<Message> {
         let c = CharsPerToken(4.0);
@@ -307,12 +232,23 @@ mod tests {
     fn replays_keep_the_invariants() {
         let mut corpus = corpus_with_failures();
         corpus.truncate(3);
-        for then in StrategyName::ALL {
-            let f = replay(&corpus, &|| Pipeline {
-                stages: vec![Box::new(KeepErrors { keep_last: 2 }), built_in(then)],
-            });
-            assert!(f.compressions > 0);
-            assert_eq!(f.violations, 0, "keep-errors+{then}");
+        let base = Compression {
+            tokenizer: Tokenizer::Chars,
+            ..Compression::default()
+        };
+        let rows: Vec<RowSpec> = StrategyName::ALL
+            .into_iter()
+            .map(|then| {
+                RowSpec::custom(&base, format!("keep-errors+{then}"), move || {
+                    conversation::Pipeline {
+                        stages: vec![Box::new(KeepErrors { keep_last: 2 }), built_in(then)],
+                    }
+                })
+            })
+            .collect();
+        for row in eval::evaluate(&corpus, &rows).rows {
+            assert!(row.compressions > 0, "{}", row.strategy);
+            assert_eq!(row.violations, 0, "{}", row.strategy);
         }
     }
 }
