@@ -13,14 +13,17 @@
 //! - `replay`: one conversation under one row.
 //! - `score`: retention by fact kind, and what a recall would bring back.
 //! - `report`: the results and how runs add up into rows.
+//! - `cost`: the rows' cost at a price table, and ranking by cost or ratio.
 //! - `render`: terminal table and Markdown (with `report`'s table), and JSON.
 
+mod cost;
 mod plan;
 mod render;
 mod replay;
 mod report;
 mod score;
 
+pub use cost::{Cost, PRESETS, PriceSheet, Prices, PricesError, Rank, cost};
 pub use plan::{
     Custom, PlanError, RowSpec, StrategyFactory, Sweep, SweepKey, parse_trigger, repeated, rows,
 };
@@ -86,6 +89,7 @@ pub fn evaluate_with(
         settings: report::settings(base),
         rows: out,
         timing: Some(timing),
+        prices: None,
     }
 }
 

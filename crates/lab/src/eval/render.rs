@@ -21,6 +21,7 @@ pub fn table(report: &Report) -> String {
     let mut out = headline(report);
     out.push_str("\ncost\n");
     out.push_str(&cost(report).plain("", true));
+    out.push_str(&prices(report));
     out.push_str(&overflows(report));
     out.push_str("\nretention, % (final context / average over turns)\n");
     out.push_str(&retention(report).plain("", true));
@@ -34,6 +35,7 @@ pub fn markdown(report: &Report) -> String {
     out.push_str(&headline(report));
     out.push_str("\n## Cost\n\n");
     out.push_str(&cost(report).markdown());
+    out.push_str(&prices(report));
     out.push_str(&overflows(report));
     out.push_str("\n## Retention\n\n% in the final context / averaged over turns.\n\n");
     out.push_str(&retention(report).markdown());
@@ -82,12 +84,11 @@ fn figures(names: &[&str]) -> Table {
 }
 
 fn cost(r: &Report) -> Table {
-    let mut head = vec![
-        "strategy",
-        "peak",
-        "overflows",
-        "cumulative",
-        "ratio",
+    let mut head = vec!["strategy", "peak", "overflows", "cumulative", "ratio"];
+    if r.prices.is_some() {
+        head.push("cost $");
+    }
+    head.extend([
         "cache-busted",
         "uncached",
         "hot KB",
@@ -95,11 +96,12 @@ fn cost(r: &Report) -> Table {
         "compressions",
         "summaries",
         "violations",
-    ];
+    ]);
     if r.timing.is_some() {
         head.extend(["p50 µs", "p99 µs", "build p99 µs"]);
     }
     let mut grid = figures(&head);
+    let cheapest = r.cheapest();
     for (i, row) in r.rows.iter().enumerate() {
         let mut cells = vec![
             name(row),
@@ -107,6 +109,12 @@ fn cost(r: &Report) -> Table {
             row.overflows.to_string(),
             row.cumulative_prompt_tokens.to_string(),
             format!("{:.2}x", row.compression_ratio),
+        ];
+        if let Some(c) = &row.cost_usd {
+            let mark = if cheapest == Some(i) { " *" } else { "" };
+            cells.push(format!("{:.4}{mark}", c.total));
+        }
+        cells.extend([
             row.cache_busted_tokens.to_string(),
             row.uncached_prompt_tokens.to_string(),
             kb(row.hot_bytes),
@@ -114,7 +122,7 @@ fn cost(r: &Report) -> Table {
             row.compressions.to_string(),
             row.summaries.to_string(),
             row.violations.to_string(),
-        ];
+        ]);
         if let Some(t) = r.timing.as_ref().and_then(|t| t.get(i)) {
             cells.extend([
                 format!("{:.1}", t.compressor_p50_us),
@@ -171,6 +179,27 @@ fn retention(r: &Report) -> Table {
         grid.row(cells);
     }
     grid
+}
+
+/// Under a priced table: the prices and the cheapest row (marked `*`); nothing unpriced.
+fn prices(r: &Report) -> String {
+    let (Some(sheet), Some(cheapest)) = (&r.prices, r.cheapest()) else {
+        return String::new();
+    };
+    let p = &sheet.per_million;
+    format!(
+        "\ncost $ at `{}` prices, USD per million tokens: input {}, cached read {}, cache write \
+         extra {}, output {}, summarizer input {}, output {} (docs/compression.md, \"The cost \
+         model\"); * cheapest: {}\n",
+        sheet.name,
+        p.input,
+        p.cached_read,
+        p.cache_write_extra,
+        p.output,
+        p.summarizer_input,
+        p.summarizer_output,
+        name(&r.rows[cheapest])
+    )
 }
 
 /// A warning naming the rows that sent prompts over the context window (nothing when none

@@ -29,6 +29,8 @@ pub(crate) struct Run {
     pub(crate) cumulative_tokens: u64,
     pub(crate) busted_tokens: u64,
     pub(crate) uncached_tokens: u64,
+    /// Tokens of the answers (the assistant messages after each prompt).
+    pub(crate) output_tokens: u64,
     pub(crate) hot_bytes: u64,
     pub(crate) cold_bytes: u64,
     pub(crate) cold_raw_bytes: u64,
@@ -86,6 +88,7 @@ pub(crate) fn replay(
         let prompt = run.step(&mut state, &conv.id, i);
         let (present, recallable) = prev.advance(prompt, state.cold(), &needles, &mut run);
         run.turn_retention.add(&needles, &present, &recallable, i);
+        run.output_tokens += u64::from(m.tokens);
         state.push(m.clone());
         pushed = i + 1;
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cost::{Cost, PriceSheet};
 use super::plan::RowSpec;
 use super::replay::Run;
 use super::score::{Retention, Tally, round};
@@ -23,6 +24,9 @@ pub struct Report {
     /// Wall-clock figures, per row (absent with `--no-timing`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Vec<Timing>>,
+    /// The prices the rows' `cost_usd` are at (absent without `--prices`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prices: Option<PriceSheet>,
 }
 
 /// The corpus replayed.
@@ -89,6 +93,9 @@ pub struct Row {
     /// computes without a cache hit (appended messages and the summarizer's prompts
     /// included).
     pub uncached_prompt_tokens: u64,
+    /// Tokens of the model's answers (the corpus's assistant messages): the same for every
+    /// row, priced as output.
+    pub output_tokens: u64,
     /// Bytes of the hot messages at the end, all conversations.
     pub hot_bytes: u64,
     /// Bytes the cold store holds at the end.
@@ -112,6 +119,9 @@ pub struct Row {
     pub retention_final: Retention,
     /// Retention in every prompt, of what was planted by then.
     pub retention_turns: Retention,
+    /// What the tokens cost at the report's prices (absent without `--prices`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<Cost>,
 }
 
 /// Wall-clock figures of one row, in microseconds.
@@ -195,6 +205,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         total.cumulative_tokens += r.cumulative_tokens;
         total.busted_tokens += r.busted_tokens;
         total.uncached_tokens += r.uncached_tokens;
+        total.output_tokens += r.output_tokens;
         total.hot_bytes += r.hot_bytes;
         total.cold_bytes += r.cold_bytes;
         total.cold_raw_bytes += r.cold_raw_bytes;
@@ -232,6 +243,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         compression_ratio: ratio,
         cache_busted_tokens: total.busted_tokens,
         uncached_prompt_tokens: total.uncached_tokens,
+        output_tokens: total.output_tokens,
         hot_bytes: total.hot_bytes,
         cold_bytes: total.cold_bytes,
         cold_raw_bytes: total.cold_raw_bytes,
@@ -243,6 +255,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         first_violation: total.first_violation,
         retention_final: final_ret.finish(),
         retention_turns: turn_ret.finish(),
+        cost_usd: None,
     };
     (row, timing)
 }
