@@ -288,6 +288,24 @@ pub(crate) struct CompressArgs {
     /// lines with a count and their reasons on stderr.
     #[arg(long)]
     pub(crate) strict: bool,
+    /// Price the rows: a preset (gpt-4o-mini, gpt-4.1, claude-sonnet: example list prices) or
+    /// a TOML file of the six prices per million tokens (docs/compression.md, "The cost
+    /// model"). Adds a `cost $` column and `cost_usd` to the JSON.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub(crate) prices: Option<String>,
+    /// Order the rows: `ratio` (highest first) or `cost` (cheapest first, needs --prices).
+    /// Without it, rows keep the order asked for, the baseline first.
+    #[arg(long, value_enum)]
+    pub(crate) rank: Option<RankArg>,
+}
+
+/// How `compress` orders its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RankArg {
+    /// Highest compression ratio first.
+    Ratio,
+    /// Cheapest first.
+    Cost,
 }
 
 /// The smallest regression that fails `compare`.

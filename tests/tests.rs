@@ -19,6 +19,8 @@ mod common;
 mod compare;
 /// `corpus generate` and `compress`: determinism, sweeps, users' logs, bad input.
 mod compress;
+/// `compress --prices` and `--rank`: the cost column, presets, prices files, ranking.
+mod compress_cost;
 /// `compress`'s plan and warnings: repeated strategies and unread sweeps run once, overflows.
 mod compress_lab;
 /// `compress` on users' logs: bad lines skipped and said, `--strict`, repairs said.

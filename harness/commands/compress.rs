@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use lab::{corpus, eval, external};
 use scenario::{Compression, Pipeline, Probability, StrategyName, Tokenizer};
 
-use crate::args::{CompressArgs, EvalFormat, TokenizerArg};
+use crate::args::{CompressArgs, EvalFormat, RankArg, TokenizerArg};
 use crate::output::{note_line, out};
 
 pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
@@ -29,6 +29,7 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
         crate::output::note_line(&line);
     }
     let conversations = read.conversations;
+    let pricing = pricing(args)?;
     let pipelines = pipelines(args);
     note_plan(&pipelines, &args.sweep);
     let mut rows = eval::rows(&base(args), &pipelines, &args.sweep);
@@ -43,6 +44,7 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     if args.no_timing {
         report = report.without_timing();
     }
+    report = priced_and_ranked(report, pricing, args.rank);
     out(&match args.format {
         EvalFormat::Table => eval::table(&report),
         EvalFormat::Json => eval::json(&report),
@@ -81,6 +83,55 @@ fn note_plan(pipelines: &[Pipeline], sweeps: &[eval::Sweep]) {
             ));
         }
     }
+}
+
+/// `--prices` read and `--rank` checked before the replay, so bad input fails at once.
+fn pricing(args: &CompressArgs) -> anyhow::Result<Option<(&str, eval::Prices)>> {
+    let priced = match &args.prices {
+        Some(given) => Some((given.as_str(), prices(given)?)),
+        None => None,
+    };
+    if args.rank == Some(RankArg::Cost) && priced.is_none() {
+        anyhow::bail!(
+            "--rank cost needs prices: add --prices with a preset ({}) or a TOML file",
+            preset_names()
+        );
+    }
+    Ok(priced)
+}
+
+/// The report priced at `pricing` and ordered by `rank`.
+fn priced_and_ranked(
+    mut report: eval::Report,
+    pricing: Option<(&str, eval::Prices)>,
+    rank: Option<RankArg>,
+) -> eval::Report {
+    if let Some((name, prices)) = pricing {
+        report = report.priced(name, prices);
+    }
+    match rank {
+        None => report,
+        Some(RankArg::Ratio) => report.ranked(eval::Rank::Ratio),
+        Some(RankArg::Cost) => report.ranked(eval::Rank::Cost),
+    }
+}
+
+/// `--prices`: a preset's name, else a TOML file's path.
+fn prices(given: &str) -> anyhow::Result<eval::Prices> {
+    if let Some(p) = eval::Prices::preset(given) {
+        return Ok(p);
+    }
+    let text = std::fs::read_to_string(given).with_context(|| {
+        format!(
+            "--prices {given}: neither a preset ({}) nor a readable file",
+            preset_names()
+        )
+    })?;
+    eval::Prices::from_toml(&text).with_context(|| format!("--prices {given}"))
+}
+
+fn preset_names() -> String {
+    eval::PRESETS.map(|(name, _)| name).join(", ")
 }
 
 /// Starts each `--strategy-cmd` and adds its row (after the built-ins, under the same base
