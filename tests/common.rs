@@ -187,3 +187,19 @@ where
         .spawn()
         .expect("the fleetbench binary starts")
 }
+
+/// A temporary directory holding `fleetbench corpus generate ARGS` as `c.jsonl`.
+pub(crate) fn generated_corpus(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let out = fleetbench()
+        .args(["corpus", "generate"])
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("c.jsonl");
+    std::fs::write(&file, out).expect("the corpus is written");
+    (dir, file)
+}

@@ -10,25 +10,7 @@ use crate::common::fleetbench;
 
 /// A temporary directory holding a small coding corpus as `c.jsonl`.
 fn corpus() -> (tempfile::TempDir, PathBuf) {
-    let out = fleetbench()
-        .args([
-            "corpus",
-            "generate",
-            "--conversations",
-            "2",
-            "--turns",
-            "10",
-        ])
-        .args(["--seed", "7"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("c.jsonl");
-    fs::write(&file, out).expect("the corpus is written");
-    (dir, file)
+    crate::common::generated_corpus(&["--conversations", "2", "--turns", "10", "--seed", "7"])
 }
 
 /// `compress` on `corpus` with four strategies, `--no-timing` and `args`.

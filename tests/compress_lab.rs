@@ -1,7 +1,6 @@
 //! `compress`'s plan and warnings (issue 15): a strategy given twice or a sweep it does not
 //! read runs once, said on stderr; prompts over the context window are counted and named.
 
-use std::fs;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -10,25 +9,7 @@ use crate::common::fleetbench;
 
 /// A temporary directory holding a small coding corpus as `c.jsonl`.
 fn corpus() -> (tempfile::TempDir, PathBuf) {
-    let out = fleetbench()
-        .args([
-            "corpus",
-            "generate",
-            "--conversations",
-            "2",
-            "--turns",
-            "10",
-        ])
-        .args(["--seed", "7"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("c.jsonl");
-    fs::write(&file, out).expect("the corpus is written");
-    (dir, file)
+    crate::common::generated_corpus(&["--conversations", "2", "--turns", "10", "--seed", "7"])
 }
 
 /// `compress --corpus FILE ARGS --no-timing`: stdout and stderr.

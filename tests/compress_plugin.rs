@@ -3,7 +3,6 @@
 //! starts stops the run (exit 2) naming the command and the request; one that drops the
 //! newest message is counted as a violation (exit 1).
 
-use std::fs;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -13,18 +12,16 @@ use crate::common::fleetbench;
 /// A temporary directory holding a small coding corpus as `c.jsonl`, long enough that the
 /// default trigger (tokens=8000) fires.
 fn corpus() -> (tempfile::TempDir, PathBuf) {
-    let out = fleetbench()
-        .args(["corpus", "generate", "--profile", "coding"])
-        .args(["--conversations", "2", "--turns", "20", "--seed", "3"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("c.jsonl");
-    fs::write(&file, out).expect("the corpus is written");
-    (dir, file)
+    crate::common::generated_corpus(&[
+        "--profile",
+        "coding",
+        "--conversations",
+        "2",
+        "--turns",
+        "20",
+        "--seed",
+        "3",
+    ])
 }
 
 /// `compress --corpus FILE --strategy-cmd CMD --format json --no-timing`: exit code, stdout
