@@ -71,8 +71,10 @@ fn drive(strategy: &str) -> Outcome {
 #[test]
 fn every_strategy_keeps_the_prompt_valid_and_in_step() {
     // `lend` checks every prompt: no invariant broken, equal to the conversation converted.
+    // A none-only pipeline never runs, though the trigger fires (issue 15): no compression
+    // that removes nothing is counted.
     let none = drive("none");
-    assert!(none.compressions > 10, "the trigger fires: {none:?}");
+    assert_eq!(none.compressions, 0, "{none:?}");
     assert_eq!(none.removed, 0);
     for strategy in StrategyName::ALL
         .map(StrategyName::as_str)
@@ -80,7 +82,12 @@ fn every_strategy_keeps_the_prompt_valid_and_in_step() {
         .chain(["observation-masking+rolling-summary"])
     {
         let out = drive(strategy);
-        assert!(out.compressions > 0, "{strategy}: {out:?}");
+        // Every other strategy runs when the trigger fires.
+        assert_eq!(
+            out.compressions > 0,
+            strategy != "none",
+            "{strategy}: {out:?}"
+        );
         // dedup finds no repeated output here; every other strategy shrinks the prompt.
         if !["none", "dedup"].contains(&strategy) {
             assert!(
