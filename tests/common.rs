@@ -188,18 +188,22 @@ where
         .expect("the fleetbench binary starts")
 }
 
-/// A temporary directory holding `fleetbench corpus generate ARGS` as `c.jsonl`.
-pub(crate) fn generated_corpus(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let out = fleetbench()
+/// What `fleetbench corpus generate ARGS` prints.
+pub(crate) fn generate_corpus(args: &[&str]) -> Vec<u8> {
+    fleetbench()
         .args(["corpus", "generate"])
         .args(args)
         .assert()
         .success()
         .get_output()
         .stdout
-        .clone();
+        .clone()
+}
+
+/// A temporary directory holding `fleetbench corpus generate ARGS` as `c.jsonl`.
+pub(crate) fn generated_corpus(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("c.jsonl");
-    std::fs::write(&file, out).expect("the corpus is written");
+    std::fs::write(&file, generate_corpus(args)).expect("the corpus is written");
     (dir, file)
 }

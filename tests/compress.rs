@@ -1,18 +1,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::fleetbench;
-
-fn generate(args: &[&str]) -> Vec<u8> {
-    fleetbench()
-        .args(["corpus", "generate"])
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone()
-}
+use crate::common::{fleetbench, generate_corpus as generate};
 
 fn compress(corpus: &Path, args: &[&str]) -> String {
     let out = fleetbench()
@@ -46,10 +35,7 @@ const SMALL: [&str; 8] = [
 
 /// A temporary directory holding the `SMALL` corpus as `c.jsonl`.
 fn small_corpus() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("c.jsonl");
-    fs::write(&file, generate(&SMALL)).expect("the corpus is written");
-    (dir, file)
+    crate::common::generated_corpus(&SMALL)
 }
 
 #[test]
