@@ -134,6 +134,40 @@ impl<B: LlmBackend> LlmClient<B> {
         request: &LlmRequest,
         seed: u64,
     ) -> (CallRecord, Result<LlmResponse, ErrorKind>) {
+        self.call_routed(conversation, request, seed, || self.order())
+            .await
+    }
+
+    /// [`LlmClient::call`] to the provider at `index` of `[[llm.providers]]` only: no routing
+    /// and no fallback to another model (a summary that `[compression] summarizer_provider`
+    /// sends to a cheaper model, say). Its limits, breaker and retries apply as to any call.
+    ///
+    /// # Panics
+    /// When there is no provider at `index`.
+    pub async fn call_on(
+        &self,
+        index: usize,
+        request: &LlmRequest,
+        seed: u64,
+    ) -> (CallRecord, Result<LlmResponse, ErrorKind>) {
+        assert!(index < self.targets.len(), "no provider at {index}");
+        self.call_routed(&mut ConversationCache::new(), request, seed, || vec![index])
+            .await
+    }
+
+    /// The index of the provider named `name` in `[[llm.providers]]`.
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        self.targets.iter().position(|t| t.name == name)
+    }
+
+    /// One logical call, its providers tried in the order `order` gives.
+    async fn call_routed(
+        &self,
+        conversation: &mut ConversationCache,
+        request: &LlmRequest,
+        seed: u64,
+        order: impl Fn() -> Vec<usize>,
+    ) -> (CallRecord, Result<LlmResponse, ErrorKind>) {
         let policy = Policy {
             retry: &self.retry,
             deadline: self.deadline,
@@ -145,12 +179,9 @@ impl<B: LlmBackend> LlmClient<B> {
             backend.prepare(conversation, request);
         }
         let conversation = &*conversation;
-        let (mut record, result) = drive(
-            &self.targets,
-            || self.order(),
-            &policy,
-            |i| self.backends[i].attempt(request, conversation),
-        )
+        let (mut record, result) = drive(&self.targets, order, &policy, |i| {
+            self.backends[i].attempt(request, conversation)
+        })
         .await;
         if record.tokens_in == 0 {
             record.tokens_in = request.prompt_tokens;

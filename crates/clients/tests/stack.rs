@@ -481,3 +481,17 @@ async fn round_robin_alternates_and_least_in_flight_balances() {
     assert_eq!(server.stats().by_model["model-a"].requests, 20);
     assert!(!server.stats().by_model.contains_key("model-b"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_on_one_provider_goes_there_and_nowhere_else() {
+    let (clients, server) = in_process(&two_providers("round-robin"));
+    let b = clients.llm.provider_index("b").expect("provider b");
+    assert_eq!(clients.llm.provider_index("c"), None);
+    for i in 0..4 {
+        let (record, result) = clients.llm.call_on(b, &request("x"), i).await;
+        result.unwrap();
+        assert_eq!(record.target, "b");
+    }
+    assert_eq!(server.stats().by_model["model-b"].requests, 4);
+    assert!(!server.stats().by_model.contains_key("model-a"));
+}

@@ -14,6 +14,7 @@
 //! [`MAX_LINE_CHARS`], the longest single line (a longer sentence keeps only its values).
 //! One pass over the text, linear in its size (the `scan` module: no regexes, no backtracking).
 
+pub mod prompt;
 pub(crate) mod scan;
 
 use std::collections::HashSet;

@@ -47,7 +47,7 @@ impl Agent for ScriptedAgent {
             history: History::with_summarizer(&scenario.compression, &system, summarizer),
             pending,
             offered: Arc::clone(tools),
-            session,
+            scenario,
             clients,
         };
         let mut first_turn_start = intended_start;
@@ -86,7 +86,8 @@ struct Talk<'a> {
     pending: Option<summary::Slot>,
     /// The tool definitions, lent to each request and handed back.
     offered: Arc<[ChatCompletionTools]>,
-    session: &'a scenario::Session,
+    /// The scenario (its `[session]` and `[compression]`): one pointer in the agent's future.
+    scenario: &'a scenario::Scenario,
     clients: &'a Clients,
 }
 
@@ -96,7 +97,7 @@ impl Talk<'_> {
     /// `max_steps` LLM calls.
     async fn turn(&mut self, rng: &mut SimRng) -> TurnReport {
         let mut turn_report = TurnReport::default();
-        let steps = self.session.max_steps.max(1);
+        let steps = self.scenario.session.max_steps.max(1);
         for step in 0..steps {
             self.compress(&mut turn_report);
             self.summarize(rng, &mut turn_report).await;
@@ -142,7 +143,20 @@ impl Talk<'_> {
             .as_ref()
             .and_then(|p| self.history.summary_request(p));
         if let Some(request) = request {
-            let (record, result) = self.clients.llm.call(&request, rng.next_u64()).await;
+            // `summarizer_provider` (validated to name a provider) takes every summary; the
+            // fleet's routing otherwise.
+            let provider = self.clients.llm.provider_index(
+                self.scenario
+                    .compression
+                    .summarizer_provider
+                    .as_deref()
+                    .unwrap_or_default(),
+            );
+            let seed = rng.next_u64();
+            let (record, result) = match provider {
+                Some(index) => self.clients.llm.call_on(index, &request, seed).await,
+                None => self.clients.llm.call(&request, seed).await,
+            };
             turn_report.llm.push(record);
             turn_report.summaries += 1;
             if let Ok(answer) = result {
@@ -162,7 +176,7 @@ impl Talk<'_> {
         let request = LlmRequest {
             messages: self.history.lend(),
             tools: std::mem::take(&mut self.offered),
-            max_tokens: self.session.max_output_tokens,
+            max_tokens: self.scenario.session.max_output_tokens,
             prompt_tokens: u32::try_from(self.history.tokens()).unwrap_or(u32::MAX),
         };
         turn_report.context_build += building.elapsed();
@@ -186,7 +200,8 @@ impl Talk<'_> {
         rng: &mut SimRng,
         turn_report: &mut TurnReport,
     ) -> bool {
-        let parallel = usize::try_from(self.session.max_parallel_tools.max(1)).unwrap_or(1);
+        let parallel =
+            usize::try_from(self.scenario.session.max_parallel_tools.max(1)).unwrap_or(1);
         let seeds: Vec<u64> = tool_calls.iter().map(|_| rng.next_u64()).collect();
         // Owned items: a borrowed item would need a higher-ranked lifetime the compiler
         // cannot prove `Send` for.
@@ -352,6 +367,37 @@ tool_followup_probability = 0.0
             assert!(r.error.is_none() && r.summaries <= r.compressions, "{r:?}");
             assert_eq!(r.llm.len(), 2 + r.summaries as usize, "{r:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn summaries_go_to_the_summarizer_provider_only() {
+        let mut s = Scenario::from_toml(
+            &format!("{SESSION}\n[compression]\nstrategy = \"rolling-summary\"\ntrigger = {{ tokens = 300 }}\nsummarizer = \"llm\"\nsummarizer_provider = \"cheap\"\n[llm]\nrouting = \"round-robin\"\n[[llm.providers]]\nname = \"main\"\nmodel = \"big\"\n[[llm.providers]]\nname = \"cheap\"\nmodel = \"small\"\n"),
+            "t",
+        )
+        .unwrap();
+        s.session.turns = scenario::Dist::Constant(scenario::Tokens(10));
+        let (reports, _) = run(&s).await;
+        let summaries: u32 = reports.iter().map(|r| r.summaries).sum();
+        assert!(summaries > 0);
+        let cheap: usize = reports
+            .iter()
+            .flat_map(|r| &r.llm)
+            .filter(|c| c.target == "cheap")
+            .count();
+        let main: usize = reports
+            .iter()
+            .flat_map(|r| &r.llm)
+            .filter(|c| c.target == "main")
+            .count();
+        let agent_calls = cheap + main - summaries as usize;
+        // Round-robin splits the agent's calls evenly; every summary lands on `cheap`.
+        assert_eq!(
+            main,
+            agent_calls / 2,
+            "cheap {cheap}, main {main}, summaries {summaries}"
+        );
+        assert_eq!(cheap, agent_calls - agent_calls / 2 + summaries as usize);
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,7 +7,6 @@
 //! Before its next LLM call the agent takes the request, asks the LLM for the summary (a call
 //! counted like every other) and, if it answers, the LLM's text replaces the extractive one.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use async_openai::types::chat::{
@@ -15,18 +14,8 @@ use async_openai::types::chat::{
 };
 use clients::LlmRequest;
 use conversation::summarize::Extractive;
-use conversation::{Message, Role, Summarizer, TokenCounter};
-
-/// Most characters of conversation sent to be summarized; the newest are kept.
-const MAX_PENDING_CHARS: usize = 24_000;
-
-/// Most tokens the LLM may write for a summary.
-const MAX_SUMMARY_TOKENS: u32 = 512;
-
-/// What the summarizing LLM is asked to do.
-const SYSTEM_PROMPT: &str = "You summarize the earlier part of an agent's conversation so the \
-agent can continue without it. Write a concise summary. Keep every identifier, number, file \
-path, URL, decision made and task still open, exactly as written. No preamble.";
+use conversation::summarize::prompt::{MAX_SUMMARY_TOKENS, SYSTEM_PROMPT, span_text};
+use conversation::{Message, Summarizer, TokenCounter};
 
 /// A summary the LLM should write: what to summarize, and the extractive summary that stands
 /// in for it until then.
@@ -64,7 +53,7 @@ impl Summarizer for DeferredSummarizer {
     fn summarize(&mut self, previous: Option<&str>, span: &[Message]) -> String {
         let extractive = self.inner.summarize(previous, span);
         let pending = Pending {
-            text: render(previous, span),
+            text: span_text(previous, span),
             extractive: extractive.clone(),
         };
         *self
@@ -73,47 +62,6 @@ impl Summarizer for DeferredSummarizer {
             .expect("no code panics while holding the pending summary") = Some(pending);
         extractive
     }
-}
-
-/// `previous` and `span` as text for the LLM: one `role: content` line per message, a line per
-/// tool call; at most [`MAX_PENDING_CHARS`], the newest kept.
-fn render(previous: Option<&str>, span: &[Message]) -> String {
-    let mut out = String::new();
-    if let Some(previous) = previous {
-        let _ = writeln!(out, "previous summary: {previous}");
-    }
-    for m in span {
-        let who = match m.role {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-        };
-        match (&m.name, m.role) {
-            (Some(name), Role::Tool) => {
-                let _ = writeln!(out, "{who} {name}: {}", m.content);
-            }
-            _ => {
-                let _ = writeln!(out, "{who}: {}", m.content);
-            }
-        }
-        for call in &m.tool_calls {
-            let _ = writeln!(out, "{who} calls {}: {}", call.name, call.arguments);
-        }
-    }
-    keep_newest(out, MAX_PENDING_CHARS)
-}
-
-/// The last `max` bytes of `text` (moved forward to a character boundary).
-fn keep_newest(text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut cut = text.len() - max;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    text[cut..].to_owned()
 }
 
 /// The summarizer `c` asks for, and for `summarizer = "llm"` the slot its requests go to.
@@ -168,25 +116,8 @@ mod tests {
         );
         let pending = slot.lock().unwrap().take().unwrap();
         assert_eq!(pending.extractive, written);
-        assert_eq!(
-            pending.text,
-            "previous summary: - user: earlier ID-1\nuser: Find order QX7-4471-KP.\n\
-             assistant: \nassistant calls lookup: {\"order\":\"QX7-4471-KP\"}\n\
-             tool lookup: shipped\n"
-        );
+        assert_eq!(pending.text, span_text(Some("- user: earlier ID-1"), &span));
         let r = request(&pending, &c);
         assert!(r.tools.is_empty() && r.messages.len() == 2 && r.prompt_tokens > 0);
-    }
-
-    #[test]
-    fn long_text_keeps_its_newest_part() {
-        assert_eq!(keep_newest("abcdef".to_owned(), 3), "def");
-        assert_eq!(keep_newest("aé".to_owned(), 1), "");
-        let c = CharsPerToken(4.0);
-        let span: Vec<Message> = (0..2_000)
-            .map(|i| Message::user(format!("message number {i}"), &c))
-            .collect();
-        let text = render(None, &span);
-        assert!(text.len() <= MAX_PENDING_CHARS && text.ends_with("message number 1999\n"));
     }
 }
