@@ -9,6 +9,7 @@ use crate::schema::{Arrival, Breaker, ClientLimits, ClockMode, Fleet, Retry, Sce
 use crate::units::Dur;
 
 mod agent;
+mod cold;
 mod connection;
 mod mock;
 mod ranges;
@@ -448,6 +449,7 @@ fn compression(c: &mut Checker, s: &Scenario) {
             ),
         );
     }
+    cold::check(c, s);
     if let Some(name) = &cp.summarizer_provider
         && !s.llm.providers.iter().any(|pr| &pr.name == name)
     {

@@ -219,7 +219,22 @@ pub struct Compression {
     pub summarizer_provider: Option<String>,
     /// `offload`: zstd level of the cold store.
     pub zstd_level: i32,
+    /// `offload` in a fleet run: the chance that the mock model, offered the
+    /// [`RECALL_TOOL`] (while the cold store holds spans), calls it. 0 offers no such tool.
+    pub recall_probability: Probability,
+    /// `offload` in a fleet run: bytes of the zstd dictionary trained before the run and
+    /// shared by every agent's cold store (0: none; else [`DICTIONARY_BYTES`]).
+    pub zstd_dictionary: u32,
 }
+
+/// The tool the scripted agent offers while its cold store holds spans and
+/// `recall_probability` is above 0: `recall(handle)` puts a stored span back in the
+/// conversation, as the tool's result (the stub's text names it).
+pub const RECALL_TOOL: &str = "recall";
+
+/// The sizes `zstd_dictionary` may take when not 0, bytes: zstd trains nothing useful below
+/// 256 bytes, and samples enough for more than 1 MiB would take longer than most runs.
+pub const DICTIONARY_BYTES: std::ops::RangeInclusive<u32> = 256..=1_048_576;
 
 /// Who writes summaries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +263,8 @@ impl Default for Compression {
             summarizer: Summarizer::Extractive,
             summarizer_provider: None,
             zstd_level: 3,
+            recall_probability: Probability(0.0),
+            zstd_dictionary: 0,
         }
     }
 }
