@@ -3,7 +3,7 @@
 //! 1. Token counting: MB/s and tokens/s of o200k, cl100k and chars/4 over the messages of a
 //!    generated coding corpus (contents and tool-call arguments, each counted once), and the
 //!    chars/4 estimate's error against o200k.
-//! 2. Compression cost: each of the ten strategies compresses one `BENCH_MESSAGES`-message
+//! 2. Compression cost: each built-in strategy compresses one `BENCH_MESSAGES`-message
 //!    coding conversation (default 1,000) from just over its trigger (90 % of its tokens) to
 //!    the target (`compact_to` 0.5 of the trigger); µs per call, median of `BENCH_RUNS` runs
 //!    (default 9), under o200k and under chars/4, with the tokens before and after.

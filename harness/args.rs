@@ -255,7 +255,7 @@ pub(crate) struct CompressArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) corpus: PathBuf,
     /// A strategy or a pipeline joined by `+` (`observation-masking+rolling-summary`); repeat
-    /// for more. All ten when absent; the baseline `none` is always evaluated.
+    /// for more. Every built-in when absent; the baseline `none` is always evaluated.
     #[arg(long = "strategy", value_name = "S", value_parser = parse_pipeline)]
     pub(crate) strategies: Vec<scenario::Pipeline>,
     /// Evaluate each value of a numeric `[compression]` key as a row of its own, like

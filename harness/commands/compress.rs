@@ -169,7 +169,7 @@ fn base(args: &CompressArgs) -> Compression {
     c
 }
 
-/// The strategies asked for (clap parsed them); all ten when neither a strategy nor a
+/// The strategies asked for (clap parsed them); every built-in when neither a strategy nor a
 /// command is.
 fn pipelines(args: &CompressArgs) -> Vec<Pipeline> {
     if args.strategies.is_empty() && args.strategy_cmds.is_empty() {

@@ -9,7 +9,7 @@
 //! - [`tokens`]: the [`TokenCounter`] trait, tiktoken (o200k, cl100k) and a chars estimate.
 //! - [`invariants`]: what no strategy may break.
 //! - [`strategy`]: the [`Strategy`] trait, triggers, pipelines, summarizers.
-//! - [`strategies`]: the ten built-in strategies and [`strategies::build`].
+//! - [`strategies`]: the eleven built-in strategies and [`strategies::build`].
 //! - [`summarize`]: the extractive summarizer (deterministic, offline).
 //! - [`cold`]: the cold store for offloaded messages.
 //! - [`conversation`]: one agent's state: messages, cold store, compression, assembly.

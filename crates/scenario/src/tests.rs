@@ -340,7 +340,8 @@ fn unknown_strategy_names_the_key_the_value_and_the_valid_names() {
         text,
         "bad.toml:2:12: key `compression.strategy`: unknown compression strategy `clipp` in \
          `window + clipp`: use one of none, window, token-budget, observation-masking, clip, \
-         dedup, amortized, rolling-summary, structured-summary, offload (join several with `+`)"
+         dedup, supersede, amortized, rolling-summary, structured-summary, offload (join several \
+         with `+`)"
     );
 }
 

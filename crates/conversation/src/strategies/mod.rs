@@ -14,6 +14,7 @@ mod offload;
 mod proptests;
 mod rolling_summary;
 mod structured_summary;
+mod supersede;
 mod token_budget;
 mod window;
 
@@ -25,6 +26,7 @@ pub use observation_masking::ObservationMasking;
 pub use offload::Offload;
 pub use rolling_summary::RollingSummary;
 pub use structured_summary::StructuredSummary;
+pub use supersede::Supersede;
 pub use token_budget::TokenBudget;
 pub use window::Window;
 
@@ -41,6 +43,7 @@ pub fn strategy(config: StrategyConfig) -> Box<dyn Strategy> {
         StrategyConfig::ObservationMasking(c) => Box::new(ObservationMasking::new(c)),
         StrategyConfig::Clip(c) => Box::new(Clip::new(c)),
         StrategyConfig::Dedup => Box::new(Dedup::default()),
+        StrategyConfig::Supersede => Box::new(Supersede::default()),
         StrategyConfig::Amortized(c) => Box::new(Amortized::new(c)),
         StrategyConfig::RollingSummary(c) => Box::new(RollingSummary::new(c)),
         StrategyConfig::StructuredSummary(c) => Box::new(StructuredSummary::new(c)),

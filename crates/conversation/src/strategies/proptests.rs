@@ -3,7 +3,8 @@
 //! pipelines: on random valid conversations and random targets, no invariant breaks (the
 //! newest unit kept among them, whatever the target and `keep_last`, `mask_keep_last`,
 //! `clip_tokens` down to 0) and no tokens are added; the strategies that should be idempotent
-//! are; `dedup` drops only what a later output repeats.
+//! are; `dedup` drops only what a later output repeats; `supersede` drops only outputs of a
+//! call made again later that returned.
 
 use proptest::prelude::*;
 
@@ -197,18 +198,46 @@ fn dedup_is_lossless(before: &[Message], after: &[Message]) -> Result<(), TestCa
     Ok(())
 }
 
+/// `supersede` rewrites only outputs of a call that a later assistant message made again (same
+/// tool, same arguments) and whose output is there, whole or reduced.
+fn supersede_only_outdates(before: &[Message], after: &[Message]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(before.len(), after.len(), "supersede rewrites in place");
+    let made_in = |id: Option<&str>| {
+        before.iter().enumerate().find_map(|(i, m)| {
+            let c = m.tool_calls.iter().find(|c| Some(c.id.as_str()) == id)?;
+            Some((i, c))
+        })
+    };
+    for (b, a) in before.iter().zip(after).filter(|(b, a)| a != b) {
+        let (i, c) = made_in(b.tool_call_id.as_deref()).expect("a rewritten output has its call");
+        let prefix = format!("[superseded: {} ", c.name);
+        prop_assert!(a.content.starts_with(&prefix), "{:?}", a.content);
+        let later = before.iter().filter(|m| m.role == Role::Tool).any(|m| {
+            made_in(m.tool_call_id.as_deref())
+                .is_some_and(|(j, d)| j > i && d.name == c.name && d.arguments == c.arguments)
+        });
+        prop_assert!(
+            later,
+            "supersede outdated {:?} with no later call",
+            b.content
+        );
+    }
+    Ok(())
+}
+
 fn any_name() -> impl Strategy<Value = StrategyName> {
     prop::sample::select(&StrategyName::ALL[..])
 }
 
 /// Strategies whose second run, with the same target, changes nothing.
-const IDEMPOTENT: [StrategyName; 7] = [
+const IDEMPOTENT: [StrategyName; 8] = [
     StrategyName::None,
     StrategyName::Window,
     StrategyName::TokenBudget,
     StrategyName::ObservationMasking,
     StrategyName::Clip,
     StrategyName::Dedup,
+    StrategyName::Supersede,
     StrategyName::Amortized,
 ];
 
@@ -228,6 +257,9 @@ proptest! {
             let after = check_pipeline(&[name], &c, &before, target, &CharsPerToken(4.0))?;
             if name == StrategyName::Dedup {
                 dedup_is_lossless(&before, &after)?;
+            }
+            if name == StrategyName::Supersede {
+                supersede_only_outdates(&before, &after)?;
             }
             if IDEMPOTENT.contains(&name) {
                 let again = check_pipeline(&[name], &c, &after, target, &CharsPerToken(4.0))?;

@@ -27,8 +27,11 @@ pub enum StrategyName {
     ObservationMasking,
     /// `clip`: long tool outputs keep their head and tail.
     Clip,
-    /// `dedup`: repeated and superseded tool outputs become references.
+    /// `dedup`: tool outputs a later output repeats exactly become references (lossless).
     Dedup,
+    /// `supersede`: earlier outputs of a call made again with the same arguments become
+    /// placeholders (lossy).
+    Supersede,
     /// `amortized`: the middle dropped down to half the target.
     Amortized,
     /// `rolling-summary`: the oldest span becomes one summary.
@@ -41,13 +44,14 @@ pub enum StrategyName {
 
 impl StrategyName {
     /// Every built-in strategy, in the order of the docs (and of the error listing them).
-    pub const ALL: [StrategyName; 10] = [
+    pub const ALL: [StrategyName; 11] = [
         StrategyName::None,
         StrategyName::Window,
         StrategyName::TokenBudget,
         StrategyName::ObservationMasking,
         StrategyName::Clip,
         StrategyName::Dedup,
+        StrategyName::Supersede,
         StrategyName::Amortized,
         StrategyName::RollingSummary,
         StrategyName::StructuredSummary,
@@ -63,6 +67,7 @@ impl StrategyName {
             StrategyName::ObservationMasking => "observation-masking",
             StrategyName::Clip => "clip",
             StrategyName::Dedup => "dedup",
+            StrategyName::Supersede => "supersede",
             StrategyName::Amortized => "amortized",
             StrategyName::RollingSummary => "rolling-summary",
             StrategyName::StructuredSummary => "structured-summary",
@@ -286,6 +291,8 @@ pub enum StrategyConfig {
     Clip(ClipConfig),
     /// `dedup`: no parameters.
     Dedup,
+    /// `supersede`: no parameters.
+    Supersede,
     /// `amortized`.
     Amortized(AmortizedConfig),
     /// `rolling-summary`.
@@ -306,6 +313,7 @@ impl StrategyConfig {
             StrategyConfig::ObservationMasking(_) => StrategyName::ObservationMasking,
             StrategyConfig::Clip(_) => StrategyName::Clip,
             StrategyConfig::Dedup => StrategyName::Dedup,
+            StrategyConfig::Supersede => StrategyName::Supersede,
             StrategyConfig::Amortized(_) => StrategyName::Amortized,
             StrategyConfig::RollingSummary(_) => StrategyName::RollingSummary,
             StrategyConfig::StructuredSummary(_) => StrategyName::StructuredSummary,
@@ -377,6 +385,7 @@ impl Compression {
                 clip_tokens: self.clip_tokens,
             }),
             StrategyName::Dedup => StrategyConfig::Dedup,
+            StrategyName::Supersede => StrategyConfig::Supersede,
             StrategyName::Amortized => StrategyConfig::Amortized(AmortizedConfig {
                 keep_first: self.keep_first,
             }),
