@@ -238,6 +238,19 @@ pub(crate) enum EvalFormat {
     Md,
 }
 
+/// How `compress` prints its results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CompressFormat {
+    /// Aligned tables for a terminal.
+    Table,
+    /// JSON, fields in a fixed order.
+    Json,
+    /// Markdown tables.
+    Md,
+    /// CSV (RFC 4180) with a header: one line per row (and per seed, with the means).
+    Csv,
+}
+
 /// How tokens are counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum TokenizerArg {
@@ -252,8 +265,23 @@ pub(crate) enum TokenizerArg {
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompressArgs {
     /// The corpus (JSONL): from `corpus generate`, or OpenAI `{"messages": [...]}` lines.
-    #[arg(long, value_name = "PATH")]
-    pub(crate) corpus: PathBuf,
+    /// With --seeds, a path holding `{seed}` (c-{seed}.jsonl): one file per seed.
+    #[arg(long, value_name = "PATH", required_unless_present = "generate")]
+    pub(crate) corpus: Option<PathBuf>,
+    /// Generate the corpus in memory instead of reading --corpus: N conversations (20 when
+    /// absent) of a profile (chat, coding, browse), as `corpus generate` writes them; one
+    /// corpus per seed of --seeds (seed 1 without).
+    #[arg(long, value_name = "PROFILE[:N]", conflicts_with = "corpus")]
+    pub(crate) generate: Option<lab::eval::GenerateSpec>,
+    /// Run once per seed, each on its own corpus (--generate, or --corpus with `{seed}`), and
+    /// report each figure's mean and 95 % confidence interval: A..B (both included) or A,B,C.
+    #[arg(long, value_name = "A..B|A,B,C")]
+    pub(crate) seeds: Option<lab::eval::Seeds>,
+    /// Score the retention of identifiers: the distinct matches of this regex in each
+    /// original conversation (repeat for more); adds an `ids kept` column and `identifiers`
+    /// to the JSON rows.
+    #[arg(long = "keep-pattern", value_name = "REGEX")]
+    pub(crate) keep_patterns: Vec<String>,
     /// A strategy or a pipeline joined by `+` (`observation-masking+rolling-summary`); repeat
     /// for more. Every built-in when absent; the baseline `none` is always evaluated.
     #[arg(long = "strategy", value_name = "S", value_parser = parse_pipeline)]
@@ -277,9 +305,9 @@ pub(crate) struct CompressArgs {
     /// How tokens are counted.
     #[arg(long, value_enum)]
     pub(crate) tokenizer: Option<TokenizerArg>,
-    /// Output format.
+    /// Output format: csv is one tidy table of every numeric figure (docs/compression.md, "CSV").
     #[arg(long, value_enum, default_value = "table")]
-    pub(crate) format: EvalFormat,
+    pub(crate) format: CompressFormat,
     /// Leave out wall-clock figures (compressor and context-build latency), so the same corpus
     /// gives the same bytes.
     #[arg(long)]

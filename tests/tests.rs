@@ -27,6 +27,9 @@ mod compress_lab;
 mod compress_logs;
 /// `compress --strategy-cmd`: external compressors over the JSON-lines protocol.
 mod compress_plugin;
+/// `compress --keep-pattern`, `--seeds` and `--format csv`: identifier retention, the spread
+/// over seeds, CSV read back by Python.
+mod compress_spread;
 /// MCP tools: a fleet whose tools are the MCP server of `fleetbench serve` counts what HTTP
 /// tools count, with the same latency model; a server without a configured tool is exit 2.
 mod mcp;

@@ -8,33 +8,24 @@ use anyhow::Context as _;
 use lab::{corpus, eval, external};
 use scenario::{Compression, Pipeline, Probability, StrategyName, Tokenizer};
 
-use crate::args::{CompressArgs, EvalFormat, RankArg, TokenizerArg};
+use crate::args::{CompressArgs, CompressFormat, RankArg, TokenizerArg};
 use crate::output::{note_line, out};
 
+mod seeds;
+
 pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
-    let path = &args.corpus;
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "--corpus {}: cannot read the file; write one with `fleetbench corpus generate --out FILE`",
-            path.display()
-        )
-    })?;
-    let mode = match args.strict {
-        true => corpus::ReadMode::Strict,
-        false => corpus::ReadMode::Lenient,
-    };
-    let read =
-        corpus::read_corpus(&text, mode).with_context(|| format!("--corpus {}", path.display()))?;
-    for line in read.notes(&path.display().to_string()) {
-        crate::output::note_line(&line);
+    let keep = eval::KeepPatterns::new(&args.keep_patterns)?;
+    if let Some(seeds) = &args.seeds {
+        return seeds::run(args, &seeds.0, &keep);
     }
-    let conversations = read.conversations;
+    let conversations = seeds::single(args)?;
     let pricing = pricing(args)?;
     let pipelines = pipelines(args);
     note_plan(&pipelines, &args.sweep);
     let mut rows = eval::rows(&base(args), &pipelines, &args.sweep);
     let commands = start_commands(args, &mut rows)?;
-    let mut report = eval::evaluate(&conversations, &rows);
+    let mut report =
+        eval::evaluate_keeping(&conversations, &rows, &eval::builtin_summarizer, &keep);
     if let Some(err) = commands
         .iter()
         .find_map(external::ExternalCommand::take_error)
@@ -46,9 +37,10 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     }
     report = priced_and_ranked(report, pricing, args.rank);
     out(&match args.format {
-        EvalFormat::Table => eval::table(&report),
-        EvalFormat::Json => eval::json(&report),
-        EvalFormat::Md => eval::markdown(&report),
+        CompressFormat::Table => eval::table(&report),
+        CompressFormat::Json => eval::json(&report),
+        CompressFormat::Md => eval::markdown(&report),
+        CompressFormat::Csv => eval::csv(&report),
     })
     .context("cannot print the evaluation to stdout")?;
     let broken = report.rows.iter().any(|r| r.violations > 0);
@@ -57,6 +49,26 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The corpus at `path`, its notes (lines skipped, repairs) said on stderr.
+fn read(path: &std::path::Path, strict: bool) -> anyhow::Result<Vec<corpus::CorpusConversation>> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "--corpus {}: cannot read the file; write one with `fleetbench corpus generate --out FILE`",
+            path.display()
+        )
+    })?;
+    let mode = match strict {
+        true => corpus::ReadMode::Strict,
+        false => corpus::ReadMode::Lenient,
+    };
+    let read =
+        corpus::read_corpus(&text, mode).with_context(|| format!("--corpus {}", path.display()))?;
+    for line in read.notes(&path.display().to_string()) {
+        crate::output::note_line(&line);
+    }
+    Ok(read.conversations)
 }
 
 /// Says on stderr what the plan leaves out: a strategy given twice, a sweep a strategy does

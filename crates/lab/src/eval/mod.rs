@@ -14,22 +14,34 @@
 //! - `score`: retention by fact kind, and what a recall would bring back.
 //! - `report`: the results and how runs add up into rows.
 //! - `cost`: the rows' cost at a price table, and ranking by cost or ratio.
+//! - `keep`: retention of the identifiers `--keep-pattern` matches (no planted facts needed).
 //! - `render`: terminal table and Markdown (with `report`'s table), and JSON.
+//! - `csv`: one tidy CSV table of every numeric figure (`--format csv`).
+//! - `spread`: reports over seeds (`--seeds`), each figure's mean and 95 % interval;
+//!   `spread_render` shows them.
 
 mod cost;
+mod csv;
+mod keep;
 mod plan;
 mod render;
 mod replay;
 mod report;
 mod score;
+mod spread;
+mod spread_render;
 
 pub use cost::{Cost, PRESETS, PriceSheet, Prices, PricesError, Rank, cost};
+pub use csv::{csv, spread_csv};
+pub use keep::{Identifiers, KeepPatternError, KeepPatterns};
 pub use plan::{
     Custom, PlanError, RowSpec, StrategyFactory, Sweep, SweepKey, parse_trigger, repeated, rows,
 };
 pub use render::{json, markdown, table};
 pub use report::{CorpusSummary, Report, Row, Settings, Timing};
 pub use score::Retention;
+pub use spread::{GenerateSpec, MAX_SEEDS, RowSpread, SeedReport, Seeds, Spread, Stat, spread};
+pub use spread_render::{spread_json, spread_markdown, spread_table};
 
 use conversation::strategy::Summarizer;
 use conversation::summarize::Extractive;
@@ -55,6 +67,17 @@ pub fn evaluate_with(
     rows: &[RowSpec],
     summarizer: SummarizerFactory<'_>,
 ) -> Report {
+    evaluate_keeping(corpus, rows, summarizer, &KeepPatterns::default())
+}
+
+/// As [`evaluate_with`], each row also scoring the retention of `keep`'s identifiers (none:
+/// the report of [`evaluate_with`]).
+pub fn evaluate_keeping(
+    corpus: &[CorpusConversation],
+    rows: &[RowSpec],
+    summarizer: SummarizerFactory<'_>,
+    keep: &KeepPatterns,
+) -> Report {
     let default = Compression::default();
     let base = rows.first().map_or(&default, |r| &r.config);
     let counter = tokens::counter_for(base.tokenizer, base.chars_per_token.0);
@@ -62,6 +85,7 @@ pub fn evaluate_with(
         .iter()
         .map(|c| c.to_messages(counter.as_ref()))
         .collect();
+    let ids: Vec<_> = counted.iter().map(|m| keep.identify(m)).collect();
     let mut baseline = None;
     let mut out = Vec::with_capacity(rows.len());
     let mut timing = Vec::with_capacity(rows.len());
@@ -69,24 +93,30 @@ pub fn evaluate_with(
         let runs = corpus
             .iter()
             .zip(&counted)
-            .map(|(c, messages)| {
+            .zip(&ids)
+            .map(|((c, messages), ids)| {
                 replay::replay(
                     c,
                     messages,
+                    ids,
                     &spec.config,
                     spec.pipeline(),
                     summarizer(&spec.config),
                 )
             })
-            .collect();
-        let (row, t) = report::row(spec, runs, baseline);
+            .collect::<Vec<_>>();
+        let kept = keep::kept(&runs, keep);
+        let (mut row, t) = report::row(spec, runs, baseline);
+        row.identifiers = kept;
         baseline = baseline.or(Some(report::processed_tokens(&row)));
         out.push(row);
         timing.push(t);
     }
+    let mut settings = report::settings(base);
+    settings.keep_patterns = keep.sources();
     Report {
         corpus: report::corpus_summary(corpus, &counted, counter.name()),
-        settings: report::settings(base),
+        settings,
         rows: out,
         timing: Some(timing),
         prices: None,
@@ -95,7 +125,7 @@ pub fn evaluate_with(
 
 /// The built-in extractive summarizer: offline, summaries are extractive whatever
 /// `summarizer` says ([`evaluate_with`] takes another).
-fn builtin_summarizer(_c: &Compression) -> Box<dyn Summarizer> {
+pub fn builtin_summarizer(_c: &Compression) -> Box<dyn Summarizer> {
     Box::new(Extractive::default())
 }
 

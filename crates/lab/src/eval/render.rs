@@ -136,7 +136,8 @@ fn cost(r: &Report) -> Table {
 }
 
 fn retention(r: &Report) -> Table {
-    let mut grid = figures(&[
+    let ids = r.rows.iter().any(|row| row.identifiers.is_some());
+    let mut head = vec![
         "strategy",
         "constraint",
         "head",
@@ -149,7 +150,11 @@ fn retention(r: &Report) -> Table {
         "decoys",
         "recallable",
         "probes",
-    ]);
+    ];
+    if ids {
+        head.push("ids kept");
+    }
+    let mut grid = figures(&head);
     let fields: [fn(&Retention) -> Option<f64>; 10] = [
         |x| x.constraint,
         |x| x.output_head,
@@ -176,6 +181,9 @@ fn retention(r: &Report) -> Table {
             count(f.probes_present),
             count(t.probes_present)
         ));
+        if ids {
+            cells.push(super::keep::cell(row.identifiers.as_ref()));
+        }
         grid.row(cells);
     }
     grid

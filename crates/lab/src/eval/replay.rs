@@ -16,6 +16,7 @@ use conversation::strategy::{Pipeline, Summarizer, Trigger, Work, total_tokens};
 use conversation::tokens;
 use scenario::Compression;
 
+use super::keep::{IdTally, Identifier};
 use super::score::{Needles, Tally};
 use crate::corpus::CorpusConversation;
 
@@ -40,6 +41,8 @@ pub(crate) struct Run {
     pub(crate) first_violation: Option<String>,
     pub(crate) final_retention: Tally,
     pub(crate) turn_retention: Tally,
+    /// `--keep-pattern`'s identifiers kept.
+    pub(crate) ids: IdTally,
     pub(crate) compress_times: Vec<Duration>,
     pub(crate) build_times: Vec<Duration>,
 }
@@ -55,11 +58,12 @@ struct Previous {
     window: u64,
 }
 
-/// Replays `conv`, whose messages are `messages` (counted by `config`'s tokenizer), through
-/// `pipeline` under `config`'s trigger and target.
+/// Replays `conv`, whose messages are `messages` (counted by `config`'s tokenizer) holding
+/// the identifiers `ids`, through `pipeline` under `config`'s trigger and target.
 pub(crate) fn replay(
     conv: &CorpusConversation,
     messages: &[Message],
+    ids: &[Identifier],
     config: &Compression,
     pipeline: Pipeline,
     summarizer: Box<dyn Summarizer>,
@@ -71,8 +75,9 @@ pub(crate) fn replay(
         summarizer,
         tokens::counter_for(config.tokenizer, config.chars_per_token.0),
     );
-    let needles = Needles::new(conv);
+    let needles = Needles::with_ids(conv, ids);
     let mut run = Run::default();
+    run.ids.identified(ids);
     let mut prev = Previous {
         window: u64::from(config.context_window),
         ..Previous::default()
@@ -88,6 +93,7 @@ pub(crate) fn replay(
         let prompt = run.step(&mut state, &conv.id, i);
         let (present, recallable) = prev.advance(prompt, state.cold(), &needles, &mut run);
         run.turn_retention.add(&needles, &present, &recallable, i);
+        run.ids.turn(ids, &present[needles.ids_start()..], i);
         run.output_tokens += u64::from(m.tokens);
         state.push(m.clone());
         pushed = i + 1;
@@ -99,6 +105,7 @@ pub(crate) fn replay(
     let (present, recallable) = prev.advance_quietly(last, state.cold(), &needles);
     run.final_retention
         .add(&needles, &present, &recallable, messages.len());
+    run.ids.last(ids, &present[needles.ids_start()..]);
     run.hot_bytes = state.hot_bytes();
     run.cold_bytes = state.cold().bytes();
     run.cold_raw_bytes = state.cold().raw_bytes();

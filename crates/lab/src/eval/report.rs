@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cost::{Cost, PriceSheet};
+use super::keep::Identifiers;
 use super::plan::RowSpec;
 use super::replay::Run;
 use super::score::{Retention, Tally, round};
@@ -65,6 +66,9 @@ pub struct Settings {
     pub clip_tokens: u32,
     /// `offload`: zstd level.
     pub zstd_level: i32,
+    /// `--keep-pattern`s: the identifiers whose retention the rows report (absent without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep_patterns: Vec<String>,
 }
 
 /// One strategy under one setting: the figures defined in docs/compression.md.
@@ -119,6 +123,9 @@ pub struct Row {
     pub retention_final: Retention,
     /// Retention in every prompt, of what was planted by then.
     pub retention_turns: Retention,
+    /// Retention of `--keep-pattern`'s identifiers (absent without the flag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identifiers: Option<Identifiers>,
     /// What the tokens cost at the report's prices (absent without `--prices`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<Cost>,
@@ -183,6 +190,7 @@ pub(crate) fn settings(c: &scenario::Compression) -> Settings {
         mask_keep_last: c.mask_keep_last,
         clip_tokens: c.clip_tokens,
         zstd_level: c.zstd_level,
+        keep_patterns: Vec::new(),
     }
 }
 
@@ -255,6 +263,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         first_violation: total.first_violation,
         retention_final: final_ret.finish(),
         retention_turns: turn_ret.finish(),
+        identifiers: None,
         cost_usd: None,
     };
     (row, timing)

@@ -10,6 +10,7 @@
 use conversation::message::Message;
 use serde::Serialize;
 
+use super::keep::Identifier;
 use crate::corpus::{CorpusConversation, FactKind};
 
 /// The values looked for in one conversation: its facts, then its decoys, then its probes.
@@ -20,15 +21,28 @@ pub(crate) struct Needles<'a> {
 }
 
 impl<'a> Needles<'a> {
+    #[cfg(test)]
     pub(crate) fn new(conv: &'a CorpusConversation) -> Self {
+        Self::with_ids(conv, &[])
+    }
+
+    /// As [`Needles::new`], then `ids` (`--keep-pattern`'s identifiers), at
+    /// [`Needles::ids_start`] on.
+    pub(crate) fn with_ids(conv: &'a CorpusConversation, ids: &'a [Identifier]) -> Self {
         let values = conv
             .facts
             .iter()
             .map(|f| f.value.as_str())
             .chain(conv.decoys.iter().map(|d| d.value.as_str()))
             .chain(conv.probes.iter().map(String::as_str))
+            .chain(ids.iter().map(|i| i.value.as_str()))
             .collect();
         Self { conv, values }
+    }
+
+    /// The index of the first identifier.
+    pub(crate) fn ids_start(&self) -> usize {
+        self.conv.facts.len() + self.conv.decoys.len() + self.conv.probes.len()
     }
 
     /// How many values there are.
@@ -162,7 +176,7 @@ impl Tally {
             self.decoys.add(present[offset + j]);
         }
         let offset = offset + conv.decoys.len();
-        for &found in &present[offset..] {
+        for &found in &present[offset..needles.ids_start()] {
             self.probes.add(found);
         }
     }
