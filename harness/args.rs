@@ -296,6 +296,15 @@ pub(crate) struct CompressArgs {
     /// (else the command does); repeat for more. Without --strategy, only these and `none` run.
     #[arg(long = "strategy-cmd", value_name = "[NAME=]CMD")]
     pub(crate) strategy_cmds: Vec<lab::external::CommandSpec>,
+    /// Seconds an external compressor may take to answer one request; one that takes longer
+    /// is stopped and the run fails (exit 2).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "30",
+        value_parser = lab::external::parse_timeout
+    )]
+    pub(crate) strategy_cmd_timeout: std::time::Duration,
     /// When compression runs: tokens=N, messages=N or fraction=F (of the context window).
     #[arg(long, value_name = "KIND=N", value_parser = parse_trigger)]
     pub(crate) trigger: Option<scenario::Trigger>,

@@ -121,3 +121,33 @@ fn a_compressor_that_drops_the_newest_message_is_a_violation() {
         .expect("the first one is named");
     assert!(first.contains("newest"), "{first}");
 }
+
+#[test]
+fn a_compressor_slower_than_strategy_cmd_timeout_is_stopped_with_exit_2() {
+    let (_dir, file) = corpus();
+    let sleeper = "python3 -c 'import time; time.sleep(60)'";
+    let out = fleetbench()
+        .arg("compress")
+        .arg("--corpus")
+        .arg(&file)
+        .args(["--strategy-cmd", sleeper, "--strategy-cmd-timeout", "0.5"])
+        .output()
+        .expect("fleetbench runs");
+    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report for a failed row");
+    assert!(stderr.contains(&format!("--strategy-cmd `{sleeper}`, request 1:")));
+    assert!(stderr.contains("no answer within 0.5 s"), "{stderr}");
+    assert!(stderr.contains("--strategy-cmd-timeout SECS"), "{stderr}");
+    // A timeout that is not a positive number of seconds is a usage error naming the flag.
+    let bad = fleetbench()
+        .arg("compress")
+        .arg("--corpus")
+        .arg(&file)
+        .args(["--strategy-cmd-timeout", "0"])
+        .output()
+        .expect("fleetbench runs");
+    let stderr = String::from_utf8(bad.stderr).expect("stderr is UTF-8");
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--strategy-cmd-timeout"), "{stderr}");
+}

@@ -23,7 +23,9 @@ line, UTF-8:
   tool_call_id, a summary).
 - One process serves every request of its row; stdin closes at the end. Anything written on
   stderr reaches the user. An answer that is not one JSON line, an exit, or no answer within
-  30 s stops the row with an error naming the request. Answers that break the invariants (the
+  --strategy-cmd-timeout (30 s by default) stops the row with an error naming the request.
+- A compressor that calls an LLM may add "usage": {"prompt_tokens": N, "completion_tokens": M}
+  to its answer; those tokens count as the row's summarizer tokens. Answers that break the invariants (the
   system and first user message kept, tool results with their calls, the newest round whole)
   are counted as violations.
 """

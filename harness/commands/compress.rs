@@ -155,7 +155,7 @@ fn start_commands(
     let base = base(args);
     let mut commands = Vec::new();
     for spec in &args.strategy_cmds {
-        let command = external::ExternalCommand::start(spec.clone(), external::TIMEOUT)?;
+        let command = external::ExternalCommand::start(spec.clone(), args.strategy_cmd_timeout)?;
         rows.push(command.row(&base));
         commands.push(command);
     }

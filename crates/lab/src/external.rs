@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::str::FromStr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -31,8 +32,23 @@ use crate::eval::RowSpec;
 /// The protocol's version, sent in every request.
 pub const PROTOCOL: u32 = 1;
 
-/// How long a compressor may take to answer one request before it counts as hung.
+/// How long a compressor may take to answer one request before it counts as hung, unless
+/// `--strategy-cmd-timeout` says otherwise.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest `--strategy-cmd-timeout`: a day.
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// `--strategy-cmd-timeout SECS`: a positive number of seconds, at most a day.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= MAX_TIMEOUT_SECS => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "`{s}` is not a timeout: write a positive number of seconds up to \
+             {MAX_TIMEOUT_SECS}, like 30 or 0.5"
+        )),
+    }
+}
 
 /// `--strategy-cmd [NAME=]CMD`: a command run by the shell, and the name of its row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,7 +181,15 @@ impl Strategy for CommandStrategy {
             context_window: self.context_window,
         };
         match session.ask(&request) {
-            Ok(answer) => *messages = adopt(messages, &request.messages, answer, ctx.counter),
+            Ok(answer) => {
+                // The compressor's own LLM calls are the summarizer's tokens of the row:
+                // counted in its cumulative tokens, ratio and cost as a built-in summary's.
+                if let Some(usage) = answer.usage {
+                    ctx.work.summarizer_tokens_in += usage.prompt_tokens;
+                    ctx.work.summarizer_tokens_out += usage.completion_tokens;
+                }
+                *messages = adopt(messages, &request.messages, answer.messages, ctx.counter);
+            }
             Err(e) => session.failed = Some(e),
         }
     }
@@ -184,6 +208,18 @@ struct Request {
 #[derive(Debug, Deserialize)]
 struct Answer {
     messages: Vec<WireMessage>,
+    /// The LLM tokens the compressor spent on this request, if it called one.
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// An answer's `usage`: OpenAI's names for the tokens of the compressor's own LLM calls.
+#[derive(Debug, Default, Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
 }
 
 /// The child process and the lines it writes.
@@ -213,6 +249,8 @@ impl Session {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command)
+            // A group of its own, so `stop` reaches what the shell starts too.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -246,7 +284,7 @@ impl Session {
     }
 
     /// Sends `request` and reads its answer line (blank lines are skipped).
-    fn ask(&mut self, request: &Request) -> Result<Vec<WireMessage>, ExternalError> {
+    fn ask(&mut self, request: &Request) -> Result<Answer, ExternalError> {
         self.requests += 1;
         let mut line = serde_json::to_vec(request).expect("a request always serializes");
         line.push(b'\n');
@@ -259,10 +297,11 @@ impl Session {
                 Ok(l) if l.trim().is_empty() => continue,
                 Ok(l) => break l,
                 Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.child.kill();
+                    self.stop();
                     return Err(self.failure(format!(
-                        "no answer within {} s; it was stopped. Answer every request with one \
-                         line, and flush stdout after it",
+                        "no answer within {} s (--strategy-cmd-timeout); it was stopped. Answer \
+                         every request with one line and flush stdout after it, or allow a slow \
+                         compressor more time with --strategy-cmd-timeout SECS",
                         self.timeout.as_secs_f64()
                     )));
                 }
@@ -270,7 +309,8 @@ impl Session {
                     let reason = match self.exit_status() {
                         // The shell's codes for a command it cannot find or run.
                         Some(s) if matches!(s.code(), Some(126 | 127)) => format!(
-                            "it cannot start ({s}): the shell found no such command or cannot                              run it; its stderr above says which"
+                            "it cannot start ({s}): the shell found no such command or cannot \
+                             run it; its stderr above says which"
                         ),
                         Some(s) => {
                             format!("it exited ({s}) before answering; its stderr above says why")
@@ -282,9 +322,9 @@ impl Session {
             }
         };
         match serde_json::from_str::<Answer>(&text) {
-            Ok(answer) => Ok(answer.messages),
+            Ok(answer) => Ok(answer),
             Err(e) => {
-                let _ = self.child.kill();
+                self.stop();
                 let shown: String = text.chars().take(80).collect();
                 Err(self.failure(format!(
                     "the answer `{shown}` is not {{\"messages\": [...]}} on one line: {e}"
@@ -320,8 +360,25 @@ impl Drop for Session {
         // Closing stdin ends a well-behaved compressor; the kill ends any other, and the wait
         // reaps it.
         self.to_child = None;
-        let _ = self.child.kill();
+        self.stop();
         let _ = self.child.wait();
+    }
+}
+
+impl Session {
+    /// Kills the compressor's process group: the shell and what it started (`sh -c 'python3
+    /// x.py'` may run python as the shell's child), so a hung compressor does not outlive the
+    /// run holding our stderr open. The shell is not reaped yet, so its id still names the
+    /// group; `kill` on the shell itself backs the group kill up.
+    fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
     }
 }
 

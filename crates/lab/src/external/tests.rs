@@ -106,7 +106,7 @@ fn garbage_a_crash_and_silence_are_errors_naming_the_command_and_the_request() {
         (
             "python3 -c 'import time; time.sleep(30)'",
             300,
-            "no answer within 0.3 s",
+            "no answer within 0.3 s (--strategy-cmd-timeout); it was stopped",
         ),
     ];
     for (command, ms, says) in cases {
@@ -117,6 +117,67 @@ fn garbage_a_crash_and_silence_are_errors_naming_the_command_and_the_request() {
         assert!(error.contains(says), "{error}");
         assert_eq!(after, conversation(), "a failed request changes nothing");
     }
+}
+
+#[test]
+fn a_timeout_is_a_positive_number_of_seconds() {
+    assert_eq!(parse_timeout("30"), Ok(Duration::from_secs(30)));
+    assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+    for bad in ["0", "-1", "soon", "NaN", "inf", "1e9", ""] {
+        let error = parse_timeout(bad).expect_err(bad);
+        assert!(error.contains("like 30 or 0.5"), "{error}");
+    }
+}
+
+#[test]
+fn a_hung_compressor_is_stopped_at_the_timeout_and_the_error_says_how_to_allow_more() {
+    let (_, error) = compress_once(
+        "python3 -c 'import time; time.sleep(60)'",
+        Duration::from_millis(200),
+    );
+    let error = error.expect("the row stops").to_string();
+    assert!(error.contains("no answer within 0.2 s"), "{error}");
+    assert!(error.contains("--strategy-cmd-timeout SECS"), "{error}");
+}
+
+#[test]
+fn the_tokens_a_compressor_reports_count_as_the_summarizers() {
+    // An echo that says each answer cost 1,000 prompt and 100 completion tokens.
+    let echo = |usage: &str| {
+        python(&format!(
+            r#"dict({{"messages": r["messages"]}}, **{usage})"#
+        ))
+    };
+    let corpus = corpus::generate(Profile::Coding, 2, 20, 3);
+    let base = Compression::default();
+    let paid = ExternalCommand::start(
+        spec(&format!(
+            "paid={}",
+            echo(r#"{"usage": {"prompt_tokens": 1000, "completion_tokens": 100}}"#)
+        )),
+        TIMEOUT,
+    )
+    .unwrap();
+    let free = ExternalCommand::start(spec(&format!("free={}", echo("{}"))), TIMEOUT).unwrap();
+    let mut rows = eval::rows(&base, &[], &[]);
+    rows.push(paid.row(&base));
+    rows.push(free.row(&base));
+    let report = eval::evaluate(&corpus, &rows);
+    assert!(paid.take_error().is_none() && free.take_error().is_none());
+    let (none, paid, free) = (&report.rows[0], &report.rows[1], &report.rows[2]);
+    assert!(paid.compressions > 0);
+    assert_eq!(paid.summarizer_tokens_in, 1000 * paid.compressions);
+    assert_eq!(paid.summarizer_tokens_out, 100 * paid.compressions);
+    // Without usage, an echo costs what the baseline does; with it, its prompts are counted.
+    assert_eq!(
+        (free.summarizer_tokens_in, free.compression_ratio),
+        (0, 1.0)
+    );
+    assert_eq!(
+        paid.cumulative_prompt_tokens,
+        none.cumulative_prompt_tokens + paid.summarizer_tokens_in
+    );
+    assert!(paid.compression_ratio < 1.0, "{}", paid.compression_ratio);
 }
 
 #[test]
