@@ -334,6 +334,36 @@ pub(crate) struct CompressArgs {
     /// Without it, rows keep the order asked for, the baseline first.
     #[arg(long, value_enum)]
     pub(crate) rank: Option<RankArg>,
+    /// Who writes the summaries: the built-in `extractive` rules, or the `llm` of --llm (or
+    /// the answers of --cassette).
+    #[arg(long, value_enum, default_value = "extractive")]
+    pub(crate) summarizer: SummarizerArg,
+    /// A reader model answers, from each final context, one question per planted fact still
+    /// current (a cloze of its line); adds `reader` exact and F1 per row. Needs --llm or
+    /// --cassette.
+    #[arg(long)]
+    pub(crate) reader: bool,
+    /// The models: a scenario file whose `[[llm.providers]]` are called through the shared
+    /// client (keys from `api_key_env`). Summaries go to `[compression] summarizer_provider`
+    /// (else the first provider), the reader to --reader-provider (else the first).
+    #[arg(long, value_name = "SCENARIO")]
+    pub(crate) llm: Option<PathBuf>,
+    /// The provider of --llm that answers the reader.
+    #[arg(long, value_name = "NAME", requires = "llm")]
+    pub(crate) reader_provider: Option<String>,
+    /// Record the models' answers to FILE (with --llm), or replay them from FILE without a
+    /// server (without --llm; a call not on it fails the run).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cassette: Option<PathBuf>,
+}
+
+/// Who writes `compress`'s summaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SummarizerArg {
+    /// The built-in extractive rules: deterministic, offline.
+    Extractive,
+    /// A model: --llm's, or --cassette's recorded answers.
+    Llm,
 }
 
 /// How `compress` orders its rows.

@@ -23,6 +23,9 @@ mod compress;
 mod compress_cost;
 /// `compress`'s plan and warnings: repeated strategies and unread sweeps run once, overflows.
 mod compress_lab;
+/// `compress --summarizer llm`, `--reader`, `--llm`, `--cassette`: the LLM tier against a
+/// served endpoint, recorded and replayed; the reader's scores; bad input.
+mod compress_llm;
 /// `compress` on users' logs: bad lines skipped and said, `--strict`, repairs said.
 mod compress_logs;
 /// `compress --strategy-cmd`: external compressors over the JSON-lines protocol.

@@ -11,12 +11,14 @@ use scenario::{Compression, Pipeline, Probability, StrategyName, Tokenizer};
 use crate::args::{CompressArgs, CompressFormat, RankArg, TokenizerArg};
 use crate::output::{note_line, out};
 
+mod llm;
 mod seeds;
 
 pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     let keep = eval::KeepPatterns::new(&args.keep_patterns)?;
+    let tier = llm::tier(args)?;
     if let Some(seeds) = &args.seeds {
-        return seeds::run(args, &seeds.0, &keep);
+        return seeds::run(args, &seeds.0, &keep, tier.as_ref());
     }
     let conversations = seeds::single(args)?;
     let pricing = pricing(args)?;
@@ -24,8 +26,7 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     note_plan(&pipelines, &args.sweep);
     let mut rows = eval::rows(&base(args), &pipelines, &args.sweep);
     let commands = start_commands(args, &mut rows)?;
-    let mut report =
-        eval::evaluate_keeping(&conversations, &rows, &eval::builtin_summarizer, &keep);
+    let mut report = llm::evaluate(args, &conversations, &rows, &keep, tier.as_ref())?;
     if let Some(err) = commands
         .iter()
         .find_map(external::ExternalCommand::take_error)

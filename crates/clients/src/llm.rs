@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_openai::types::chat::{ChatCompletionRequestMessage, ChatCompletionTools, FinishReason};
+use async_openai::types::chat::{
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestUserMessage, ChatCompletionTools, FinishReason,
+};
 use tokio_util::sync::CancellationToken;
 
 use metrics::ErrorKind;
@@ -28,6 +31,22 @@ pub struct LlmRequest {
     /// Prompt tokens as the caller counted them: with `max_tokens`, the estimate charged to
     /// the token limit before the call (corrected from `usage` after).
     pub prompt_tokens: u32,
+}
+
+impl LlmRequest {
+    /// A request of a system prompt and one user message, without tools (a summary, a
+    /// question); `prompt_tokens` as the caller counted them.
+    pub fn system_user(system: &str, user: &str, max_tokens: u32, prompt_tokens: u32) -> Self {
+        Self {
+            messages: vec![
+                ChatCompletionRequestSystemMessage::from(system).into(),
+                ChatCompletionRequestUserMessage::from(user).into(),
+            ],
+            tools: Arc::new([]),
+            max_tokens,
+            prompt_tokens,
+        }
+    }
 }
 
 /// A tool call the model asked for.

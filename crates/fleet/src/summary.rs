@@ -9,9 +9,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_openai::types::chat::{
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-};
 use clients::LlmRequest;
 use conversation::summarize::Extractive;
 use conversation::summarize::prompt::{MAX_SUMMARY_TOKENS, SYSTEM_PROMPT, span_text};
@@ -78,15 +75,12 @@ pub(crate) fn summarizer(c: &scenario::Compression) -> (Box<dyn Summarizer>, Opt
 /// The LLM call that writes the summary of `pending`: no tools, a short answer.
 pub(crate) fn request(pending: &Pending, counter: &dyn TokenCounter) -> LlmRequest {
     let prompt_tokens = counter.count(SYSTEM_PROMPT) + counter.count(&pending.text);
-    LlmRequest {
-        messages: vec![
-            ChatCompletionRequestSystemMessage::from(SYSTEM_PROMPT).into(),
-            ChatCompletionRequestUserMessage::from(pending.text.as_str()).into(),
-        ],
-        tools: Default::default(),
-        max_tokens: MAX_SUMMARY_TOKENS,
+    LlmRequest::system_user(
+        SYSTEM_PROMPT,
+        &pending.text,
+        MAX_SUMMARY_TOKENS,
         prompt_tokens,
-    }
+    )
 }
 
 #[cfg(test)]

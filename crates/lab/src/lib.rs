@@ -9,7 +9,10 @@
 //!   the results as a table (`report`'s), Markdown or JSON.
 //! - [`external`]: a strategy run as a child process over a JSON-lines protocol
 //!   (`--strategy-cmd`).
+//! - [`llm`]: the LLM tier: summaries by a model, a reader model scoring final contexts,
+//!   record/replay cassettes.
 
 pub mod corpus;
 pub mod eval;
 pub mod external;
+pub mod llm;

@@ -90,6 +90,7 @@ pub(super) fn run(
     args: &CompressArgs,
     seeds: &[u64],
     keep: &eval::KeepPatterns,
+    tier: Option<&lab::llm::SharedTier>,
 ) -> anyhow::Result<ExitCode> {
     let corpora = corpora(args, seeds)?;
     let pricing = super::pricing(args)?;
@@ -99,8 +100,7 @@ pub(super) fn run(
     let commands = super::start_commands(args, &mut rows)?;
     let mut per_seed = Vec::with_capacity(corpora.len());
     for (seed, conversations) in corpora {
-        let mut report =
-            eval::evaluate_keeping(&conversations, &rows, &eval::builtin_summarizer, keep);
+        let mut report = super::llm::evaluate(args, &conversations, &rows, keep, tier)?;
         if let Some(err) = commands
             .iter()
             .find_map(external::ExternalCommand::take_error)

@@ -49,6 +49,8 @@ use conversation::tokens;
 use scenario::Compression;
 
 use crate::corpus::CorpusConversation;
+use crate::llm::SharedTier;
+use crate::llm::reader::{self, ReaderScore, ReaderTally};
 
 /// Makes the summarizer of one replay.
 pub type SummarizerFactory<'a> = &'a dyn Fn(&Compression) -> Box<dyn Summarizer>;
@@ -78,6 +80,51 @@ pub fn evaluate_keeping(
     summarizer: SummarizerFactory<'_>,
     keep: &KeepPatterns,
 ) -> Report {
+    evaluate_options(
+        corpus,
+        rows,
+        &Options {
+            summarizer,
+            keep,
+            reader: None,
+        },
+    )
+}
+
+/// What an evaluation adds to the plain replay of [`evaluate`].
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// Makes each replay's summarizer ([`builtin_summarizer`], or
+    /// [`LlmSummarizer`](crate::llm::LlmSummarizer) over a tier).
+    pub summarizer: SummarizerFactory<'a>,
+    /// `--keep-pattern`: identifiers whose retention each row scores.
+    pub keep: &'a KeepPatterns,
+    /// `--reader`: the model that answers questions about the planted facts from each final
+    /// context (docs/compression.md, "The LLM tier").
+    pub reader: Option<&'a SharedTier>,
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("keep", &self.keep)
+            .field("reader", &self.reader.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`evaluate`] with everything [`Options`] can add; the report's `llm` section is left to
+/// the caller (the tier's [`report`](crate::llm::LlmTier::report) once every row is done).
+pub fn evaluate_options(
+    corpus: &[CorpusConversation],
+    rows: &[RowSpec],
+    options: &Options<'_>,
+) -> Report {
+    let Options {
+        summarizer,
+        keep,
+        reader,
+    } = *options;
     let default = Compression::default();
     let base = rows.first().map_or(&default, |r| &r.config);
     let counter = tokens::counter_for(base.tokenizer, base.chars_per_token.0);
@@ -106,8 +153,10 @@ pub fn evaluate_keeping(
             })
             .collect::<Vec<_>>();
         let kept = keep::kept(&runs, keep);
+        let read = reader.map(|tier| read(tier, corpus, &runs));
         let (mut row, t) = report::row(spec, runs, baseline);
         row.identifiers = kept;
+        row.reader = read;
         baseline = baseline.or(Some(report::processed_tokens(&row)));
         out.push(row);
         timing.push(t);
@@ -120,7 +169,25 @@ pub fn evaluate_keeping(
         rows: out,
         timing: Some(timing),
         prices: None,
+        llm: None,
     }
+}
+
+/// The reader's scores of one row: one call per conversation with questions, about its
+/// final context.
+fn read(tier: &SharedTier, corpus: &[CorpusConversation], runs: &[replay::Run]) -> ReaderScore {
+    let mut tally = ReaderTally::default();
+    for (conv, run) in corpus.iter().zip(runs) {
+        let questions = reader::questions(conv);
+        if questions.is_empty() {
+            continue;
+        }
+        let call = reader::call(&run.last_prompt, &questions);
+        let answer = crate::llm::lock(tier).ask(&call);
+        let answers = answer.map(|a| reader::parse(&a.text, questions.len()));
+        tally.add(&questions, answers.as_deref());
+    }
+    tally.score()
 }
 
 /// The built-in extractive summarizer: offline, summaries are extractive whatever

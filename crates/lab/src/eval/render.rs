@@ -26,6 +26,7 @@ pub fn table(report: &Report) -> String {
     out.push_str("\nretention, % (final context / average over turns)\n");
     out.push_str(&retention(report).plain("", true));
     out.push_str(&violations(report));
+    out.push_str(&llm(report));
     out
 }
 
@@ -40,6 +41,7 @@ pub fn markdown(report: &Report) -> String {
     out.push_str("\n## Retention\n\n% in the final context / averaged over turns.\n\n");
     out.push_str(&retention(report).markdown());
     out.push_str(&violations(report));
+    out.push_str(&llm(report));
     out
 }
 
@@ -154,6 +156,10 @@ fn retention(r: &Report) -> Table {
     if ids {
         head.push("ids kept");
     }
+    let read = r.rows.iter().any(|row| row.reader.is_some());
+    if read {
+        head.push("reader exact/F1");
+    }
     let mut grid = figures(&head);
     let fields: [fn(&Retention) -> Option<f64>; 10] = [
         |x| x.constraint,
@@ -184,9 +190,42 @@ fn retention(r: &Report) -> Table {
         if ids {
             cells.push(super::keep::cell(row.identifiers.as_ref()));
         }
+        if read {
+            cells.push(row.reader.as_ref().map_or_else(
+                || "-".to_owned(),
+                |x| format!("{}/{:.2}", percent(Some(x.exact)), x.f1),
+            ));
+        }
         grid.row(cells);
     }
     grid
+}
+
+/// Under the tables: what the LLM tier asked and spent; nothing without it.
+fn llm(r: &Report) -> String {
+    let Some(t) = &r.llm else {
+        return String::new();
+    };
+    let usage = |what: &str, u: &crate::llm::Usage| {
+        format!(
+            "{what} {} calls ({} failed), {} prompt + {} completion tokens",
+            u.calls, u.failed, u.prompt_tokens, u.completion_tokens
+        )
+    };
+    let mut out = format!(
+        "\nLLM tier ({}): {}; {}\n",
+        if t.models.is_empty() {
+            "no answer".to_owned()
+        } else {
+            t.models.join(", ")
+        },
+        usage("summaries", &t.summary),
+        usage("reader", &t.reader)
+    );
+    if let Some(e) = &t.first_error {
+        out.push_str(&format!("first LLM failure: {e}\n"));
+    }
+    out
 }
 
 /// Under a priced table: the prices and the cheapest row (marked `*`); nothing unpriced.

@@ -45,6 +45,8 @@ pub(crate) struct Run {
     pub(crate) ids: IdTally,
     pub(crate) compress_times: Vec<Duration>,
     pub(crate) build_times: Vec<Duration>,
+    /// The context after the last message (what `--reader` is asked about).
+    pub(crate) last_prompt: Vec<Message>,
 }
 
 /// The previous prompt and which needles each of its messages holds.
@@ -109,6 +111,7 @@ pub(crate) fn replay(
     run.hot_bytes = state.hot_bytes();
     run.cold_bytes = state.cold().bytes();
     run.cold_raw_bytes = state.cold().raw_bytes();
+    run.last_prompt = std::mem::take(&mut prev.prompt);
     run
 }
 

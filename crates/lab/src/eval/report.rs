@@ -12,6 +12,8 @@ use super::plan::RowSpec;
 use super::replay::Run;
 use super::score::{Retention, Tally, round};
 use crate::corpus::CorpusConversation;
+use crate::llm::TierReport;
+use crate::llm::reader::ReaderScore;
 
 /// The evaluation of a corpus.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -28,6 +30,9 @@ pub struct Report {
     /// The prices the rows' `cost_usd` are at (absent without `--prices`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prices: Option<PriceSheet>,
+    /// The LLM tier's calls and tokens (absent without `--summarizer llm` or `--reader`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<TierReport>,
 }
 
 /// The corpus replayed.
@@ -126,6 +131,10 @@ pub struct Row {
     /// Retention of `--keep-pattern`'s identifiers (absent without the flag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identifiers: Option<Identifiers>,
+    /// `--reader`: how well a model answers questions about the planted facts from the
+    /// final context (absent without the flag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reader: Option<ReaderScore>,
     /// What the tokens cost at the report's prices (absent without `--prices`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<Cost>,
@@ -264,6 +273,7 @@ pub(crate) fn row(spec: &RowSpec, runs: Vec<Run>, baseline: Option<u64>) -> (Row
         retention_final: final_ret.finish(),
         retention_turns: turn_ret.finish(),
         identifiers: None,
+        reader: None,
         cost_usd: None,
     };
     (row, timing)

@@ -25,7 +25,7 @@ const COST: [Column; 11] = [
     ("violations", "violations", 1.0, 1),
 ];
 
-const RETENTION: [Column; 12] = [
+const RETENTION: [Column; 14] = [
     ("constraint", "constraint", 100.0, 0),
     ("head", "output_head", 100.0, 0),
     ("middle", "output_middle", 100.0, 0),
@@ -39,6 +39,9 @@ const RETENTION: [Column; 12] = [
     ("probes", "probes_present", 1.0, 1),
     // Under `identifiers`, not `retention_*`: see `path`.
     ("ids kept", "kept_", 100.0, 0),
+    // Under `reader`, of the final context only: see `path`.
+    ("reader exact", "reader_exact", 100.0, 0),
+    ("reader F1", "reader_f1", 1.0, 2),
 ];
 
 /// The spread as JSON: the seeds, every seed's report, the summary.
@@ -107,6 +110,10 @@ fn path(prefix: &str, key: &str) -> String {
     match key {
         "kept_" if prefix.ends_with("final.") => "identifiers.kept_final".to_owned(),
         "kept_" => "identifiers.kept_turns".to_owned(),
+        "reader_exact" if prefix.ends_with("final.") => "reader.exact".to_owned(),
+        "reader_f1" if prefix.ends_with("final.") => "reader.f1".to_owned(),
+        // The reader reads final contexts only: no per-turn figure.
+        "reader_exact" | "reader_f1" => "reader.none".to_owned(),
         _ => format!("{prefix}{key}"),
     }
 }
