@@ -191,10 +191,10 @@ fn retention(r: &Report) -> Table {
             cells.push(super::keep::cell(row.identifiers.as_ref()));
         }
         if read {
-            cells.push(row.reader.as_ref().map_or_else(
-                || "-".to_owned(),
-                |x| format!("{}/{:.2}", percent(Some(x.exact)), x.f1),
-            ));
+            cells.push(match row.reader.as_ref().and_then(|x| x.exact.zip(x.f1)) {
+                Some((exact, f1)) => format!("{}/{f1:.2}", percent(Some(exact))),
+                None => "-".to_owned(),
+            });
         }
         grid.row(cells);
     }

@@ -210,10 +210,10 @@ pub struct ReaderScore {
     pub questions: u64,
     /// Questions answered (not `unknown`, not missing, the call answered).
     pub answered: u64,
-    /// Share answered exactly.
-    pub exact: f64,
-    /// Mean token F1.
-    pub f1: f64,
+    /// Share answered exactly (none without questions: a corpus without planted facts).
+    pub exact: Option<f64>,
+    /// Mean token F1 (none without questions).
+    pub f1: Option<f64>,
 }
 
 /// Adds up scores into a [`ReaderScore`].
@@ -240,13 +240,13 @@ impl ReaderTally {
 
     /// The pooled score.
     pub(crate) fn score(&self) -> ReaderScore {
-        let n = self.questions.max(1) as f64;
-        let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+        let n = self.questions as f64;
+        let mean = |x: f64| (self.questions > 0).then(|| (x / n * 10_000.0).round() / 10_000.0);
         ReaderScore {
             questions: self.questions,
             answered: self.answered,
-            exact: round(self.exact as f64 / n),
-            f1: round(self.f1 / n),
+            exact: mean(self.exact as f64),
+            f1: mean(self.f1),
         }
     }
 }
