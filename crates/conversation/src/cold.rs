@@ -11,7 +11,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use zstd::dict::EncoderDictionary;
 
 use crate::message::Message;
 
@@ -49,6 +51,10 @@ pub enum ColdError {
 pub struct Dictionary {
     id: u32,
     bytes: Arc<[u8]>,
+    /// The dictionary digested for compressing at one level, made at the first frame and
+    /// shared by the clones: zstd digests a dictionary before using it, and doing so for each
+    /// frame halved `put`'s speed (`docs/performance.md`, zstd on the cold store's bytes).
+    prepared: Arc<OnceLock<(i32, EncoderDictionary<'static>)>>,
 }
 
 impl fmt::Debug for Dictionary {
@@ -80,6 +86,7 @@ impl Dictionary {
         Ok(Self {
             id: id.get(),
             bytes: bytes.into(),
+            prepared: Arc::default(),
         })
     }
 
@@ -99,6 +106,15 @@ impl Dictionary {
     /// Its bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// It digested for compressing at `level`: prepared at the first call, whose level it
+    /// keeps (`None` at any other level: compress with the bytes then).
+    fn prepared(&self, level: i32) -> Option<&EncoderDictionary<'static>> {
+        let (at, prepared) = self
+            .prepared
+            .get_or_init(|| (level, EncoderDictionary::copy(&self.bytes, level)));
+        (*at == level).then_some(prepared)
     }
 }
 
@@ -184,8 +200,11 @@ impl ColdStore {
         let json = serde_json::to_vec(messages).expect("messages always serialize");
         let dict = self.active.and_then(|id| self.dictionaries.get(&id));
         let data = match dict {
-            Some(d) => zstd::bulk::Compressor::with_dictionary(self.level, d.as_bytes())
-                .and_then(|mut c| c.compress(&json)),
+            Some(d) => match d.prepared(self.level) {
+                Some(prepared) => zstd::bulk::Compressor::with_prepared_dictionary(prepared),
+                None => zstd::bulk::Compressor::with_dictionary(self.level, d.as_bytes()),
+            }
+            .and_then(|mut c| c.compress(&json)),
             None => zstd::bulk::compress(&json, self.level),
         }
         .expect("zstd compresses in-memory bytes at a clamped level with a trained dictionary");
@@ -354,6 +373,26 @@ mod tests {
         let after = store.put(&span(2));
         assert_eq!(store.get(before).unwrap(), span(1));
         assert_eq!(store.get(after).unwrap(), span(2));
+    }
+
+    #[test]
+    fn one_shared_dictionary_serves_stores_at_any_level() {
+        let history: Vec<Message> = (0..120).flat_map(span).collect();
+        let dict = Dictionary::train(&Dictionary::samples_of(&history), 4096).unwrap();
+        let mut plain = ColdStore::new(19);
+        // The first store prepares it at level 3; the second, at 19, compresses with its bytes.
+        for level in [3, 3, 19] {
+            let mut store = ColdStore::new(level);
+            store.use_dictionary(dict.clone());
+            let h = store.put(&span(300));
+            assert_eq!(store.get(h).unwrap(), span(300));
+            assert_eq!(store.frame_dictionary(h), Some(dict.id()));
+            plain.put(&span(300));
+            assert!(
+                store.bytes() < plain.bytes() / plain.len() as u64,
+                "level {level}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use get_size2::GetSize;
 
-use crate::cold::ColdStore;
+use crate::cold::{ColdStore, Dictionary};
 use crate::message::{Message, Origin, SUMMARY_PREFIX};
 use crate::strategy::{Ctx, Pipeline, Summarizer, Trigger, Work, total_tokens};
 use crate::tokens::TokenCounter;
@@ -96,6 +96,12 @@ impl Conversation {
     /// The cold store.
     pub fn cold(&self) -> &ColdStore {
         &self.cold
+    }
+
+    /// Writes the cold store's new frames with `dict` (a fleet shares one between its
+    /// agents' stores; see [`ColdStore::use_dictionary`]).
+    pub fn use_dictionary(&mut self, dict: Dictionary) {
+        self.cold.use_dictionary(dict);
     }
 
     /// Whether [`Conversation::maybe_compress`] would compress now: the trigger fires and the
