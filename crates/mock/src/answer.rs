@@ -2,6 +2,7 @@
 //! when each token comes out. The plan is a pure function of the mock's seed and the request
 //! bytes, so the same request always gets the same answer.
 
+use scenario::compression::RECALL_TOOL;
 use scenario::rng::{self, SimRng, stream};
 use scenario::text;
 
@@ -213,7 +214,24 @@ fn plan_tool_calls(
         .collect();
     // One draw whatever the outcome keeps later draws aligned across requests.
     let roll = rng.next_f64();
-    if offered.is_empty() || choice == ToolChoice::None {
+    if choice == ToolChoice::None {
+        return Vec::new();
+    }
+    // The agent's recall tool is decided apart, by a draw of its own taken only when it is
+    // offered, and is never one of the other picks.
+    let (recall, offered): (Vec<_>, Vec<_>) = offered
+        .into_iter()
+        .partition(|t| t.function.name == RECALL_TOOL);
+    if let Some(recall) = recall.first()
+        && rng.next_f64() < config.recall_probability
+    {
+        return vec![PlannedCall {
+            id: format!("call_{:012x}00", body_hash >> 16),
+            name: RECALL_TOOL.to_owned(),
+            arguments: args::generate(recall.function.parameters.as_ref(), rng, marker),
+        }];
+    }
+    if offered.is_empty() {
         return Vec::new();
     }
     let p = if after_tools {
@@ -245,4 +263,77 @@ fn plan_tool_calls(
         });
     }
     calls
+}
+
+#[cfg(test)]
+mod recall_tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::tests::config;
+
+    fn body(user: &str, recall: bool) -> Vec<u8> {
+        let search = json!({"type": "function", "function": {"name": "search",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}});
+        let mut tools = vec![search];
+        if recall {
+            tools.push(json!({"type": "function", "function": {"name": RECALL_TOOL,
+                "parameters": {"type": "object", "properties":
+                    {"handle": {"type": "integer", "enum": [0, 1, 2]}}}}}));
+        }
+        serde_json::to_vec(&json!({"model": "m", "tools": tools,
+            "messages": [{"role": "user", "content": user}]}))
+        .unwrap()
+    }
+
+    fn cfg(tool_call: f64, recall: f64) -> MockConfig {
+        config(&format!(
+            "[tools.search]\nargs = {{ query = \"string\" }}\n[mock]\ntool_call_probability = {tool_call}\n[compression]\nrecall_probability = {recall}\n"
+        ))
+    }
+
+    fn calls(cfg: &MockConfig, recall: bool) -> Vec<Vec<PlannedCall>> {
+        (0..200)
+            .map(|i| {
+                Answer::plan(cfg, &body(&format!("question {i}"), recall))
+                    .unwrap()
+                    .tool_calls
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_recall_tool_is_called_at_its_probability_with_an_offered_handle() {
+        let always = calls(&cfg(0.0, 1.0), true);
+        for c in &always {
+            assert_eq!(c.len(), 1);
+            assert_eq!(c[0].name, RECALL_TOOL);
+            let args: Value = serde_json::from_str(&c[0].arguments).unwrap();
+            assert!(args["handle"].as_u64().is_some_and(|h| h <= 2), "{args}");
+        }
+        let some = calls(&cfg(0.0, 0.3), true);
+        let recalled = some.iter().filter(|c| !c.is_empty()).count();
+        assert!((30..=90).contains(&recalled), "{recalled} of 200");
+    }
+
+    #[test]
+    fn recall_is_never_one_of_the_other_picks() {
+        for c in calls(&cfg(1.0, 0.0), true) {
+            assert!(c.iter().all(|c| c.name == "search"), "{c:?}");
+            assert_eq!(c.len(), 1);
+        }
+    }
+
+    #[test]
+    fn requests_without_the_recall_tool_are_answered_as_before() {
+        let text = |cfg: &MockConfig| {
+            (0..50)
+                .map(|i| {
+                    let a = Answer::plan(cfg, &body(&format!("q {i}"), false)).unwrap();
+                    format!("{} {:?}", a.text(), a.tool_calls)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text(&cfg(0.5, 0.0)), text(&cfg(0.5, 0.9)));
+    }
 }

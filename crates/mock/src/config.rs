@@ -26,6 +26,10 @@ pub struct MockConfig {
     /// (false from [`MockConfig::from_scenario`]): then no marker is looked for and no byte of
     /// an answer or of `/stats` differs. The HTTP agent driver turns it on.
     pub attribution: bool,
+    /// `[compression] recall_probability`: the chance of calling the recall tool
+    /// ([`scenario::compression::RECALL_TOOL`]) when a request offers it, drawn apart from
+    /// the other tools; requests that do not offer it draw as if this did not exist.
+    pub recall_probability: f64,
 }
 
 /// How one tool behaves.
@@ -69,6 +73,7 @@ impl MockConfig {
             models,
             idle_timeout: crate::server::IDLE_TIMEOUT,
             attribution: false,
+            recall_probability: s.compression.recall_probability.0,
         }
     }
 }
