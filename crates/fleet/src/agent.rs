@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
 
 use clients::{CallRecord, Clients, ErrorKind};
+use conversation::cold::Dictionary;
 use scenario::{Scenario, SimRng};
 
 use crate::stop::Stop;
@@ -32,6 +33,9 @@ pub struct AgentContext<'a> {
     /// When this session was meant to start (open loop): the first turn's response is
     /// measured from here, so a late start shows in the latency.
     pub intended_start: Option<tokio::time::Instant>,
+    /// `[compression] zstd_dictionary`: the dictionary trained before the run, for the
+    /// agent's cold store (shared: cloning it clones an `Arc`).
+    pub dictionary: Option<&'a Dictionary>,
 }
 
 /// What one turn did: the user message to the final answer.
@@ -54,6 +58,16 @@ pub struct TurnReport {
     /// `summarizer = "llm"`: summaries asked of the LLM in the turn (each call is also in
     /// `llm`).
     pub summaries: u32,
+    /// Spans recalled from the cold store in the turn (the `recall` tool, run by the agent:
+    /// not in `tools`). u32 like the other per-turn counts: the report sums them as u64.
+    pub recalls: u32,
+    /// Tokens of the spans recalled in the turn.
+    pub recalled_tokens: u32,
+    /// Bytes the cold store's frames grew by in the turn (its frames are never dropped, so
+    /// the turns' growths sum to what the stores hold).
+    pub cold_bytes: u32,
+    /// The same spans' bytes before compression.
+    pub cold_raw_bytes: u32,
     /// Why the turn failed (an LLM call that failed for good); `None` when it succeeded.
     pub error: Option<ErrorKind>,
     /// Conversation size after the turn: bytes of text held, hot messages and cold store.

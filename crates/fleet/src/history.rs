@@ -18,6 +18,7 @@ use async_openai::types::chat::{
 };
 
 use clients::{ConversationCache, LlmRequest};
+use conversation::cold::Dictionary;
 #[cfg(test)]
 use conversation::summarize::Extractive;
 use conversation::{Compaction, Conversation, Message, Role, Summarizer, ToolCall, Trigger};
@@ -174,6 +175,48 @@ impl History {
     /// Prompt tokens of the hot messages, under the scenario's tokenizer.
     pub(crate) fn tokens(&self) -> u64 {
         self.conversation.tokens()
+    }
+
+    /// Writes the cold store's new frames with the fleet's shared `dict`.
+    pub(crate) fn use_dictionary(&mut self, dict: Dictionary) {
+        self.conversation.use_dictionary(dict);
+    }
+
+    /// Handles in the cold store: spans `0..n` can be recalled.
+    pub(crate) fn cold_handles(&self) -> u64 {
+        self.conversation.cold().next_handle()
+    }
+
+    /// The cold store's size: its frames' bytes and what they hold uncompressed.
+    pub(crate) fn cold_size(&self) -> (u64, u64) {
+        let cold = self.conversation.cold();
+        (cold.bytes(), cold.raw_bytes())
+    }
+
+    /// The span stored under `handle`, as the text of the recall tool's result (one line per
+    /// message: its role, its tool calls, its text), and its tokens as counted when it was
+    /// offloaded; `None` for a handle the store does not hold.
+    pub(crate) fn recall(&self, handle: u64) -> Option<(String, u64)> {
+        use std::fmt::Write as _;
+        let span = self.conversation.cold().get(handle)?;
+        let mut text = format!("[handle {handle}: {} messages]\n", span.len());
+        for m in &span {
+            let role = match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+                Role::Tool => "tool",
+            };
+            let _ = write!(text, "{role}");
+            if let Some(name) = &m.name {
+                let _ = write!(text, " ({name})");
+            }
+            for c in &m.tool_calls {
+                let _ = write!(text, " calls {}({})", c.name, c.arguments);
+            }
+            let _ = writeln!(text, ": {}", m.content);
+        }
+        Some((text, conversation::strategy::total_tokens(&span)))
     }
 
     /// Bytes of text held: the hot messages and the cold store's frames.

@@ -7,7 +7,8 @@
 //! - [`agent`]: the [`Agent`] trait, what an agent gets and reports, tool definitions.
 //! - [`scripted`]: the built-in tool-using agent; `history` keeps its conversation (the
 //!   conversation crate's, compressed as the scenario's `[compression]` says) and the prompt
-//!   converted for the LLM client; `tokens` counts it.
+//!   converted for the LLM client; `tokens` counts it; `dictionary` trains the zstd
+//!   dictionary the agents' cold stores share (`[compression] zstd_dictionary`).
 //! - [`http_agent`]: the HTTP agent driver: sessions against a team's runtime, its calls
 //!   attributed through the embedded mock, each turn split into LLM, tools and framework
 //!   overhead; [`runtime_memory`]: the runtime's memory sampled against live sessions.
@@ -17,6 +18,7 @@
 //!   whether the harness itself is the bottleneck of a live run.
 
 pub mod agent;
+mod dictionary;
 mod history;
 pub mod http_agent;
 mod options;

@@ -122,4 +122,7 @@ pub enum RunError {
     /// The clients could not be built.
     #[error(transparent)]
     Clients(#[from] clients::BuildError),
+    /// `[compression] zstd_dictionary`: the dictionary could not be trained.
+    #[error("`compression.zstd_dictionary`: {0}")]
+    Dictionary(#[from] conversation::cold::ColdError),
 }

@@ -27,7 +27,10 @@ use metrics::{
 use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
 
+use conversation::cold::Dictionary;
+
 use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
+use crate::dictionary;
 pub use crate::options::{MockFn, Progress, ProgressFn, RunError, RunOptions, RunOutcome};
 use crate::process;
 use crate::saturation;
@@ -94,7 +97,16 @@ where
         let server = MockServer::new(MockConfig::from_scenario(&scenario));
         let embedded = uses_embedded(&scenario).then(|| server.clone());
         let clients = build(&scenario, &Embedded::InProcess(server), &options)?;
-        let mut outcome = fleet(scenario, Arc::new(clients), make_agent, options, part).await;
+        let dictionary = dictionary::train(&scenario)?;
+        let mut outcome = fleet(
+            scenario,
+            Arc::new(clients),
+            make_agent,
+            options,
+            part,
+            dictionary,
+        )
+        .await;
         outcome.mock_observed = embedded.map(|m| observed(&m));
         Ok(outcome)
     })
@@ -150,7 +162,16 @@ where
     clients.preflight().await?;
     // The harness's own probe runs beside the fleet: is the process itself the bottleneck?
     let probe = saturation::Probe::start();
-    let mut outcome = fleet(scenario, clients, make_agent, options, Part::WHOLE).await;
+    let dictionary = dictionary::train(&scenario)?;
+    let mut outcome = fleet(
+        scenario,
+        clients,
+        make_agent,
+        options,
+        Part::WHOLE,
+        dictionary,
+    )
+    .await;
     probe.finish().await.record_into(&mut outcome.recorder);
     outcome.mock_observed = mock.as_ref().map(observed);
     stop_mock.cancel();
@@ -218,6 +239,8 @@ async fn serve_mock(
 /// State every agent task shares.
 struct Shared {
     scenario: Arc<Scenario>,
+    /// `[compression] zstd_dictionary`: shared by every agent's cold store.
+    dictionary: Option<Dictionary>,
     clients: Arc<Clients>,
     tools: Arc<[async_openai::types::chat::ChatCompletionTools]>,
     stop: Stop,
@@ -253,6 +276,7 @@ async fn fleet<A, F>(
     make_agent: Arc<F>,
     options: RunOptions,
     part: Part,
+    dictionary: Option<Dictionary>,
 ) -> PartOutcome
 where
     A: Agent + 'static,
@@ -260,6 +284,7 @@ where
 {
     let start = Instant::now();
     let shared = Arc::new(Shared {
+        dictionary,
         tools: tool_definitions(&scenario).into(),
         stop: Stop::new(&scenario.fleet, start, options.interrupt.clone()),
         registry: Registry::default(),
@@ -427,6 +452,7 @@ async fn session<A: Agent>(
         rng,
         stop: &shared.stop,
         intended_start: intended,
+        dictionary: shared.dictionary.as_ref(),
     };
     agent
         .session(ctx, &mut |turn| on_turn(shared, tally, &turn))

@@ -13,11 +13,14 @@ use futures_util::stream;
 use tokio::time::Instant;
 
 use clients::{Clients, ErrorKind, LlmRequest, LlmResponse, ToolCall};
+use scenario::compression::RECALL_TOOL;
 use scenario::{SimRng, text};
 
 use crate::agent::{Agent, AgentContext, TurnReport};
 use crate::history::History;
 use crate::summary;
+
+mod recall;
 
 /// The scripted agent. It keeps no state between sessions.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,6 +39,7 @@ impl Agent for ScriptedAgent {
             rng,
             stop,
             intended_start,
+            dictionary,
             ..
         } = ctx;
         let session = &scenario.session;
@@ -47,9 +51,13 @@ impl Agent for ScriptedAgent {
             history: History::with_summarizer(&scenario.compression, &system, summarizer),
             pending,
             offered: Arc::clone(tools),
+            recall_handles: 0,
             scenario,
             clients,
         };
+        if let Some(dict) = dictionary {
+            talk.history.use_dictionary(dict.clone());
+        }
         let mut first_turn_start = intended_start;
         for turn in 0..turns {
             if stop.is_stopped() {
@@ -84,8 +92,12 @@ struct Talk<'a> {
     history: History,
     /// `summarizer = "llm"`: the summary the last compression left to write.
     pending: Option<summary::Slot>,
-    /// The tool definitions, lent to each request and handed back.
+    /// The tool definitions, lent to each request and handed back; with the recall tool
+    /// while the cold store holds spans and `recall_probability` is above 0.
     offered: Arc<[ChatCompletionTools]>,
+    /// The cold store's handles when `offered` was last made: the recall tool offers
+    /// `0..recall_handles` (none while 0).
+    recall_handles: u64,
     /// The scenario (its `[session]` and `[compression]`): one pointer in the agent's future.
     scenario: &'a scenario::Scenario,
     clients: &'a Clients,
@@ -128,9 +140,16 @@ impl Talk<'_> {
     /// Compresses the conversation if the scenario's trigger fires.
     fn compress(&mut self, turn_report: &mut TurnReport) {
         let compressing = Instant::now();
+        let (bytes, raw) = self.history.cold_size();
         if let Some(done) = self.history.compress() {
             turn_report.compressions += 1;
             turn_report.compressed_tokens += done.tokens_before.saturating_sub(done.tokens_after);
+            let (now, now_raw) = self.history.cold_size();
+            let grown = |after: u64, before: u64| u32::try_from(after - before).unwrap_or(u32::MAX);
+            turn_report.cold_bytes = turn_report.cold_bytes.saturating_add(grown(now, bytes));
+            turn_report.cold_raw_bytes = turn_report
+                .cold_raw_bytes
+                .saturating_add(grown(now_raw, raw));
         }
         turn_report.compression += compressing.elapsed();
     }
@@ -172,6 +191,7 @@ impl Talk<'_> {
         turn_report: &mut TurnReport,
     ) -> Result<LlmResponse, ErrorKind> {
         let building = Instant::now();
+        self.offer_recall();
         // The prompt and the tools are lent to the request, not copied.
         let request = LlmRequest {
             messages: self.history.lend(),
@@ -205,9 +225,12 @@ impl Talk<'_> {
         let seeds: Vec<u64> = tool_calls.iter().map(|_| rng.next_u64()).collect();
         // Owned items: a borrowed item would need a higher-ranked lifetime the compiler
         // cannot prove `Send` for.
+        // `recall` runs here, in the agent (its cold store is its own), not through the tool
+        // client: it is left out of the calls made.
         let calls: Vec<(String, String, u64)> = tool_calls
             .iter()
             .zip(seeds)
+            .filter(|(call, _)| call.name != RECALL_TOOL)
             .map(|(call, seed)| (call.name.clone(), call.arguments.clone(), seed))
             .collect();
         let tools = &self.clients.tools;
@@ -219,7 +242,15 @@ impl Talk<'_> {
             .buffered(parallel)
             .collect()
             .await;
-        for (call, (record, result)) in tool_calls.iter().zip(results) {
+        let mut results = results.into_iter();
+        for call in tool_calls {
+            if call.name == RECALL_TOOL {
+                self.recall(call, turn_report);
+                continue;
+            }
+            let Some((record, result)) = results.next() else {
+                break;
+            };
             match result {
                 Ok(output) => self
                     .history
@@ -298,6 +329,7 @@ tool_followup_probability = 0.0
             rng: &mut rng,
             stop: &stop,
             intended_start: None,
+            dictionary: None,
         };
         ScriptedAgent.session(ctx, &mut |r| reports.push(r)).await;
         (reports, t0.elapsed())

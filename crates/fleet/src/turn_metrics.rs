@@ -24,6 +24,10 @@ pub(crate) fn turn(r: &mut Recorder, t: &TurnReport, on_target: Duration) {
     r.counters.compressions += u64::from(t.compressions);
     r.counters.compressed_tokens += t.compressed_tokens;
     r.counters.summaries += u64::from(t.summaries);
+    r.counters.recalls += u64::from(t.recalls);
+    r.counters.recalled_tokens += u64::from(t.recalled_tokens);
+    r.counters.cold_bytes += u64::from(t.cold_bytes);
+    r.counters.cold_raw_bytes += u64::from(t.cold_raw_bytes);
     r.counters.turns += 1;
     if t.error.is_none() && t.response < on_target {
         r.counters.turns_on_target += 1;
@@ -47,6 +51,9 @@ pub(crate) fn turn(r: &mut Recorder, t: &TurnReport, on_target: Duration) {
 /// and attempt that started is in the counts, those cut off as `cancelled`.
 fn cancelled_turn(r: &mut Recorder, t: &TurnReport) {
     r.counters.turns_cancelled += 1;
+    // What its compressions offloaded stays in the store, counted like any turn's.
+    r.counters.cold_bytes += u64::from(t.cold_bytes);
+    r.counters.cold_raw_bytes += u64::from(t.cold_raw_bytes);
     r.error(CallClass::Turn, ErrorKind::Cancelled);
     for call in &t.llm {
         self::call(r, CallClass::Llm, call);

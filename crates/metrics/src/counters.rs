@@ -89,6 +89,27 @@ pub struct Counters {
     pub compressed_tokens: u64,
     /// Summaries asked of the LLM (`summarizer = "llm"`), each also one of `llm_calls`.
     pub summaries: u64,
+    /// Spans the agents recalled from their cold stores (`recall` tool calls that found
+    /// their handle; run by the agent, not in `tool_calls`). This and the three after it
+    /// are absent from the report while 0 (runs whose agents offload nothing), so reports of
+    /// other runs are unchanged by them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recalls: u64,
+    /// Prompt tokens of the spans recalled, as they were counted when offloaded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recalled_tokens: u64,
+    /// Bytes the agents' cold stores hold, zstd frames summed over every agent of the run
+    /// (with `zstd_dictionary`, written with it; the dictionary itself is not counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cold_bytes: u64,
+    /// The same spans' bytes before compression (their serde_json): `cold_raw_bytes /
+    /// cold_bytes` is the cold stores' compression ratio.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cold_raw_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counters {
@@ -120,6 +141,10 @@ impl Counters {
             compressions,
             compressed_tokens,
             summaries,
+            recalls,
+            recalled_tokens,
+            cold_bytes,
+            cold_raw_bytes,
         } = o;
         self.turns += turns;
         self.turns_failed += turns_failed;
@@ -146,6 +171,10 @@ impl Counters {
         self.compressions += compressions;
         self.compressed_tokens += compressed_tokens;
         self.summaries += summaries;
+        self.recalls += recalls;
+        self.recalled_tokens += recalled_tokens;
+        self.cold_bytes += cold_bytes;
+        self.cold_raw_bytes += cold_raw_bytes;
     }
 }
 
