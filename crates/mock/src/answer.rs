@@ -10,6 +10,7 @@ use crate::args;
 use crate::attribution::SessionMarker;
 use crate::config::MockConfig;
 use crate::latency::Timing;
+use crate::popularity;
 use crate::tokens;
 use crate::wire::{ChatRequest, FinishReason, ToolChoice};
 
@@ -82,6 +83,9 @@ pub(crate) struct Planning<'a> {
     /// The session marker the request carries, while attribution is on: the tool calls'
     /// string arguments carry it back (`crate::args`). None on the direct paths.
     pub(crate) marker: Option<SessionMarker>,
+    /// The conversation's earlier tool calls (name, arguments) when `req` has no messages
+    /// (the direct path's frame), for argument reuse (`crate::popularity`); empty otherwise.
+    pub(crate) earlier: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Planning<'a> {
@@ -93,6 +97,7 @@ impl<'a> Planning<'a> {
             prompt_tokens: tokens::prompt_tokens(config.llm.tokenizer, req),
             after_tools: req.messages.last().is_some_and(|m| m.role == "tool"),
             marker: None,
+            earlier: &[],
         }
     }
 }
@@ -259,7 +264,7 @@ fn plan_tool_calls(
         calls.push(PlannedCall {
             id: format!("call_{:012x}{i:02}", body_hash >> 16),
             name: spec.name.clone(),
-            arguments: args::generate(spec.parameters.as_ref(), rng, marker),
+            arguments: popularity::call_arguments(config, planning, spec, rng),
         });
     }
     calls

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use scenario::{ArgType, Mock, Scenario, ToolMock};
 
+use crate::popularity::ArgumentSampler;
+
 /// Everything the mock needs to answer.
 #[derive(Clone, Debug)]
 pub struct MockConfig {
@@ -43,6 +45,9 @@ pub struct ToolBehaviour {
     pub description: String,
     /// Its arguments, all required: `/mcp` lists their JSON schema ([`crate::tool_parameters`]).
     pub args: BTreeMap<String, ArgType>,
+    /// How popular the mock LLM's arguments for it are, built once from `mock.arguments`;
+    /// `None` when unset (each call's are invented afresh).
+    pub arguments: Option<ArgumentSampler>,
 }
 
 impl MockConfig {
@@ -66,6 +71,7 @@ impl MockConfig {
                             mock: t.mock.clone(),
                             description: t.description.clone(),
                             args: t.args.clone(),
+                            arguments: t.mock.arguments.as_ref().and_then(ArgumentSampler::new),
                         },
                     )
                 })

@@ -24,7 +24,8 @@
 //! - `tools`: the tool server, and [`MockServer::tool_direct`]: a tool's answer in-process as
 //!   data ([`ToolDelivery`]).
 //! - [`Answer`] (`answer`): the deterministic plan of one answer; `args` invents tool
-//!   arguments from a JSON schema.
+//!   arguments from a JSON schema; `popularity` picks them by popularity and reuses earlier
+//!   ones ([`ArgumentSampler`]).
 //! - `attribution`: session attribution for the HTTP agent driver: the [`SessionMarker`] of
 //!   each LLM and tool call an agent runtime makes, its [`Observed`] call handed over by
 //!   [`MockServer::take_observed`], and the `/stats` counters ([`AttributionStats`]).
@@ -54,6 +55,7 @@ mod direct;
 mod faults;
 mod latency;
 mod mcp;
+mod popularity;
 mod reject;
 mod responses;
 mod schema;
@@ -70,6 +72,7 @@ pub use attribution::{AttributionStats, Injected, Observed, ObservedCall, Sessio
 pub use config::{MockConfig, ToolBehaviour};
 pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
+pub use popularity::ArgumentSampler;
 pub use schema::tool_parameters;
 pub use server::{serve, serve_tls, serve_with};
 pub use stats::{LlmApi, SeriesStats, StatsSnapshot, key_fingerprint};

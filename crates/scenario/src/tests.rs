@@ -9,6 +9,7 @@ use crate::*;
 mod agent;
 mod bounds;
 mod connection;
+mod popularity;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -12,6 +12,7 @@ mod agent;
 mod cold;
 mod connection;
 mod mock;
+mod popularity;
 mod ranges;
 
 /// One segment of a key path.
@@ -99,6 +100,7 @@ pub(crate) fn check(s: &Scenario) -> Vec<Issue> {
     llm(&mut c, s);
     tools(&mut c, s);
     mock::check(&mut c, s);
+    popularity::check(&mut c, s);
     compression(&mut c, s);
     targets(&mut c, s);
     agent::check(&mut c, s);

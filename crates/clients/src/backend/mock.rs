@@ -175,9 +175,21 @@ impl MockLlm {
                 });
                 // The mock's side of the call is the server's work, charged as shared heap
                 // rather than to the agent whose poll runs it.
+                // Earlier calls a popular-arguments answer may repeat: the body's messages
+                // hold them; gathered only when some tool reuses (`mock::popularity`).
+                let earlier: Vec<(&str, &str)> = if self.mock.reuses_arguments() {
+                    request
+                        .messages
+                        .iter()
+                        .filter_map(parts)
+                        .flat_map(|p| p.tool_calls)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let delivery = heap::shared_future(
                     self.mock
-                        .chat_direct_digest_as(self.api, digest, &frame, bearer),
+                        .chat_direct_digest_calls(self.api, digest, &frame, &earlier, bearer),
                 )
                 .await;
                 #[cfg(debug_assertions)]

@@ -238,6 +238,22 @@ impl MockServer {
         frame: &RequestFrame,
         api_key: Option<&str>,
     ) -> Result<ChatDelivery, Rejection> {
+        self.chat_direct_digest_calls(api, digest, frame, &[], api_key)
+            .await
+    }
+
+    /// [`MockServer::chat_direct_digest_as`] with the conversation's earlier tool calls
+    /// (function name, arguments), which a body's messages would carry: when
+    /// [`MockServer::reuses_arguments`], an answer may repeat one of them, and without them
+    /// it cannot be the body's answer.
+    pub async fn chat_direct_digest_calls(
+        &self,
+        api: LlmApi,
+        digest: &PromptDigest,
+        frame: &RequestFrame,
+        earlier: &[(&str, &str)],
+        api_key: Option<&str>,
+    ) -> Result<ChatDelivery, Rejection> {
         let s = &*self.shared;
         let Some(last) = digest.folds.last() else {
             return Err(empty());
@@ -256,6 +272,7 @@ impl MockServer {
             prompt_tokens: tokens::total_tokens(last.tokens, frame.tools_tokens),
             after_tools: last.tool,
             marker: None,
+            earlier,
         };
         let key = key_fingerprint(api_key);
         let admitted = admit_planned(s, api, &planning, &key, &mut Watch::off()).await?;

@@ -421,6 +421,10 @@ pub struct ToolMock {
     pub failure_rate: Probability,
     /// Size of the result text.
     pub response_tokens: TokenDist,
+    /// How popular the mock LLM's arguments for this tool are (absent = each call's are
+    /// invented afresh): [`crate::schema::popularity`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<crate::schema::ArgumentPopularity>,
 }
 
 impl Default for ToolMock {
@@ -435,6 +439,7 @@ impl Default for ToolMock {
                 median: Tokens(200),
                 p95: Tokens(1200),
             },
+            arguments: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod fleet;
 pub mod llm;
 pub mod mock;
+pub mod popularity;
 pub mod targets;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use llm::{
     ArgType, Breaker, Cache, ClientLimits, Endpoint, Llm, Provider, Retry, Routing, Tool, ToolMock,
 };
 pub use mock::{Fault, FaultKind, FaultTarget, Mock, Tokenizer};
+pub use popularity::ArgumentPopularity;
 pub use targets::{LatencyMetric, LatencyTarget, Targets};
 
 /// Which clock a run uses.
