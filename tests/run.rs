@@ -386,3 +386,57 @@ fn shards_split_a_virtual_run_and_are_refused_elsewhere() {
         );
     }
 }
+
+/// `fixtures/scenarios/compression.toml` with `offload` and `extra` in `[compression]`, run
+/// for 30 virtual seconds with 10 agents: its report, checked against the schema.
+fn offload_report(dir: &Path, name: &str, extra: &str) -> Value {
+    let text = std::fs::read_to_string(scenario("compression.toml")).expect("the fixture exists");
+    let text = text
+        .replace(
+            "strategy = \"observation-masking+rolling-summary\"",
+            &format!("strategy = \"offload\"\n{extra}"),
+        )
+        .replace("mask_keep_last = 3\n", "")
+        .replace("min_concurrent_agents = 200", "min_concurrent_agents = 10");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("the temp dir is writable");
+    let out = dir.join(name);
+    fleetbench()
+        .arg("run")
+        .arg(&path)
+        .args(["--clock", "virtual", "--agents", "10", "--duration", "30s"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(schema_errors(&report), Vec::<String>::new(), "{name}");
+    report
+}
+
+#[test]
+fn offloading_agents_report_their_cold_stores_recalls_and_shared_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = offload_report(dir.path(), "plain", "");
+    let dict = offload_report(dir.path(), "dict", "zstd_dictionary = 16384");
+    let recall = offload_report(dir.path(), "recall", "recall_probability = 0.2");
+    let n = |r: &Value, key: &str| r["counters"][key].as_u64();
+    // Offloading fills the stores; no recall without recall_probability (the key is absent).
+    let (bytes, raw) = (
+        n(&plain, "cold_bytes").unwrap(),
+        n(&plain, "cold_raw_bytes").unwrap(),
+    );
+    assert!(bytes > 0 && raw > 2 * bytes, "{}", plain["counters"]);
+    assert_eq!(n(&plain, "recalls"), None);
+    // The dictionary stores the same spans in fewer bytes and changes nothing else.
+    assert_eq!(n(&dict, "cold_raw_bytes"), Some(raw));
+    assert!(
+        n(&dict, "cold_bytes").unwrap() < bytes,
+        "{}",
+        dict["counters"]
+    );
+    assert_eq!(n(&dict, "tokens_in"), n(&plain, "tokens_in"));
+    // Recalls are counted, with the tokens they bring back.
+    assert!(n(&recall, "recalls").unwrap() > 0, "{}", recall["counters"]);
+    assert!(n(&recall, "recalled_tokens").unwrap() > n(&recall, "recalls").unwrap());
+}
