@@ -11,6 +11,9 @@ mod accounting;
 /// The HTTP agent driver: the example Python agent under load (HTTP and MCP tools), its
 /// calls attributed, the split, its memory; faults it passes on; bad input before traffic.
 mod agents;
+/// The tool cache per tool in the reports; `[[targets.figure]]` judged, in JUnit, and refused
+/// with a located error when it names no figure or a limit of the wrong unit.
+mod cache_targets;
 /// `validate`, `print-scenario`, help text and exit codes.
 mod cli;
 /// Helpers shared by the modules.

@@ -50,6 +50,9 @@ pub struct CallRecord {
     pub tokens_out: u32,
     /// Served from the tool cache (`Some(true)`), fetched (`Some(false)`), or no cache.
     pub cache_hit: Option<bool>,
+    /// A `cache_hit` served by an identical call's in-flight fetch (single-flight) rather
+    /// than by a ready entry.
+    pub cache_coalesced: bool,
     /// Attempts refused by an open breaker before one was let through.
     pub breaker_rejections: u32,
     /// Served by a provider other than the first choice.

@@ -118,6 +118,7 @@ impl<B: ToolBackend> ToolClient<B> {
             ..CallRecord::default()
         });
         record.cache_hit = Some(lookup != Lookup::Miss);
+        record.cache_coalesced = lookup == Lookup::Coalesced;
         record.total = start.elapsed();
         record.error = result.as_ref().err().copied();
         (record, result)

@@ -395,9 +395,18 @@ async fn the_tool_cache_expires_and_coalesces() {
             .count(),
         1
     );
+    // The 19 others waited for that fetch: hits, and said to be coalesced.
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.cache_hit == Some(true) && r.cache_coalesced)
+            .count(),
+        19
+    );
     let (record, _) = clients.tools.call("search", &args, 99).await;
     assert_eq!(record.cache_hit, Some(true));
     assert_eq!(record.total, Duration::ZERO);
+    assert!(!record.cache_coalesced, "served from a ready entry");
     tokio::time::advance(Duration::from_secs(10)).await;
     let (record, _) = clients.tools.call("search", &args, 100).await;
     assert_eq!(record.cache_hit, Some(false), "expired after the ttl");

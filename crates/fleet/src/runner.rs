@@ -364,8 +364,15 @@ fn collect(
         .iter()
         .map(|t| t.finish(tracking))
         .collect();
+    let mut recorder = shared.registry.snapshot();
+    // The caches' own counts, which no call records.
+    for (tool, stats) in shared.clients.tools.cache_stats() {
+        let cache = recorder.tool_cache.entry(tool).or_default();
+        cache.evictions += stats.evictions;
+        cache.expirations += stats.expirations;
+    }
     PartOutcome {
-        recorder: shared.registry.snapshot(),
+        recorder,
         agents,
         breakers: breakers(&shared.clients),
         alive_peak: shared.alive_peak.load(Ordering::Relaxed),

@@ -153,4 +153,13 @@ fn call(r: &mut Recorder, class: CallClass, c: &CallRecord) {
         (None, CallClass::Tool) => r.counters.tool_succeeded += 1,
         (None, _) => r.counters.llm_succeeded += 1,
     }
+    if let Some(hit) = c.cache_hit {
+        let outcome = match (hit, c.cache_coalesced) {
+            (false, _) => metrics::CacheOutcome::Miss,
+            (true, false) => metrics::CacheOutcome::Hit,
+            (true, true) => metrics::CacheOutcome::Coalesced,
+        };
+        let latency = (c.error != Some(ErrorKind::Cancelled)).then_some(c.total);
+        r.cache_call(&c.target, outcome, latency);
+    }
 }

@@ -57,7 +57,8 @@ impl From<Unit> for Quantity {
             Unit::Ms => Quantity::Ms,
             Unit::Bytes => Quantity::Bytes,
             Unit::Ratio => Quantity::Ratio,
-            Unit::Agents => Quantity::Count,
+            Unit::Agents | Unit::Count => Quantity::Count,
+            Unit::PerS => Quantity::Number,
         }
     }
 }
@@ -280,8 +281,8 @@ pub fn latency_of_the_machine(metric: MetricKind) -> bool {
 
 /// Whether a target judges the machine the harness ran on (the one judged on its own
 /// scheduling lag and CPU): compared, like `process`, only when asked.
-pub fn target_of_the_machine(target: TargetId) -> bool {
-    target == StatedTarget::HarnessNotSaturated
+pub fn target_of_the_machine(target: &TargetId) -> bool {
+    *target == StatedTarget::HarnessNotSaturated
 }
 
 /// One figure of one run.
@@ -344,7 +345,7 @@ pub fn figures(s: &RunSnapshot) -> Vec<Figure> {
     for v in &s.targets {
         // Better in the direction of its comparison: below a limit is lower, `>=` higher.
         let (better, quantity) = (v.op.better(), Quantity::from(v.unit));
-        let machine = target_of_the_machine(v.target);
+        let machine = target_of_the_machine(&v.target);
         push(
             format!("targets.{}", v.target),
             v.measured,

@@ -5,6 +5,8 @@
 //! - `histogram`: [`LatencyHistogram`] (HdrHistogram, µs, exact merge, serialized whole) and
 //!   [`AgentLatency`] (a small per-agent sketch).
 //! - `counters`: [`Counters`], [`Errors`] per [`CallClass`] and kind.
+//! - `cache`: the tool cache per tool: [`CacheOutcome`], [`ToolCacheRecord`] (recorded) and
+//!   [`ToolCacheSummary`] (reported).
 //! - `breakdown`: [`TurnParts`], [`Breakdown`] and the [`TailBreakdown`] of turns at or above p95.
 //! - `recorder`: [`Recorder`] (one worker's metrics) and [`Registry`] (one recorder per thread).
 //! - `agent`: [`AgentSummary`] and [`AgentReport`].
@@ -24,6 +26,7 @@
 
 mod agent;
 mod breakdown;
+mod cache;
 mod counters;
 mod error;
 pub mod figures;
@@ -37,6 +40,7 @@ mod vocabulary;
 
 pub use agent::{AgentReport, AgentSummary, HeapFigures, MemoryMethod};
 pub use breakdown::{Breakdown, PARTS, TailBreakdown, TailPart, TurnParts};
+pub use cache::{CacheOutcome, ToolCacheRecord, ToolCacheSummary};
 pub use counters::{CallClass, Counters, Errors};
 pub use error::ErrorKind;
 pub use figures::{Better, Figure, Quantity};

@@ -11,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::breakdown::Breakdown;
+use crate::cache::{CacheOutcome, ToolCacheRecord};
 use crate::counters::{CallClass, Counters, Errors};
 use crate::harness::HarnessFigures;
 use crate::histogram::LatencyHistogram;
@@ -30,6 +31,8 @@ pub struct Recorder {
     /// The live clock's probe of the harness itself (`None` under the virtual clock); its
     /// lag samples are the `scheduler_lag` histogram in `latency`.
     pub harness: Option<HarnessFigures>,
+    /// The tool cache, per tool that has one.
+    pub tool_cache: BTreeMap<String, ToolCacheRecord>,
 }
 
 impl Recorder {
@@ -60,8 +63,23 @@ impl Recorder {
             .or_default() += 1;
     }
 
+    /// Counts one logical call of `tool` the cache served as `outcome`, with its `tool_call`
+    /// latency (`None` for a call cut off by the end of the run).
+    pub fn cache_call(&mut self, tool: &str, outcome: CacheOutcome, latency: Option<Duration>) {
+        self.tool_cache
+            .entry(tool.to_owned())
+            .or_default()
+            .call(outcome, latency);
+    }
+
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &Recorder) {
+        for (tool, cache) in &other.tool_cache {
+            self.tool_cache
+                .entry(tool.clone())
+                .or_default()
+                .merge(cache);
+        }
         for (kind, h) in &other.latency {
             self.latency.entry(*kind).or_default().merge(h);
         }
@@ -163,6 +181,15 @@ mod tests {
                 Duration::from_micros(u64::from(*us)),
                 &crate::TurnParts::default(),
             );
+            if us % 5 == 0 {
+                let outcome = [
+                    CacheOutcome::Hit,
+                    CacheOutcome::Miss,
+                    CacheOutcome::Coalesced,
+                ][*us as usize % 3];
+                let tool = ["a", "b"][usize::from(*k) % 2];
+                r.cache_call(tool, outcome, Some(Duration::from_micros(u64::from(*us))));
+            }
             if us % 11 == 0 {
                 let f = HarnessFigures {
                     probe_interval: Duration::from_millis(u64::from(us % 3)),

@@ -14,6 +14,7 @@ use scenario::Targets;
 
 use crate::agent::{AgentReport, AgentSummary, MemoryMethod};
 use crate::breakdown::TailBreakdown;
+use crate::cache::ToolCacheSummary;
 use crate::counters::{Counters, Errors};
 use crate::harness::HarnessSection;
 use crate::histogram::LatencyHistogram;
@@ -147,6 +148,10 @@ pub struct RunSnapshot {
     pub breakdown: TailBreakdown,
     /// Circuit breakers.
     pub breakers: Vec<BreakerSummary>,
+    /// The tool cache, per tool that has one, by tool name; absent when no tool caches, so
+    /// reports of runs without a cache are unchanged by it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_cache: Vec<ToolCacheSummary>,
     /// Per-agent figures.
     pub agents: AgentsSection,
     /// Machine-dependent figures.
@@ -208,7 +213,13 @@ impl RunSnapshot {
             memory_method,
         } = input;
         agents.sort_by_key(|a| a.id);
-        let verdicts = evaluate(targets, &recorder, &agents, process.agents_alive_peak);
+        let verdicts = evaluate(
+            targets,
+            &recorder,
+            &agents,
+            process.agents_alive_peak,
+            simulated,
+        );
         let harness = HarnessSection::of(&recorder);
         let response = recorder.histogram(MetricKind::AgentResponse);
         let breakdown = recorder.breakdown.tail(response.quantile(0.95));
@@ -275,6 +286,7 @@ impl RunSnapshot {
             latency: recorder.latency,
             breakdown,
             breakers,
+            tool_cache: ToolCacheSummary::all(&recorder.tool_cache),
             agents: agents_section,
             process,
             harness,

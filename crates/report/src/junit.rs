@@ -107,7 +107,8 @@ fn exact(x: f64, unit: Unit) -> String {
         Unit::Ms => format!("{x} ms"),
         Unit::Agents => format!("{x} agents"),
         Unit::Bytes => format!("{x} bytes"),
-        Unit::Ratio => x.to_string(),
+        Unit::Ratio | Unit::Count => x.to_string(),
+        Unit::PerS => format!("{x}/s"),
     }
 }
 
@@ -142,6 +143,29 @@ mod tests {
         assert_eq!(escape(r#"<&>"'"#), "&lt;&amp;&gt;&quot;&apos;");
         assert_eq!(escape("a\u{1}b\tc"), "a\u{FFFD}b\tc");
         assert_eq!(escape("plain p95 < 2 s"), "plain p95 &lt; 2 s");
+    }
+
+    #[test]
+    fn a_figure_target_is_a_test_case_like_the_others() {
+        let mut s = stopped_by(StopReason::Duration);
+        s.targets.push(Verdict {
+            target: "tool_cache_hit_rate{tool:kb_search}"
+                .parse()
+                .expect("a figure target"),
+            measured: Some(0.5),
+            op: metrics::Op::AtLeast,
+            limit: 0.8,
+            unit: Unit::Ratio,
+            passed: false,
+            note: None,
+        });
+        let xml = junit(&s);
+        assert!(
+            xml.contains(
+                "<testcase classname=\"fleetbench.targets\" name=\"tool_cache_hit_rate{tool:kb_search}\" time=\"0\">\n      <failure message=\"measured 50 %, limit &gt;= 80 %\" type=\"target_missed\">tool_cache_hit_rate{tool:kb_search}: measured 0.5, must be &gt;= 0.8</failure>"
+            ),
+            "{xml}"
+        );
     }
 
     #[test]

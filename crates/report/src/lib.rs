@@ -11,6 +11,7 @@
 //! - [`compare`]: reports of a base and a new build compared figure by figure, for CI gates.
 //! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
 //! - `sections`: what the terminal and Markdown reports say, shared between them.
+//! - `tool_cache`: the tool cache per tool, for both.
 //! - `table`: fixed-width and Markdown tables.
 //! - `readable`: human formatting of durations, sizes and percentages.
 
@@ -26,6 +27,7 @@ mod table;
 mod terminal;
 #[cfg(test)]
 mod test_support;
+mod tool_cache;
 mod write;
 
 pub use format::{Format, ParseFormatError};

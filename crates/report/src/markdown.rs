@@ -8,7 +8,7 @@ use crate::sections::{self, WORST_AGENTS};
 use crate::table::{Align, Table, cell};
 
 /// `s` as Markdown: verdict (and a saturated harness's warning), run, targets, latency,
-/// counters, errors, slowest turns, agents (with the ten worst by response p95), breakers,
+/// counters, the tool cache per tool, errors, slowest turns, agents (with the ten worst by response p95), breakers,
 /// goodput, process and the harness's figures.
 pub fn markdown(s: &RunSnapshot) -> String {
     let mut out = format!("## fleetbench: {}\n\n", cell(&s.scenario));
@@ -51,6 +51,11 @@ pub fn markdown(s: &RunSnapshot) -> String {
 
     section(&mut out, "Counters");
     out.push_str(&sections::counters(s).markdown());
+    let caches = crate::tool_cache::table(s);
+    if !caches.is_empty() {
+        section(&mut out, "Tool cache");
+        out.push_str(&caches.markdown());
+    }
 
     section(&mut out, "Errors");
     let errors = sections::errors(s);

@@ -107,6 +107,11 @@ pub(crate) fn in_unit(value: f64, unit: Unit) -> String {
             format!("{} agents", count(value as u64))
         }
         Unit::Agents => format!("{value} agents"),
+        Unit::PerS => format!("{}/s", sig3(value)),
+        Unit::Count if value >= 0.0 && value.fract() == 0.0 && value < u64::MAX as f64 => {
+            count(value as u64)
+        }
+        Unit::Count => value.to_string(),
     }
 }
 
@@ -156,6 +161,8 @@ mod tests {
         assert_eq!(in_unit(2000.0, Unit::Agents), "2,000 agents");
         assert_eq!(in_unit(999.0, Unit::Agents), "999 agents");
         assert_eq!(in_unit(12_000.0, Unit::Agents), "12,000 agents");
+        assert_eq!(in_unit(12_000.0, Unit::Count), "12,000");
+        assert_eq!(in_unit(25.5, Unit::PerS), "25.5/s");
         assert_eq!(sig3(f64::NAN), "-");
         assert_eq!(count(999), "999");
         assert_eq!(count(9_999), "9,999");

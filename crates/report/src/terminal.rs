@@ -23,6 +23,11 @@ pub fn terminal(s: &RunSnapshot) -> String {
 
     out.push_str("\ncounters\n");
     out.push_str(&sections::counters(s).plain("  ", false));
+    let caches = crate::tool_cache::table(s);
+    if !caches.is_empty() {
+        out.push('\n');
+        out.push_str(&caches.plain("", true));
+    }
 
     let errors = sections::errors(s);
     if errors.is_empty() {

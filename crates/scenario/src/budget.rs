@@ -16,6 +16,8 @@ pub enum TargetKey {
     Stated(StatedTarget),
     /// `extra`: the list of further latency targets, replaced as a whole.
     Extra,
+    /// `figure`: the list of targets on any figure, replaced as a whole.
+    Figure,
 }
 
 impl TargetKey {
@@ -24,12 +26,14 @@ impl TargetKey {
         match self {
             TargetKey::Stated(t) => t.as_str(),
             TargetKey::Extra => "extra",
+            TargetKey::Figure => "figure",
         }
     }
 
     fn parse(name: &str) -> Option<TargetKey> {
         match name {
             "extra" => Some(TargetKey::Extra),
+            "figure" => Some(TargetKey::Figure),
             _ => StatedTarget::parse(name).map(TargetKey::Stated),
         }
     }
@@ -109,7 +113,7 @@ impl Budget {
     }
 
     /// The keys the budget sets, in the order of `[targets]` ([`StatedTarget::ALL`], then
-    /// `extra`).
+    /// `extra`, then `figure`).
     pub fn keys(&self) -> &[TargetKey] {
         &self.keys
     }
@@ -144,6 +148,7 @@ impl Budget {
                     targets.harness_not_saturated = b.harness_not_saturated;
                 }
                 TargetKey::Extra => targets.extra.clone_from(&b.extra),
+                TargetKey::Figure => targets.figure.clone_from(&b.figure),
             }
         }
     }
@@ -242,6 +247,27 @@ mod tests {
         assert!(e.contains("`fast`") && e.contains("like \"250ms\""), "{e}");
         let e = error("[[targets.extra]]\nmetric = \"ttft\"\npercentile = 120.0\nmax = \"1s\"\n");
         assert!(e.contains("percentile") && e.contains("120"), "{e}");
+    }
+
+    #[test]
+    fn figure_targets_replace_the_scenario_list() {
+        let b = Budget::from_toml(
+            "[[targets.figure]]\nname = \"retries_per_call\"\nmax = 0.2\n",
+            "budget.toml",
+        )
+        .unwrap();
+        assert_eq!(b.keys(), [TargetKey::Figure]);
+        let mut t = Targets::default();
+        b.apply(&mut t);
+        assert_eq!(t.figure.len(), 1);
+        assert_eq!(t.figure[0].name, "retries_per_call");
+        // The scenario loader's checks: an unknown figure is a located error.
+        let e = error("[targets]\n[[targets.figure]]\nname = \"retry_per_call\"\nmax = 0.2\n");
+        assert!(
+            e.starts_with("budget.toml:3:") && e.contains("key `targets.figure[0].name`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean retries_per_call"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::units::Dur;
 mod agent;
 mod cold;
 mod connection;
+mod figures;
 mod mock;
 mod popularity;
 mod ranges;
@@ -474,6 +475,7 @@ fn compression(c: &mut Checker, s: &Scenario) {
 }
 
 fn targets(c: &mut Checker, s: &Scenario) {
+    figures::check(c, s);
     for (i, t) in s.targets.extra.iter().enumerate() {
         if !(t.percentile > 0.0 && t.percentile <= 100.0) {
             c.fail(

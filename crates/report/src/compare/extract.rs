@@ -170,7 +170,9 @@ fn target(out: &mut Vec<Metric>, at: &str, verdict: &Value) -> Result<(), BadFig
     let Some(name) = field("target")? else {
         return Ok(());
     };
-    let machine = name.parse::<TargetId>().is_ok_and(target_of_the_machine);
+    let machine = name
+        .parse::<TargetId>()
+        .is_ok_and(|t| target_of_the_machine(&t));
     let better = field("op")?
         .and_then(Op::parse)
         .map_or(Better::Lower, Op::better);
@@ -321,6 +323,32 @@ mod tests {
         assert_eq!(find(&m, "errors.calls.tool").value, 3.0);
         assert_eq!(find(&m, "errors.calls.llm").value, 0.0, "absent means none");
         assert_eq!(find(&m, "errors.attempts.turn").value, 0.0);
+    }
+
+    #[test]
+    fn figure_targets_are_read_like_the_others() {
+        let mut report = sample();
+        report["targets"].as_array_mut().unwrap().extend([
+            json!({"target": "tool_cache_hit_rate{tool:kb_search}", "measured": 0.85, "op": ">=", "limit": 0.8, "unit": "ratio", "passed": true}),
+            json!({"target": "tokens_per_s", "measured": 950.0, "op": ">=", "limit": 1000.0, "unit": "per_s", "passed": false}),
+            json!({"target": "retries", "measured": 3.0, "op": "<=", "limit": 10.0, "unit": "count", "passed": true}),
+        ]);
+        let m = metrics(&report, false).unwrap();
+        let hit_rate = find(&m, "targets.tool_cache_hit_rate{tool:kb_search}");
+        assert_eq!(
+            (hit_rate.value, hit_rate.better, hit_rate.quantity),
+            (0.85, Better::Higher, Quantity::Ratio)
+        );
+        let tokens = find(&m, "targets.tokens_per_s");
+        assert_eq!(
+            (tokens.better, tokens.quantity),
+            (Better::Higher, Quantity::Number)
+        );
+        let retries = find(&m, "targets.retries");
+        assert_eq!(
+            (retries.better, retries.quantity),
+            (Better::Lower, Quantity::Count)
+        );
     }
 
     #[test]

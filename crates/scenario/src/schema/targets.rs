@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{Bytes, Dur, Probability};
 
+pub mod figures;
+
+use figures::{FigureName, FigureTarget};
+
 /// The latency metrics a target can name (`docs/metrics.md` defines when each timer starts
 /// and stops).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -129,6 +133,9 @@ pub struct Targets {
     /// Further latency targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<LatencyTarget>,
+    /// Limits on any figure of the registry ([`FigureName`]): `[[targets.figure]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub figure: Vec<FigureTarget>,
 }
 
 impl Default for Targets {
@@ -142,6 +149,7 @@ impl Default for Targets {
             error_rate: Probability(0.001),
             harness_not_saturated: false,
             extra: Vec::new(),
+            figure: Vec::new(),
         }
     }
 }
@@ -216,11 +224,12 @@ impl fmt::Display for StatedTarget {
     }
 }
 
-/// What a verdict judged: a stated target, or one of `[[targets.extra]]`, named
-/// `<metric>_p<percentile>` (`ttft_p99`, `llm_call_p99.9`). On the wire it is that name, a
-/// string; a name is read as a stated target first, so an extra target that spells like one
-/// (`agent_response` at 95) reads back as the stated one, the same bytes.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// What a verdict judged: a stated target, one of `[[targets.extra]]`, named
+/// `<metric>_p<percentile>` (`ttft_p99`, `llm_call_p99.9`), or one of `[[targets.figure]]`,
+/// named by its figure (`tool_cache_hit_rate`, with `{tool:NAME}` for one tool). On the wire
+/// it is that name, a string; a name is read as a stated target first, so an extra target that
+/// spells like one (`agent_response` at 95) reads back as the stated one, the same bytes.
+#[derive(Clone, Debug, PartialEq)]
 pub enum TargetId {
     /// A target with its own key.
     Stated(StatedTarget),
@@ -231,14 +240,21 @@ pub enum TargetId {
         /// The percentile, in (0, 100].
         percentile: f64,
     },
+    /// A figure of the registry, over every tool or of one.
+    Figure {
+        /// The figure.
+        figure: FigureName,
+        /// The tool, for a per-tool figure.
+        tool: Option<String>,
+    },
 }
 
 impl TargetId {
     /// The stated target, if it is one.
-    pub fn stated(self) -> Option<StatedTarget> {
+    pub fn stated(&self) -> Option<StatedTarget> {
         match self {
-            TargetId::Stated(t) => Some(t),
-            TargetId::Extra { .. } => None,
+            TargetId::Stated(t) => Some(*t),
+            TargetId::Extra { .. } | TargetId::Figure { .. } => None,
         }
     }
 }
@@ -263,6 +279,11 @@ impl fmt::Display for TargetId {
         match self {
             TargetId::Stated(t) => f.write_str(t.as_str()),
             TargetId::Extra { metric, percentile } => write!(f, "{metric}_p{percentile}"),
+            TargetId::Figure { figure, tool: None } => f.write_str(figure.as_str()),
+            TargetId::Figure {
+                figure,
+                tool: Some(tool),
+            } => write!(f, "{figure}{{tool:{tool}}}"),
         }
     }
 }
@@ -282,16 +303,26 @@ impl PartialEq<&str> for TargetId {
                 .strip_prefix(metric.as_str())
                 .and_then(|rest| rest.strip_prefix("_p"))
                 .is_some_and(|p| p.parse::<f64>() == Ok(*percentile)),
+            TargetId::Figure { figure, tool } => match tool {
+                None => figure.as_str() == *name,
+                Some(tool) => {
+                    name.strip_prefix(figure.as_str())
+                        .and_then(|rest| rest.strip_prefix("{tool:"))
+                        .and_then(|rest| rest.strip_suffix('}'))
+                        == Some(tool.as_str())
+                }
+            },
         }
     }
 }
 
-/// A name that is no target: neither a stated one nor `<metric>_p<percentile>`.
+/// A name that is no target: neither a stated one, nor `<metric>_p<percentile>`, nor a figure.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown target `{0}`: use a key of [targets] (agent_response_p95, tool_call_p90, \
      context_build_p99, min_concurrent_agents, agent_memory, error_rate, \
-     harness_not_saturated) or `<metric>_p<percentile>`, like `ttft_p99`"
+     harness_not_saturated), `<metric>_p<percentile>`, like `ttft_p99`, or a figure, like \
+     `tool_cache_hit_rate` or `tool_cache_hit_rate{{tool:search}}`"
 )]
 pub struct UnknownTarget(pub String);
 
@@ -312,7 +343,17 @@ impl std::str::FromStr for TargetId {
                 percentile: p,
             })
         });
-        extra.ok_or_else(|| UnknownTarget(name.to_owned()))
+        let figure = || {
+            let (figure, tool) = match name.strip_suffix('}').and_then(|n| n.split_once("{tool:")) {
+                Some((figure, tool)) => (figure, Some(tool.to_owned())),
+                None => (name, None),
+            };
+            let figure = FigureName::parse(figure)?;
+            (tool.is_none() || figure.per_tool()).then_some(TargetId::Figure { figure, tool })
+        };
+        extra
+            .or_else(figure)
+            .ok_or_else(|| UnknownTarget(name.to_owned()))
     }
 }
 
@@ -350,10 +391,10 @@ mod tests {
     fn target_names_one_spelling_each() {
         for t in StatedTarget::ALL {
             let id = TargetId::from(t);
-            let wire = toml::Value::try_from(id).unwrap();
+            let wire = toml::Value::try_from(&id).unwrap();
             assert_eq!(wire.as_str(), Some(t.as_str()));
-            assert_eq!(wire.try_into::<TargetId>(), Ok(id));
-            assert_eq!(t.as_str().parse::<TargetId>(), Ok(id));
+            assert_eq!(wire.try_into::<TargetId>(), Ok(id.clone()));
+            assert_eq!(t.as_str().parse::<TargetId>(), Ok(id.clone()));
             assert_eq!(id, t.as_str());
             let derived: Result<StatedTarget, serde::de::value::Error> = StatedTarget::deserialize(
                 serde::de::IntoDeserializer::into_deserializer(t.as_str()),
@@ -388,5 +429,40 @@ mod tests {
         for m in LatencyMetric::ALL {
             assert_eq!(LatencyMetric::parse(m.as_str()), Some(m));
         }
+    }
+
+    #[test]
+    fn figure_targets_spell_their_figure_and_tool() {
+        let hit_rate = TargetId::Figure {
+            figure: FigureName::ToolCacheHitRate,
+            tool: Some("kb_search".to_owned()),
+        };
+        assert_eq!(hit_rate.to_string(), "tool_cache_hit_rate{tool:kb_search}");
+        assert_eq!(
+            "tool_cache_hit_rate{tool:kb_search}".parse::<TargetId>(),
+            Ok(hit_rate.clone())
+        );
+        assert!(hit_rate == "tool_cache_hit_rate{tool:kb_search}");
+        assert_eq!(
+            "retries_per_call".parse::<TargetId>(),
+            Ok(TargetId::Figure {
+                figure: FigureName::RetriesPerCall,
+                tool: None
+            })
+        );
+        // A run-wide figure has no tool; an unknown figure is no target.
+        assert!("goodput{tool:x}".parse::<TargetId>().is_err());
+        assert!("tool_cache_hitrate".parse::<TargetId>().is_err());
+        // No figure spells like a stated target or a latency percentile.
+        for f in FigureName::ALL {
+            let id: TargetId = f.as_str().parse().unwrap();
+            assert!(matches!(id, TargetId::Figure { .. }), "{f}");
+        }
+        let t: Targets = toml::from_str(
+            "[[figure]]\nname = \"tool_cache_hit_rate\"\ntool = \"kb\"\nmin = 0.8\n[[figure]]\nname = \"tool_cache_latency_saved\"\nmin = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(t.figure.len(), 2);
+        assert_eq!(t.figure[1].bound().unwrap().limit, 2000.0);
     }
 }
