@@ -131,7 +131,8 @@ impl FigureName {
     }
 
     /// The registry's names closest to `name` (edit distance at most a third of its length,
-    /// or sharing a word), best first, for "did you mean".
+    /// or sharing a word; the nearest and those within 2 of it, at most 3), best first, for
+    /// "did you mean".
     pub fn close_to(name: &str) -> Vec<&'static str> {
         let limit = (name.len() / 3).max(2);
         let mut scored: Vec<(usize, &'static str)> = FigureName::ALL
@@ -145,7 +146,14 @@ impl FigureName {
             })
             .collect();
         scored.sort();
-        scored.into_iter().take(4).map(|(_, n)| n).collect()
+        // The nearest, and those nearly as near: not every name sharing a word.
+        let best = scored.first().map_or(0, |(d, _)| *d);
+        scored
+            .into_iter()
+            .take_while(|(d, _)| *d <= best + 2)
+            .take(3)
+            .map(|(_, n)| n)
+            .collect()
     }
 }
 
