@@ -62,7 +62,7 @@ fn compress_json_is_byte_identical_and_covers_every_strategy() {
     let json: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert!(json.get("timing").is_none());
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len(), 11);
     assert_eq!(rows[0]["strategy"], "none");
     assert_eq!(rows[0]["compression_ratio"], 1.0);
     for row in rows {
