@@ -18,25 +18,13 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     let keep = eval::KeepPatterns::new(&args.keep_patterns)?;
     let tier = llm::tier(args)?;
     if let Some(seeds) = &args.seeds {
-        return seeds::run(args, &seeds.0, &keep, tier.as_ref());
+        let corpora = seeds::corpora(args, &seeds.0)?;
+        let plan = Plan::new(args, keep, tier)?;
+        return seeds::run(args, &plan, corpora);
     }
     let conversations = seeds::single(args)?;
-    let pricing = pricing(args)?;
-    let pipelines = pipelines(args);
-    note_plan(&pipelines, &args.sweep);
-    let mut rows = eval::rows(&base(args), &pipelines, &args.sweep);
-    let commands = start_commands(args, &mut rows)?;
-    let mut report = llm::evaluate(args, &conversations, &rows, &keep, tier.as_ref())?;
-    if let Some(err) = commands
-        .iter()
-        .find_map(external::ExternalCommand::take_error)
-    {
-        return Err(err.into());
-    }
-    if args.no_timing {
-        report = report.without_timing();
-    }
-    report = priced_and_ranked(report, pricing, args.rank);
+    let plan = Plan::new(args, keep, tier)?;
+    let report = plan.evaluate(args, &conversations)?;
     out(&match args.format {
         CompressFormat::Table => eval::table(&report),
         CompressFormat::Json => eval::json(&report),
@@ -50,6 +38,66 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What every corpus of a run is evaluated with: the rows, the external compressors they
+/// run, the prices, the identifiers to look for and the LLM tier. Bad input fails in
+/// [`Plan::new`], before any replay.
+struct Plan {
+    rows: Vec<eval::RowSpec>,
+    commands: Vec<external::ExternalCommand>,
+    pricing: Option<(String, eval::Prices)>,
+    keep: eval::KeepPatterns,
+    tier: Option<lab::llm::SharedTier>,
+}
+
+impl Plan {
+    fn new(
+        args: &CompressArgs,
+        keep: eval::KeepPatterns,
+        tier: Option<lab::llm::SharedTier>,
+    ) -> anyhow::Result<Self> {
+        let pricing = pricing(args)?.map(|(name, prices)| (name.to_owned(), prices));
+        let pipelines = pipelines(args);
+        note_plan(&pipelines, &args.sweep);
+        let mut rows = eval::rows(&base(args), &pipelines, &args.sweep);
+        let commands = start_commands(args, &mut rows)?;
+        Ok(Self {
+            rows,
+            commands,
+            pricing,
+            keep,
+            tier,
+        })
+    }
+
+    /// `conversations` evaluated, priced and ranked as the flags say; an external
+    /// compressor's failure fails it.
+    fn evaluate(
+        &self,
+        args: &CompressArgs,
+        conversations: &[corpus::CorpusConversation],
+    ) -> anyhow::Result<eval::Report> {
+        let mut report = llm::evaluate(
+            args,
+            conversations,
+            &self.rows,
+            &self.keep,
+            self.tier.as_ref(),
+        )?;
+        if let Some(err) = self
+            .commands
+            .iter()
+            .find_map(external::ExternalCommand::take_error)
+        {
+            return Err(err.into());
+        }
+        if args.no_timing {
+            report = report.without_timing();
+        }
+        let pricing = self.pricing.as_ref().map(|(n, p)| (n.as_str(), *p));
+        Ok(priced_and_ranked(report, pricing, args.rank))
+    }
 }
 
 /// The corpus at `path`, its notes (lines skipped, repairs) said on stderr.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use lab::corpus::{self, CorpusConversation};
-use lab::{eval, external};
+use lab::eval;
 
 use crate::args::{CompressArgs, CompressFormat};
 use crate::output::out;
@@ -34,7 +34,7 @@ pub(super) fn single(args: &CompressArgs) -> anyhow::Result<Vec<CorpusConversati
 }
 
 /// Each seed's corpus, every file checked before any is replayed.
-fn corpora(
+pub(super) fn corpora(
     args: &CompressArgs,
     seeds: &[u64],
 ) -> anyhow::Result<Vec<(u64, Vec<CorpusConversation>)>> {
@@ -88,29 +88,12 @@ fn seeds_shown(seeds: &[u64]) -> String {
 /// strategy broke an invariant on any seed.
 pub(super) fn run(
     args: &CompressArgs,
-    seeds: &[u64],
-    keep: &eval::KeepPatterns,
-    tier: Option<&lab::llm::SharedTier>,
+    plan: &super::Plan,
+    corpora: Vec<(u64, Vec<CorpusConversation>)>,
 ) -> anyhow::Result<ExitCode> {
-    let corpora = corpora(args, seeds)?;
-    let pricing = super::pricing(args)?;
-    let pipelines = super::pipelines(args);
-    super::note_plan(&pipelines, &args.sweep);
-    let mut rows = eval::rows(&super::base(args), &pipelines, &args.sweep);
-    let commands = super::start_commands(args, &mut rows)?;
     let mut per_seed = Vec::with_capacity(corpora.len());
     for (seed, conversations) in corpora {
-        let mut report = super::llm::evaluate(args, &conversations, &rows, keep, tier)?;
-        if let Some(err) = commands
-            .iter()
-            .find_map(external::ExternalCommand::take_error)
-        {
-            return Err(err.into());
-        }
-        if args.no_timing {
-            report = report.without_timing();
-        }
-        report = super::priced_and_ranked(report, pricing, args.rank);
+        let report = plan.evaluate(args, &conversations)?;
         per_seed.push(eval::SeedReport { seed, report });
     }
     let spread = eval::spread(per_seed);
