@@ -83,7 +83,7 @@ pub(crate) fn counters(s: &RunSnapshot) -> Table {
     } else {
         readable::percent(c.cache_hits as f64 / lookups as f64)
     };
-    let rows: [(&str, String, String); 13] = [
+    let mut rows: Vec<(&str, String, String)> = vec![
         (
             "turns",
             count(c.turns),
@@ -160,6 +160,28 @@ pub(crate) fn counters(s: &RunSnapshot) -> Table {
             ),
         ),
     ];
+    // Offload's figures, shown only when a fleet offloaded or recalled.
+    if c.recalls > 0 {
+        rows.push((
+            "recalls",
+            count(c.recalls),
+            format!(
+                "{} tokens brought back from the cold stores",
+                count(c.recalled_tokens)
+            ),
+        ));
+    }
+    if c.cold_raw_bytes > 0 {
+        rows.push((
+            "cold stores",
+            readable::bytes(c.cold_bytes as f64),
+            format!(
+                "{} before compression, {:.2}x",
+                readable::bytes(c.cold_raw_bytes as f64),
+                c.cold_raw_bytes as f64 / c.cold_bytes.max(1) as f64
+            ),
+        ));
+    }
     for (name, value, detail) in rows {
         t.row(vec![name.to_owned(), value, detail]);
     }

@@ -26,3 +26,23 @@ fn an_interrupted_run_is_never_a_pass_even_when_every_target_held() {
     let md = crate::markdown(&stopped);
     assert!(md.contains("❌ **NOT A PASS"), "{md}");
 }
+
+#[test]
+fn recalls_and_cold_stores_show_only_when_a_fleet_offloaded() {
+    let mut s = met_all(StopReason::Duration);
+    let plain = counters(&s).plain("", true);
+    assert!(
+        !plain.contains("recalls") && !plain.contains("cold stores"),
+        "{plain}"
+    );
+    s.counters.recalls = 12;
+    s.counters.recalled_tokens = 48_000;
+    s.counters.cold_bytes = 1_000_000;
+    s.counters.cold_raw_bytes = 3_000_000;
+    let plain = counters(&s).plain("", true);
+    assert!(
+        plain.contains("48,000 tokens brought back from the cold stores"),
+        "{plain}"
+    );
+    assert!(plain.contains("3.00x"), "{plain}");
+}
