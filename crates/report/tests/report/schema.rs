@@ -86,7 +86,7 @@ fn the_schema_rejects_what_the_reader_would() {
             d["targets"][0]["unit"] = json!("s")
         }),
         ("an unknown comparison", false, |d| {
-            d["targets"][0]["op"] = json!("<=");
+            d["targets"][0]["op"] = json!("!=");
         }),
         // The report's closed sets are typed (`metrics::Clock`, `StopReason`,
         // `BreakerState`): serde refuses what the schema refuses.
