@@ -36,6 +36,10 @@ mod compress_plugin;
 /// `compress --keep-pattern`, `--seeds` and `--format csv`: identifier retention, the spread
 /// over seeds, CSV read back by Python.
 mod compress_spread;
+/// The shipped fixtures keep their stated verdicts: the support fleet passes with its cache
+/// hitting and is reproducible, the overload fleet fails with its bottleneck named, the coding
+/// fleet compresses; every fixture validates with no environment variable set.
+mod fixtures;
 /// MCP tools: a fleet whose tools are the MCP server of `fleetbench serve` counts what HTTP
 /// tools count, with the same latency model; a server without a configured tool is exit 2.
 mod mcp;
