@@ -10,13 +10,15 @@ use toml::{Table, Value};
 use crate::budget::Budget;
 use crate::{Scenario, ScenarioError};
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 9] = [
     include_str!("../../../fixtures/scenarios/smoke.toml"),
     include_str!("../../../fixtures/scenarios/default.toml"),
     include_str!("../../../fixtures/scenarios/support-fleet.toml"),
     include_str!("../../../fixtures/scenarios/faults.toml"),
     include_str!("../../../fixtures/scenarios/compression.toml"),
     include_str!("../../../fixtures/scenarios/zero-latency.toml"),
+    include_str!("../../../fixtures/scenarios/overload.toml"),
+    include_str!("../../../fixtures/scenarios/coding-agents.toml"),
     include_str!("../../../fixtures/ci/scenario.toml"),
 ];
 
