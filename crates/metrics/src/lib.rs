@@ -14,6 +14,7 @@
 //!   the probe's [`HarnessFigures`] and the `scheduler_lag` histogram.
 //! - `runtime`: [`RuntimeSection`], the runtime under test of an HTTP-agent run: attribution,
 //!   framework overhead, its failures apart from injected faults, its memory.
+//! - `rates`: [`Rates`], LLM calls, tool calls and tokens per second of the run.
 //! - `targets`: [`Verdict`]s from the scenario's targets.
 //! - `snapshot`: [`RunSnapshot`], the run's result and `report.json`'s content.
 //! - `vocabulary`: the report's closed sets, one spelling each: [`StopReason`],
@@ -32,6 +33,7 @@ mod error;
 pub mod figures;
 mod harness;
 mod histogram;
+mod rates;
 mod recorder;
 mod runtime;
 mod snapshot;
@@ -49,6 +51,7 @@ pub use harness::{
     SCHEDULER_LAG_P99_LIMIT, SaturationReason,
 };
 pub use histogram::{AgentLatency, LatencyHistogram};
+pub use rates::Rates;
 pub use recorder::{Recorder, Registry};
 pub use runtime::{RuntimeFailures, RuntimeMemory, RuntimeSection, TurnSplit};
 pub use snapshot::{

@@ -18,6 +18,7 @@ use crate::cache::ToolCacheSummary;
 use crate::counters::{Counters, Errors};
 use crate::harness::HarnessSection;
 use crate::histogram::LatencyHistogram;
+use crate::rates::Rates;
 use crate::recorder::Recorder;
 use crate::runtime::RuntimeSection;
 use crate::targets::{Verdict, agent_met, error_rate, evaluate};
@@ -136,6 +137,10 @@ pub struct RunSnapshot {
     pub targets: Vec<Verdict>,
     /// Turns per second that succeeded within the response target.
     pub goodput_turns_per_s: f64,
+    /// LLM calls, tool calls and tokens per second of `simulated_ms` ([`Rates`]); reports of
+    /// builds before it have none and read as all 0.
+    #[serde(default)]
+    pub rates: Rates,
     /// Failed logical calls over logical calls (`null` with no calls).
     pub error_rate: Option<f64>,
     /// Counts.
@@ -280,6 +285,7 @@ impl RunSnapshot {
             } else {
                 0.0
             },
+            rates: Rates::of(&recorder.counters, simulated),
             error_rate: error_rate(&recorder),
             counters: recorder.counters,
             errors: recorder.errors,
@@ -416,6 +422,8 @@ mod tests {
         let s = RunSnapshot::build(input(&targets));
         assert!(s.passed, "{:#?}", s.targets);
         assert_eq!(s.goodput_turns_per_s, 10.0);
+        assert_eq!(s.rates.llm_calls_per_s, 10.0);
+        assert_eq!(s.rates.tool_calls_per_s, 200.0);
         assert_eq!(s.agents.count, 2);
         assert_eq!(s.agents.with_turns, 1);
         assert_eq!(s.agents.meeting_all_targets, 1.0);

@@ -11,6 +11,7 @@
 //! - [`compare`]: reports of a base and a new build compared figure by figure, for CI gates.
 //! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
 //! - `sections`: what the terminal and Markdown reports say, shared between them.
+//! - `rates`: the line of LLM calls, tool calls and tokens per second, for both.
 //! - `tool_cache`: the tool cache per tool, for both.
 //! - `table`: fixed-width and Markdown tables.
 //! - `readable`: human formatting of durations, sizes and percentages.
@@ -20,6 +21,7 @@ mod format;
 mod json;
 mod junit;
 mod markdown;
+mod rates;
 mod readable;
 mod runtime;
 mod sections;

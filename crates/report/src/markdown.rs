@@ -104,7 +104,8 @@ pub fn markdown(s: &RunSnapshot) -> String {
 
     section(&mut out, "Throughput");
     out.push_str(&format!(
-        "{}\n\n{}\n",
+        "{}\n\n{}\n\n{}\n",
+        cell(&crate::rates::line(s)),
         cell(&sections::goodput(s)),
         cell(&sections::process(s))
     ));

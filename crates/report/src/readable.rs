@@ -84,6 +84,16 @@ pub(crate) fn percent(ratio: f64) -> String {
     format!("{} %", sig3(ratio * 100.0))
 }
 
+/// A rate: to three significant figures below 1,000 (`12.5`, `0.333`), else a whole number
+/// grouped by thousands (`24,206`).
+pub(crate) fn rate(value: f64) -> String {
+    if value >= 999.5 && value < u64::MAX as f64 {
+        count(value.round() as u64)
+    } else {
+        sig3(value)
+    }
+}
+
 /// A count, grouped by thousands (`950`, `1,200`, `14,523,871`).
 pub(crate) fn count(n: u64) -> String {
     let digits = n.to_string();

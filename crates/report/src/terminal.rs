@@ -65,6 +65,8 @@ pub fn terminal(s: &RunSnapshot) -> String {
     }
 
     out.push('\n');
+    out.push_str(&crate::rates::line(s));
+    out.push('\n');
     out.push_str(&sections::goodput(s));
     out.push('\n');
     out.push_str(&sections::process(s));
