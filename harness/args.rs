@@ -109,9 +109,13 @@ pub(crate) struct RunArgs {
     /// the run): report.json always, plus the formats of --format.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
-    /// Further report formats for --out: json, md, junit (repeat or separate with commas).
+    /// Further report formats for --out: json, md, junit, csv (summary.csv and agents.csv;
+    /// repeat or separate with commas).
     #[arg(long, value_name = "FORMAT", value_delimiter = ',', requires = "out")]
     pub(crate) format: Vec<report::Format>,
+    /// Print report.json to stdout instead of the summary (which goes to stderr), for jq.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Print the plan of the run and exit without running it.
     #[arg(long)]
     pub(crate) plan: bool,

@@ -50,6 +50,9 @@ mod memory;
 mod responses;
 /// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
 mod run;
+/// `run --format csv` and `--json`: the CSV files read back by Python, the report on stdout,
+/// the rates.
+mod run_outputs;
 /// The harness's own saturation: the live probe's section, the virtual clock's absence of one.
 mod saturation;
 /// API keys: only a named key is sent, to its provider; no key in any output, even at trace.

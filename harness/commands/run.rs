@@ -63,7 +63,12 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => write_reports(dir, &snapshot, &args.format),
         None => Ok(()),
     };
-    let printed = out(&report::terminal(&snapshot)).context("cannot print the summary to stdout");
+    let printed = if args.json {
+        note(&report::terminal(&snapshot));
+        out(&report::json(&snapshot)).context("cannot print report.json to stdout")
+    } else {
+        out(&report::terminal(&snapshot)).context("cannot print the summary to stdout")
+    };
     written?;
     printed?;
     Ok(if outcome.stop == StopReason::Interrupted {

@@ -12,18 +12,22 @@ pub enum Format {
     Markdown,
     /// `junit.xml`: one test case per target, for CI test reports.
     Junit,
+    /// `summary.csv` (a row per metric, figure and target) and `agents.csv` (a row per
+    /// agent), for spreadsheets.
+    Csv,
 }
 
 impl Format {
     /// Every format, in the order they are listed in help and errors.
-    pub const ALL: [Format; 3] = [Format::Json, Format::Markdown, Format::Junit];
+    pub const ALL: [Format; 4] = [Format::Json, Format::Markdown, Format::Junit, Format::Csv];
 
-    /// The name of the file this format is written to.
-    pub fn file_name(self) -> &'static str {
+    /// The names of the files this format is written to.
+    pub fn file_names(self) -> &'static [&'static str] {
         match self {
-            Format::Json => "report.json",
-            Format::Markdown => "report.md",
-            Format::Junit => "junit.xml",
+            Format::Json => &["report.json"],
+            Format::Markdown => &["report.md"],
+            Format::Junit => &["junit.xml"],
+            Format::Csv => &["summary.csv", "agents.csv"],
         }
     }
 
@@ -33,6 +37,7 @@ impl Format {
             Format::Json => "json",
             Format::Markdown => "markdown",
             Format::Junit => "junit",
+            Format::Csv => "csv",
         }
     }
 }
@@ -45,7 +50,7 @@ impl fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown report format `{value}`: use one of json, md (or markdown), junit")]
+#[error("unknown report format `{value}`: use one of json, md (or markdown), junit, csv")]
 pub struct ParseFormatError {
     /// The name given.
     pub value: String,
@@ -54,12 +59,13 @@ pub struct ParseFormatError {
 impl FromStr for Format {
     type Err = ParseFormatError;
 
-    /// Accepts `json`, `md` or `markdown`, and `junit`, in any case.
+    /// Accepts `json`, `md` or `markdown`, `junit` and `csv`, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "json" => Ok(Format::Json),
             "md" | "markdown" => Ok(Format::Markdown),
             "junit" => Ok(Format::Junit),
+            "csv" => Ok(Format::Csv),
             _ => Err(ParseFormatError {
                 value: s.to_owned(),
             }),
@@ -77,6 +83,7 @@ mod tests {
         assert_eq!("md".parse(), Ok(Format::Markdown));
         assert_eq!("Markdown".parse(), Ok(Format::Markdown));
         assert_eq!("junit".parse(), Ok(Format::Junit));
+        assert_eq!("CSV".parse(), Ok(Format::Csv));
         for f in Format::ALL {
             assert_eq!(f.to_string().parse(), Ok(f));
         }
@@ -88,13 +95,25 @@ mod tests {
         assert_eq!(err.value, "xml");
         assert_eq!(
             err.to_string(),
-            "unknown report format `xml`: use one of json, md (or markdown), junit"
+            "unknown report format `xml`: use one of json, md (or markdown), junit, csv"
         );
     }
 
     #[test]
     fn file_names() {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.file_name()).collect();
-        assert_eq!(names, ["report.json", "report.md", "junit.xml"]);
+        let names: Vec<&str> = Format::ALL
+            .iter()
+            .flat_map(|f| f.file_names().iter().copied())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "report.json",
+                "report.md",
+                "junit.xml",
+                "summary.csv",
+                "agents.csv"
+            ]
+        );
     }
 }

@@ -1,13 +1,15 @@
 //! fleetbench reports: a run's [`RunSnapshot`] as `report.json`, a terminal summary, Markdown
-//! for a CI job summary and JUnit XML for CI test reports. Pure rendering plus [`write()`]; the
-//! numbers themselves come from the `metrics` crate.
+//! for a CI job summary, JUnit XML for CI test reports and CSV for spreadsheets. Pure
+//! rendering plus [`write()`]; the numbers themselves come from the `metrics` crate.
 //!
 //! # Layout
-//! - `format`: [`Format`], the file formats by name (`json`, `md`, `junit`) and file name.
+//! - `format`: [`Format`], the file formats by name (`json`, `md`, `junit`, `csv`) and file
+//!   names.
 //! - `json`: [`json()`], the content of `report.json` (`docs/report.schema.json`).
 //! - `terminal`: [`terminal()`], the plain-text summary printed after a run.
 //! - `markdown`: [`markdown()`], GitHub-flavoured Markdown tables.
 //! - `junit`: [`junit()`], one JUnit test case per target.
+//! - `csv`: [`summary_csv()`] and [`agents_csv()`], `summary.csv` and `agents.csv`.
 //! - [`compare`]: reports of a base and a new build compared figure by figure, for CI gates.
 //! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
 //! - `sections`: what the terminal and Markdown reports say, shared between them.
@@ -17,6 +19,7 @@
 //! - `readable`: human formatting of durations, sizes and percentages.
 
 pub mod compare;
+mod csv;
 mod format;
 mod json;
 mod junit;
@@ -32,6 +35,7 @@ mod test_support;
 mod tool_cache;
 mod write;
 
+pub use csv::{agents_csv, summary_csv};
 pub use format::{Format, ParseFormatError};
 pub use json::json;
 pub use junit::junit;

@@ -42,18 +42,22 @@ impl ReportError {
     }
 }
 
-/// `s` rendered in `format`.
-pub fn render(s: &RunSnapshot, format: Format) -> String {
+/// `s` rendered in `format`: each file's name ([`Format::file_names`]) and content.
+pub fn render(s: &RunSnapshot, format: Format) -> Vec<(&'static str, String)> {
     match format {
-        Format::Json => crate::json(s),
-        Format::Markdown => crate::markdown(s),
-        Format::Junit => crate::junit(s),
+        Format::Json => vec![("report.json", crate::json(s))],
+        Format::Markdown => vec![("report.md", crate::markdown(s))],
+        Format::Junit => vec![("junit.xml", crate::junit(s))],
+        Format::Csv => vec![
+            ("summary.csv", crate::summary_csv(s)),
+            ("agents.csv", crate::agents_csv(s)),
+        ],
     }
 }
 
 /// Writes `report.json` and each of `formats` (once each, `json` included or not) into `dir`,
 /// creating it if needed. Returns the paths written, `report.json` first, then in the order
-/// of `formats`.
+/// of `formats` (a format of two files, `csv`, in the order of its file names).
 pub fn write(dir: &Path, s: &RunSnapshot, formats: &[Format]) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
         path: dir.to_owned(),
@@ -67,12 +71,14 @@ pub fn write(dir: &Path, s: &RunSnapshot, formats: &[Format]) -> Result<Vec<Path
     }
     let mut written = Vec::with_capacity(wanted.len());
     for format in wanted {
-        let path = dir.join(format.file_name());
-        std::fs::write(&path, render(s, format)).map_err(|source| ReportError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
+        for (name, content) in render(s, format) {
+            let path = dir.join(name);
+            std::fs::write(&path, content).map_err(|source| ReportError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            written.push(path);
+        }
     }
     Ok(written)
 }
