@@ -114,13 +114,28 @@ fn number(v: Option<f64>) -> String {
 
 /// `fields` as one CSV line, CRLF-terminated.
 fn line(fields: impl IntoIterator<Item = String>) -> String {
-    let mut out = fields
-        .into_iter()
-        .map(|f| quote(&f))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push_str("\r\n");
+    let mut out = String::new();
+    csv_record(
+        &mut out,
+        fields
+            .into_iter()
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    );
     out
+}
+
+/// Appends `fields` to `out` as one CSV line (RFC 4180: fields quoted when they need it, CRLF
+/// at the end): the one CSV writer of fleetbench, the run's and the lab's.
+pub fn csv_record<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>) {
+    for (i, f) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&quote(f));
+    }
+    out.push_str("\r\n");
 }
 
 /// `field` quoted per RFC 4180 when it holds a comma, a quote or a line break.

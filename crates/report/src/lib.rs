@@ -35,7 +35,7 @@ mod test_support;
 mod tool_cache;
 mod write;
 
-pub use csv::{agents_csv, summary_csv};
+pub use csv::{agents_csv, csv_record, summary_csv};
 pub use format::{Format, ParseFormatError};
 pub use json::json;
 pub use junit::junit;

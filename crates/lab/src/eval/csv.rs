@@ -84,7 +84,7 @@ fn table(reports: &[(Option<u64>, &Report)], spread: Option<&Spread>) -> String 
         .copied()
         .chain(columns.iter().map(String::as_str))
         .collect();
-    record(&mut out, header);
+    report::csv_record(&mut out, header);
     for (seed, row, figures) in &lines {
         let mut cells = vec![
             seed.map(|s| s.to_string()).unwrap_or_default(),
@@ -100,7 +100,7 @@ fn table(reports: &[(Option<u64>, &Report)], spread: Option<&Spread>) -> String 
                 .map(ToString::to_string)
                 .unwrap_or_default()
         }));
-        record(&mut out, cells.iter().map(String::as_str));
+        report::csv_record(&mut out, cells.iter().map(String::as_str));
     }
     for row in spread.map(|s| s.summary.as_slice()).unwrap_or_default() {
         for (stat, pick) in [("mean", 0), ("ci95", 1)] {
@@ -115,45 +115,8 @@ fn table(reports: &[(Option<u64>, &Report)], spread: Option<&Spread>) -> String 
                 let v = s.and_then(|s| if pick == 0 { s.mean } else { s.ci95 });
                 v.map(|v| v.to_string()).unwrap_or_default()
             }));
-            record(&mut out, cells.iter().map(String::as_str));
+            report::csv_record(&mut out, cells.iter().map(String::as_str));
         }
     }
     out
-}
-
-/// One CSV record, fields quoted where RFC 4180 needs it.
-fn record<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>) {
-    for (i, f) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&quote(f));
-    }
-    out.push_str("\r\n");
-}
-
-/// A field as RFC 4180 writes it: in double quotes (doubled inside) when it holds a comma, a
-/// quote or a line break.
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_are_quoted_as_rfc_4180_says() {
-        assert_eq!(quote("rolling-summary"), "rolling-summary");
-        assert_eq!(
-            quote("keep_last=5,mask_keep_last=2"),
-            "\"keep_last=5,mask_keep_last=2\""
-        );
-        assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(quote("a\nb"), "\"a\nb\"");
-    }
 }
