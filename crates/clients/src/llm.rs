@@ -230,6 +230,11 @@ impl<B: LlmBackend> LlmClient<B> {
         }
     }
 
+    /// Requests in flight now, over every provider's pool (read on a metrics scrape).
+    pub fn in_flight(&self) -> usize {
+        self.targets.iter().map(|t| t.pool.in_flight()).sum()
+    }
+
     /// The breaker state and stats of each provider, by name.
     pub fn breakers(&self) -> Vec<(String, crate::BreakerState, crate::BreakerStats)> {
         self.targets

@@ -132,6 +132,11 @@ impl<B: ToolBackend> ToolClient<B> {
             .collect()
     }
 
+    /// Requests in flight now, over every tool's pool (read on a metrics scrape).
+    pub fn in_flight(&self) -> usize {
+        self.tools.values().map(|t| t.target.pool.in_flight()).sum()
+    }
+
     /// The breaker state and stats of each tool.
     pub fn breakers(&self) -> Vec<(String, crate::BreakerState, crate::BreakerStats)> {
         self.tools

@@ -21,6 +21,7 @@ pub mod agent;
 mod dictionary;
 mod history;
 pub mod http_agent;
+pub mod live;
 mod options;
 mod process;
 pub mod runner;
@@ -40,6 +41,7 @@ mod accounting_tests;
 
 pub use agent::{Agent, AgentContext, TurnReport, spawn, tool_definitions};
 pub use http_agent::{HttpAgent, HttpDriver};
+pub use live::{LiveReading, LiveWatch};
 pub use runner::{MockFn, Progress, ProgressFn, RunError, RunOptions, RunOutcome, run};
 pub use runtime_memory::{MemorySource, Sampler};
 pub use scripted::ScriptedAgent;

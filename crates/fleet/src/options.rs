@@ -64,6 +64,8 @@ pub struct RunOptions {
     /// Live clock: called with the embedded mock's base URL (`http://127.0.0.1:8790`) once it
     /// listens, before any traffic.
     pub on_mock: Option<MockFn>,
+    /// Read from outside while the run goes (`run --metrics-listen`, docs/prometheus.md).
+    pub live: Option<crate::live::LiveWatch>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -83,6 +85,7 @@ impl Default for RunOptions {
             secrets: None,
             mock: None,
             on_mock: None,
+            live: None,
         }
     }
 }

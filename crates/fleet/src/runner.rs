@@ -163,6 +163,7 @@ where
     // The harness's own probe runs beside the fleet: is the process itself the bottleneck?
     let probe = saturation::Probe::start();
     let dictionary = dictionary::train(&scenario)?;
+    let live = options.live.clone();
     let mut outcome = fleet(
         scenario,
         clients,
@@ -173,6 +174,10 @@ where
     )
     .await;
     probe.finish().await.record_into(&mut outcome.recorder);
+    if let Some(watch) = live {
+        // The probe's figures too (`scheduler_lag`): the watch holds what the report holds.
+        watch.done(Part::WHOLE.index, outcome.recorder.clone());
+    }
     outcome.mock_observed = mock.as_ref().map(observed);
     stop_mock.cancel();
     if let Some(serving) = serving {
@@ -305,13 +310,32 @@ where
             start,
         ))
     });
+    if let Some(watch) = &options.live {
+        watch.running(part.index, live_reader(&shared));
+    }
     arrivals(&shared, make_agent, &tallies, (start, part), &mut tasks).await;
     let stopped = Instant::now();
     wind_down(&shared, &mut tasks).await;
     if let Some(p) = progress {
         p.abort();
     }
-    collect(&shared, &tallies, tracking, stopped - start)
+    let outcome = collect(&shared, &tallies, tracking, stopped - start);
+    if let Some(watch) = &options.live {
+        watch.done(part.index, outcome.recorder.clone());
+    }
+    outcome
+}
+
+/// Reads the part for a [`crate::LiveWatch`]: the recorders (as the progress line does), agents
+/// alive and the clients' requests in flight, on demand.
+fn live_reader(shared: &Arc<Shared>) -> Arc<dyn Fn() -> crate::LiveReading + Send + Sync> {
+    let shared = shared.clone();
+    Arc::new(move || crate::LiveReading {
+        recorder: heap::shared(|| shared.registry.snapshot()),
+        alive: shared.alive.load(Ordering::Relaxed),
+        in_flight: (shared.clients.llm.in_flight() + shared.clients.tools.in_flight()) as u64,
+        ..crate::LiveReading::default()
+    })
 }
 
 /// Starts agents or sessions until a stop condition and returns at the stop: the closed
