@@ -123,6 +123,14 @@ pub(crate) struct RunArgs {
     /// scenario's [targets]; the keys it sets replace the scenario's (docs/ci.md).
     #[arg(long, value_name = "FILE")]
     pub(crate) budget: Option<PathBuf>,
+    /// Serve the run's live metrics in the Prometheus text format at http://ADDR/metrics
+    /// while it goes (docs/prometheus.md); port 0 picks a free one, printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving --metrics-listen this long after the run, so the last scrape sees its
+    /// final figures (the report's counters); a signal ends the wait. Like "30s".
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "metrics_listen")]
+    pub(crate) metrics_linger: Option<scenario::Dur>,
     /// An HTTP agent's runtime ([agent] kind = "http"): sample the memory (RSS) of this
     /// process during the run, for its peak and memory per live session (docs/agents.md).
     #[arg(long, value_name = "PID", conflicts_with = "cgroup")]

@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod logging;
 mod output;
+mod prometheus;
 mod scenario_source;
 mod signals;
 

@@ -58,4 +58,20 @@ async fn serve_answers_openai_requests_on_loopback() {
         .await
         .unwrap();
     assert_eq!(models["data"][0]["id"], "mock-gpt");
+    // What it served, in the Prometheus text format.
+    let root = base.strip_suffix("/v1").expect("the base URL ends in /v1");
+    let metrics = client
+        .get(format!("{root}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "fleetbench_mock_requests_total{endpoint=\"chat\"} 1"),
+        "{metrics}"
+    );
 }

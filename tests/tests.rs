@@ -45,6 +45,9 @@ mod fixtures;
 mod mcp;
 /// Per-agent heap: known bytes reported, frees and hand-offs charged to the owner.
 mod memory;
+/// `run --metrics-listen`: the Prometheus endpoint scraped mid-run (counters grow) and during
+/// `--metrics-linger` (counters equal report.json's); an unbindable address is exit 2.
+mod prometheus;
 /// The Responses API end to end: fleets with `api = "responses"`, streamed and whole, report
 /// as chat runs do, and the mock sees every attempt on that API.
 mod responses;

@@ -37,6 +37,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.out {
         check_writable(dir)?;
     }
+    // So does a --metrics-listen that cannot be bound; the endpoint serves until we return.
+    let live = fleet::LiveWatch::new();
+    let metrics = metrics_endpoint(args, &live)?;
     // Signals are caught before the plan is printed: once it is, a signal stops the run with
     // its report instead of killing it.
     let interrupt = CancellationToken::new();
@@ -44,10 +47,11 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     note(&plan(&scenario));
     let progress = ProgressView::new(&scenario);
     let options = RunOptions {
-        interrupt,
+        interrupt: interrupt.clone(),
         progress_every: progress.every,
         progress: Some(progress.callback()),
         secrets: Some(secrets),
+        live: args.metrics_listen.is_some().then_some(live),
         ..RunOptions::default()
     };
     let outcome = if scenario.agent.is_http() {
@@ -71,6 +75,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     written?;
     printed?;
+    if let (Some(server), Some(wait)) = (&metrics, args.metrics_linger) {
+        server.linger(wait.0, &interrupt);
+    }
     Ok(if outcome.stop == StopReason::Interrupted {
         signals::interrupted()
     } else if snapshot.passed {
@@ -78,6 +85,19 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--metrics-listen`: the Prometheus endpoint, bound now, its address on stderr.
+fn metrics_endpoint(
+    args: &RunArgs,
+    live: &fleet::LiveWatch,
+) -> anyhow::Result<Option<crate::prometheus::MetricsServer>> {
+    let Some(addr) = args.metrics_listen else {
+        return Ok(None);
+    };
+    let server = crate::prometheus::MetricsServer::start(addr, live.clone())?;
+    note_line(&format!("metrics: http://{}/metrics", server.addr));
+    Ok(Some(server))
 }
 
 /// Creates `dir` and writes and removes a probe file in it, so a directory the reports cannot

@@ -35,7 +35,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         // The server keeps serving if whoever reads stdout goes away.
         let _ = out(&format!(
-            "fleetbench mock serving on {scheme}://{bound}/v1 (scenario `{}`)\n  models: {}\n  tools:  {tools} (POST /tools/NAME)\n  mcp:    {scheme}://{bound}/mcp (streamable HTTP: the same tools)\n  stats:  {scheme}://{bound}/stats   (Ctrl-C to stop)\n",
+            "fleetbench mock serving on {scheme}://{bound}/v1 (scenario `{}`)\n  models: {}\n  tools:  {tools} (POST /tools/NAME)\n  mcp:    {scheme}://{bound}/mcp (streamable HTTP: the same tools)\n  stats:  {scheme}://{bound}/stats, Prometheus: {scheme}://{bound}/metrics   (Ctrl-C to stop)\n",
             scenario.name,
             config.models.join(", "),
         ));

@@ -125,6 +125,7 @@ impl MockServer {
             .route("/tools/{name}", post(tools::handle))
             .route("/mcp", mcp::route(&shared))
             .route("/stats", get(stats))
+            .route("/metrics", get(metrics))
             // After the routes: it applies to those registered before it.
             .method_not_allowed_fallback(reject::method_not_allowed)
             .fallback(reject::not_found)
@@ -134,7 +135,7 @@ impl MockServer {
     }
 
     /// The routes: `POST /v1/chat/completions`, `POST /v1/responses`, `GET /v1/models`,
-    /// `POST /tools/{name}`, `POST`/`GET`/`DELETE /mcp`, `GET /stats`.
+    /// `POST /tools/{name}`, `POST`/`GET`/`DELETE /mcp`, `GET /stats`, `GET /metrics`.
     pub fn router(&self) -> Router {
         self.router.clone()
     }
@@ -167,6 +168,15 @@ async fn models(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
 
 async fn stats(State(s): State<Arc<Shared>>) -> Json<StatsSnapshot> {
     Json(s.snapshot())
+}
+
+/// `GET /stats` in the Prometheus text format (docs/prometheus.md).
+async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    use crate::stats::prometheus;
+    (
+        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
+        prometheus::encode(&s.snapshot()),
+    )
 }
 
 /// Why a request gets no answer: an error status, or a reset connection. The HTTP handlers

@@ -27,12 +27,13 @@ pub(crate) const BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The routes, for the messages of 404 and 405.
-const ROUTES: [(&str, &str); 5] = [
+const ROUTES: [(&str, &str); 6] = [
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/responses"),
     ("GET", "/v1/models"),
     ("POST", "/tools/{name}"),
     ("GET", "/stats"),
+    ("GET", "/metrics"),
 ];
 
 /// The whole request body, at most [`BODY_LIMIT`] bytes.

@@ -422,5 +422,7 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+pub(crate) mod prometheus;
+
 #[cfg(test)]
 mod tests;
