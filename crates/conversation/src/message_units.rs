@@ -235,6 +235,23 @@ pub(crate) mod fixtures {
         m
     }
 
+    /// An empty [`session`], then each of `rounds` (a call with its output, as [`round`]
+    /// takes them) followed by a user's "next".
+    pub(crate) fn rounds_then_next(rounds: &[(&str, &str, &str, &str)]) -> Vec<Message> {
+        let mut m = session(0, 0);
+        for r in rounds {
+            m.extend(round(&[*r]));
+            m.push(Message::user("next", &C));
+        }
+        m
+    }
+
+    /// The contents of the tool messages of `m`, in order.
+    pub(crate) fn tool_contents(m: &[Message]) -> Vec<&str> {
+        let tools = m.iter().filter(|m| m.role == crate::message::Role::Tool);
+        tools.map(|m| m.content.as_str()).collect()
+    }
+
     /// [`session`] of `rounds` rounds ending in a `run_tests` round whose output is about
     /// `tokens` tokens (under [`C`]) with `fact` on its last line: the result the model just
     /// asked for, bigger than a small target.

@@ -122,40 +122,28 @@ fn plan(messages: &[Message]) -> Vec<(usize, Rewrite)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message_units::fixtures::{C, lines, round, run, run_with, session};
+    use crate::message_units::fixtures::{
+        C, lines, round, rounds_then_next, run, run_with, tool_contents,
+    };
     use crate::tokens::TokenCounter;
 
     const A: &str = r#"{"path":"src/a.rs"}"#;
     const B: &str = r#"{"path":"src/b.rs"}"#;
 
-    fn convo(rounds: &[(&str, &str, &str, &str)]) -> Vec<Message> {
-        let mut m = session(0, 0);
-        for r in rounds {
-            m.extend(round(&[*r]));
-            m.push(Message::user("next", &C));
-        }
-        m
-    }
-
-    fn contents(m: &[Message]) -> Vec<&str> {
-        let tools = m.iter().filter(|m| m.role == Role::Tool);
-        tools.map(|m| m.content.as_str()).collect()
-    }
-
     #[test]
     fn identical_outputs_point_to_the_newest() {
         let out = lines("grep", 20);
-        let before = convo(&[
+        let before = rounds_then_next(&[
             ("c1", "grep", "{\"q\":\"x\"}", &out),
             ("c2", "read_file", B, "fn b() {}\n".repeat(20).as_str()),
             ("c3", "grep", "{\"q\":\"y\"}", &out),
             ("c4", "grep", "{\"q\":\"z\"}", &out),
         ]);
         let after = run(&mut Dedup::default(), &before, 0);
-        let c = contents(&after);
+        let c = tool_contents(&after);
         assert_eq!(c[0], "[same output as the later call c4]");
         assert_eq!(c[2], "[same output as the later call c4]");
-        assert_eq!((c[1], c[3]), (contents(&before)[1], out.as_str()));
+        assert_eq!((c[1], c[3]), (tool_contents(&before)[1], out.as_str()));
         assert_eq!(
             after[3].origin,
             Origin::Reduced {
@@ -167,7 +155,7 @@ mod tests {
         let mut longer = after;
         longer.extend(round(&[("c5", "grep", "{}", &out)]));
         let again = run(&mut Dedup::default(), &longer, 0);
-        let c = contents(&again);
+        let c = tool_contents(&again);
         let to_c5 = "[same output as the later call c5]";
         assert_eq!([c[0], c[2], c[3]], [to_c5; 3]);
     }
@@ -176,7 +164,7 @@ mod tests {
     fn a_reread_with_a_changed_output_keeps_both() {
         // The file changed between the reads: the first output says something the second
         // does not (a fact only it holds), so neither is a copy and both stay whole.
-        let before = convo(&[
+        let before = rounds_then_next(&[
             (
                 "c1",
                 "read_file",
@@ -188,13 +176,13 @@ mod tests {
         ]);
         assert_eq!(run(&mut Dedup::default(), &before, 0), before);
         // Same call and same output: the earlier one becomes a reference to the newer copy.
-        let same = convo(&[
+        let same = rounds_then_next(&[
             ("c1", "read_file", A, &lines("a", 10)),
             ("c2", "read_file", A, &lines("a", 10)),
         ]);
         let after = run(&mut Dedup::default(), &same, 0);
         assert_eq!(
-            contents(&after),
+            tool_contents(&after),
             ["[same output as the later call c2]", &lines("a", 10)]
         );
         assert_eq!(run(&mut Dedup::default(), &after, 0), after);
@@ -202,7 +190,7 @@ mod tests {
 
     #[test]
     fn leaves_short_and_odd_outputs_alone() {
-        let before = convo(&[("c1", "ls", "{}", "ok"), ("c2", "ls", "{}", "ok")]);
+        let before = rounds_then_next(&[("c1", "ls", "{}", "ok"), ("c2", "ls", "{}", "ok")]);
         assert_eq!(run(&mut Dedup::default(), &before, 0), before);
         let odd = vec![
             Message::tool("z", "ls", lines("z", 9), &C),

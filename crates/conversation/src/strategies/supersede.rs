@@ -84,24 +84,12 @@ fn plan(messages: &[Message]) -> Vec<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message_units::fixtures::{C, call, lines, round, run, run_with, session};
+    use crate::message_units::fixtures::{
+        C, call, lines, round, rounds_then_next, run, run_with, session, tool_contents,
+    };
 
     const A: &str = r#"{"path":"src/a.rs"}"#;
     const B: &str = r#"{"path":"src/b.rs"}"#;
-
-    fn convo(rounds: &[(&str, &str, &str, &str)]) -> Vec<Message> {
-        let mut m = session(0, 0);
-        for r in rounds {
-            m.extend(round(&[*r]));
-            m.push(Message::user("next", &C));
-        }
-        m
-    }
-
-    fn contents(m: &[Message]) -> Vec<&str> {
-        let tools = m.iter().filter(|m| m.role == Role::Tool);
-        tools.map(|m| m.content.as_str()).collect()
-    }
 
     const OUTDATED_A: &str =
         r#"[superseded: read_file {"path":"src/a.rs"} was called again later]"#;
@@ -109,15 +97,15 @@ mod tests {
     #[test]
     fn a_reread_supersedes_the_earlier_output_even_when_it_changed() {
         let v1 = format!("{}\nFACT-v1 only here", lines("a v1", 10));
-        let before = convo(&[
+        let before = rounds_then_next(&[
             ("c1", "read_file", A, &v1),
             ("c2", "read_file", B, &lines("b", 10)),
             ("c3", "read_file", A, &lines("a v2", 10)),
         ]);
         let after = run(&mut Supersede::default(), &before, 0);
-        let c = contents(&after);
+        let c = tool_contents(&after);
         assert_eq!(c[0], OUTDATED_A);
-        assert_eq!(c[1..], contents(&before)[1..]);
+        assert_eq!(c[1..], tool_contents(&before)[1..]);
         assert!(matches!(after[3].origin, Origin::Reduced { .. }));
         // Lossy: the fact only the first read held is gone (dedup keeps it).
         assert!(!after.iter().any(|m| m.content.contains("FACT-v1")));
@@ -126,7 +114,7 @@ mod tests {
         let mut longer = after;
         longer.extend(round(&[("c4", "read_file", A, &lines("a v3", 10))]));
         let again = run(&mut Supersede::default(), &longer, 0);
-        let c = contents(&again);
+        let c = tool_contents(&again);
         assert_eq!([c[0], c[2]], [OUTDATED_A; 2]);
         assert_eq!(
             (c[1], c[3]),
@@ -137,7 +125,7 @@ mod tests {
     #[test]
     fn other_arguments_calls_made_together_and_pending_calls_supersede_nothing() {
         // Same tool, other arguments.
-        let before = convo(&[
+        let before = rounds_then_next(&[
             ("c1", "read_file", A, &lines("a", 10)),
             ("c2", "read_file", B, &lines("b", 10)),
         ]);
@@ -150,14 +138,14 @@ mod tests {
         ]));
         assert_eq!(run(&mut Supersede::default(), &together, 0), together);
         // A later call without its output yet.
-        let mut pending = convo(&[("c1", "read_file", A, &lines("a", 10))]);
+        let mut pending = rounds_then_next(&[("c1", "read_file", A, &lines("a", 10))]);
         pending.push(Message::assistant("", vec![call("c2", "read_file", A)], &C));
         assert_eq!(run(&mut Supersede::default(), &pending, 0), pending);
     }
 
     #[test]
     fn leaves_short_and_odd_outputs_alone() {
-        let before = convo(&[("c1", "ls", "{}", "ok"), ("c2", "ls", "{}", "ok")]);
+        let before = rounds_then_next(&[("c1", "ls", "{}", "ok"), ("c2", "ls", "{}", "ok")]);
         assert_eq!(run(&mut Supersede::default(), &before, 0), before);
         let long_args = format!("{{\"path\":\"{}\"}}", "d/".repeat(100));
         let text = superseded(&call("x", "read_file", &long_args));
