@@ -109,8 +109,8 @@ pub(crate) struct RunArgs {
     /// the run): report.json always, plus the formats of --format.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
-    /// Further report formats for --out: json, md, junit, csv (summary.csv and agents.csv;
-    /// repeat or separate with commas).
+    /// Further report formats for --out: json, md, junit, csv (summary.csv and agents.csv),
+    /// html (report.html, charts that open offline; repeat or separate with commas).
     #[arg(long, value_name = "FORMAT", value_delimiter = ',', requires = "out")]
     pub(crate) format: Vec<report::Format>,
     /// Print report.json to stdout instead of the summary (which goes to stderr), for jq.

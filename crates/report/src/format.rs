@@ -15,11 +15,19 @@ pub enum Format {
     /// `summary.csv` (a row per metric, figure and target) and `agents.csv` (a row per
     /// agent), for spreadsheets.
     Csv,
+    /// `report.html`: one self-contained page with SVG charts, to open in a browser.
+    Html,
 }
 
 impl Format {
     /// Every format, in the order they are listed in help and errors.
-    pub const ALL: [Format; 4] = [Format::Json, Format::Markdown, Format::Junit, Format::Csv];
+    pub const ALL: [Format; 5] = [
+        Format::Json,
+        Format::Markdown,
+        Format::Junit,
+        Format::Csv,
+        Format::Html,
+    ];
 
     /// The names of the files this format is written to.
     pub fn file_names(self) -> &'static [&'static str] {
@@ -28,6 +36,7 @@ impl Format {
             Format::Markdown => &["report.md"],
             Format::Junit => &["junit.xml"],
             Format::Csv => &["summary.csv", "agents.csv"],
+            Format::Html => &["report.html"],
         }
     }
 
@@ -38,6 +47,7 @@ impl Format {
             Format::Markdown => "markdown",
             Format::Junit => "junit",
             Format::Csv => "csv",
+            Format::Html => "html",
         }
     }
 }
@@ -50,7 +60,7 @@ impl fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown report format `{value}`: use one of json, md (or markdown), junit, csv")]
+#[error("unknown report format `{value}`: use one of json, md (or markdown), junit, csv, html")]
 pub struct ParseFormatError {
     /// The name given.
     pub value: String,
@@ -59,13 +69,14 @@ pub struct ParseFormatError {
 impl FromStr for Format {
     type Err = ParseFormatError;
 
-    /// Accepts `json`, `md` or `markdown`, `junit` and `csv`, in any case.
+    /// Accepts `json`, `md` or `markdown`, `junit`, `csv` and `html`, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "json" => Ok(Format::Json),
             "md" | "markdown" => Ok(Format::Markdown),
             "junit" => Ok(Format::Junit),
             "csv" => Ok(Format::Csv),
+            "html" => Ok(Format::Html),
             _ => Err(ParseFormatError {
                 value: s.to_owned(),
             }),
@@ -84,6 +95,7 @@ mod tests {
         assert_eq!("Markdown".parse(), Ok(Format::Markdown));
         assert_eq!("junit".parse(), Ok(Format::Junit));
         assert_eq!("CSV".parse(), Ok(Format::Csv));
+        assert_eq!("html".parse(), Ok(Format::Html));
         for f in Format::ALL {
             assert_eq!(f.to_string().parse(), Ok(f));
         }
@@ -95,7 +107,7 @@ mod tests {
         assert_eq!(err.value, "xml");
         assert_eq!(
             err.to_string(),
-            "unknown report format `xml`: use one of json, md (or markdown), junit, csv"
+            "unknown report format `xml`: use one of json, md (or markdown), junit, csv, html"
         );
     }
 
@@ -112,7 +124,8 @@ mod tests {
                 "report.md",
                 "junit.xml",
                 "summary.csv",
-                "agents.csv"
+                "agents.csv",
+                "report.html"
             ]
         );
     }

@@ -1,15 +1,17 @@
 //! fleetbench reports: a run's [`RunSnapshot`] as `report.json`, a terminal summary, Markdown
-//! for a CI job summary, JUnit XML for CI test reports and CSV for spreadsheets. Pure
-//! rendering plus [`write()`]; the numbers themselves come from the `metrics` crate.
+//! for a CI job summary, JUnit XML for CI test reports, CSV for spreadsheets and one
+//! self-contained HTML page with charts. Pure rendering plus [`write()`]; the numbers themselves come from the `metrics` crate.
 //!
 //! # Layout
-//! - `format`: [`Format`], the file formats by name (`json`, `md`, `junit`, `csv`) and file
-//!   names.
+//! - `format`: [`Format`], the file formats by name (`json`, `md`, `junit`, `csv`,
+//!   `html`) and file names.
 //! - `json`: [`json()`], the content of `report.json` (`docs/report.schema.json`).
 //! - `terminal`: [`terminal()`], the plain-text summary printed after a run.
 //! - `markdown`: [`markdown()`], GitHub-flavoured Markdown tables.
 //! - `junit`: [`junit()`], one JUnit test case per target.
 //! - `csv`: [`summary_csv()`] and [`agents_csv()`], `summary.csv` and `agents.csv`.
+//! - `html`: [`html()`], `report.html`: the page, its tables and sections.
+//! - `charts`: the page's SVG charts, drawn with plotters.
 //! - [`compare`]: reports of a base and a new build compared figure by figure, for CI gates.
 //! - `write`: [`write()`] and [`ReportError`]: the files into a directory.
 //! - `sections`: what the terminal and Markdown reports say, shared between them.
@@ -18,9 +20,11 @@
 //! - `table`: fixed-width and Markdown tables.
 //! - `readable`: human formatting of durations, sizes and percentages.
 
+mod charts;
 pub mod compare;
 mod csv;
 mod format;
+mod html;
 mod json;
 mod junit;
 mod markdown;
@@ -37,6 +41,7 @@ mod write;
 
 pub use csv::{agents_csv, csv_record, summary_csv};
 pub use format::{Format, ParseFormatError};
+pub use html::html;
 pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;

@@ -1,5 +1,5 @@
 //! A small table: columns with an alignment, rows of text, rendered as fixed-width plain text
-//! (terminal) or as a GitHub-flavoured Markdown table.
+//! (terminal), as a GitHub-flavoured Markdown table or as an HTML table.
 //!
 //! Public so every table fleetbench prints looks alike: the compression lab renders its
 //! results with it too.
@@ -106,6 +106,30 @@ impl Table {
             let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
+        out
+    }
+
+    /// An HTML `<table>`, every cell escaped, right-aligned columns with `class="num"`.
+    pub fn html(&self) -> String {
+        let esc = crate::html::escape;
+        let mut out = String::from("<table>\n<tr>");
+        for (name, _) in &self.columns {
+            out.push_str(&format!("<th>{}</th>", esc(name)));
+        }
+        out.push_str("</tr>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for ((_, align), c) in self.columns.iter().zip(row) {
+                let class = if *align == Align::Right {
+                    " class=\"num\""
+                } else {
+                    ""
+                };
+                out.push_str(&format!("<td{class}>{}</td>", esc(c)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
         out
     }
 }

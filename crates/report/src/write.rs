@@ -52,6 +52,7 @@ pub fn render(s: &RunSnapshot, format: Format) -> Vec<(&'static str, String)> {
             ("summary.csv", crate::summary_csv(s)),
             ("agents.csv", crate::agents_csv(s)),
         ],
+        Format::Html => vec![("report.html", crate::html(s))],
     }
 }
 

@@ -1,0 +1,74 @@
+//! `run --format html` (issue 17): a virtual smoke run writes one self-contained
+//! `report.html` (verdict and targets first, SVG charts, nothing fetched) that agrees with
+//! report.json; `--format html` without `--out` is exit 2.
+
+use serde_json::Value;
+
+use crate::common::{fleetbench, scenario};
+
+#[test]
+fn a_virtual_run_writes_a_self_contained_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    fleetbench()
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args([
+            "--clock", "virtual", "--seed", "7", "--format", "html", "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(0);
+    let page = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page:.200}");
+    assert!(page.ends_with("</html>\n"));
+    for needle in [
+        "http:", "https:", "//", "<script", "<link", "@import", "url(", "src=",
+    ] {
+        assert!(!page.contains(needle), "report.html holds {needle:?}");
+    }
+    let scenario = report["scenario"].as_str().unwrap();
+    assert!(page.contains(&format!("<h1>fleetbench: {scenario}</h1>")));
+    let verdict = if report["passed"].as_bool().unwrap() {
+        "<p class=\"verdict pass\"><strong>PASS"
+    } else {
+        "<p class=\"verdict fail\">"
+    };
+    let at = page.find(verdict).expect("the verdict");
+    assert!(
+        at < page.find("<svg").expect("a chart"),
+        "the verdict comes first"
+    );
+    // A row per target of report.json, and a percentile curve per latency metric recorded.
+    for t in report["targets"].as_array().unwrap() {
+        let name = t["target"].as_str().unwrap();
+        assert!(page.contains(&format!("<tr><td>{name}</td>")), "{name}");
+    }
+    for (metric, h) in report["latency"].as_object().unwrap() {
+        let label = format!("aria-label=\"percentile curve of {metric}\"");
+        assert_eq!(
+            page.contains(&label),
+            h["count"].as_u64() > Some(0),
+            "{metric}"
+        );
+    }
+    assert!(page.contains("aria-label=\"peak memory per agent\""));
+    assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
+}
+
+#[test]
+fn html_without_out_is_exit_2_naming_the_flag() {
+    let assert = fleetbench()
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args(["--format", "html"])
+        .assert()
+        .code(2);
+    let out = assert.get_output();
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(err.contains("--out <DIR>"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing ran");
+}
