@@ -46,6 +46,12 @@ pub(crate) enum Command {
     /// improvement never fails). Exits 1 when a regression reaches --fail-on, 2 on bad input.
     /// docs/ci.md has the whole CI gate.
     Compare(CompareArgs),
+    /// Find the largest fleet that meets every target: run the scenario under the virtual
+    /// clock at sizes chosen by doubling then bisection over --vary (docs/capacity.md).
+    ///
+    /// Exits 0 when a largest passing value was found, 2 on bad input or when the lower end
+    /// of the range already misses a target.
+    Sweep(SweepArgs),
 }
 
 impl Default for Command {
@@ -139,6 +145,43 @@ pub(crate) struct RunArgs {
     /// /sys/fs/cgroup, e.g. a container's, or its memory.current file).
     #[arg(long, value_name = "PATH")]
     pub(crate) cgroup: Option<PathBuf>,
+}
+
+/// `fleetbench sweep`: the capacity search (docs/capacity.md).
+#[derive(Debug, clap::Args)]
+pub(crate) struct SweepArgs {
+    /// Scenario file (TOML); the built-in default when absent. It runs under the virtual
+    /// clock whatever its `clock`.
+    pub(crate) scenario: Option<PathBuf>,
+    /// What to vary and over which range: `agents=LOW..HIGH` (`fleet.agents`), or for
+    /// open-loop arrivals `rate=LOW..HIGH` (`fleet.rate`, sessions/s). LOW must pass.
+    #[arg(long, value_name = "VAR=LOW..HIGH")]
+    pub(crate) vary: String,
+    /// Stop bisecting when the largest pass and the smallest failure are this close, in the
+    /// varied unit (default: 1 % of the range).
+    #[arg(long, value_name = "N")]
+    pub(crate) resolution: Option<f64>,
+    /// Run each step as N independent parts on N threads (`fleet.shards`).
+    #[arg(long)]
+    pub(crate) shards: Option<u32>,
+    /// Override how long each step lasts (`fleet.duration`), like "30s".
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) duration: Option<scenario::Dur>,
+    /// Override the run seed (the same seed gives the same steps and answer).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// How to print the steps on stdout.
+    #[arg(long, value_enum, default_value_t = SweepFormat::Table)]
+    pub(crate) format: SweepFormat,
+}
+
+/// The output of `sweep`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SweepFormat {
+    /// A table for people.
+    Table,
+    /// JSON, for CI and charts.
+    Json,
 }
 
 fn parse_duration(s: &str) -> Result<scenario::Dur, String> {

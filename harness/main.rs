@@ -44,6 +44,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Corpus(corpus) => commands::corpus::run(&corpus),
         Command::Compress(compress) => commands::compress::run(&compress),
         Command::Compare(compare) => commands::compare::run(&compare),
+        Command::Sweep(sweep) => commands::sweep::run(&sweep),
     }
 }
 

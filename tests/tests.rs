@@ -64,6 +64,9 @@ mod saturation;
 mod secrets;
 /// `serve`: the standalone mock answers real HTTP.
 mod serve;
+/// `sweep`: the capacity search finds a known limit, the same seed gives the same answer,
+/// empty ranges, unknown variables and failing lower ends are exit 2.
+mod sweep;
 /// TLS: live runs over TLS count what plain HTTP counts, a wrong CA is `tls` with one hint,
 /// plain HTTP needs no CA store.
 mod tls;

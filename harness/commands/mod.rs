@@ -7,4 +7,5 @@ pub(crate) mod print_scenario;
 pub(crate) mod run;
 pub(crate) mod runtime;
 pub(crate) mod serve;
+pub(crate) mod sweep;
 pub(crate) mod validate;
