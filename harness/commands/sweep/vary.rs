@@ -112,3 +112,70 @@ pub(crate) fn parse(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(arrival: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\nclock = \"virtual\"\n[fleet]\nagents = 10\nduration = \"5s\"\n{arrival}\n[[llm.providers]]\nname = \"mock\"\nbase_url = \"embedded\"\nmodel = \"m\"\n[targets]\nmin_concurrent_agents = 1\n"
+        );
+        Scenario::from_toml(&text, "test").expect("a valid scenario")
+    }
+
+    #[test]
+    fn agents_default_to_a_resolution_of_one_percent_of_the_range() {
+        let (variable, range) = parse("agents=500..20000", None, &scenario("")).unwrap();
+        assert_eq!(variable, Variable::Agents);
+        assert_eq!(
+            (range.from, range.to, range.resolution),
+            (500.0, 20_000.0, 195.0)
+        );
+        assert!(range.whole);
+    }
+
+    #[test]
+    fn a_rate_needs_open_loop_arrivals_and_is_not_rounded() {
+        let open = scenario("arrival = \"poisson\"\nrate = 5");
+        let (variable, range) = parse("rate=0.5..8", Some(0.25), &open).unwrap();
+        assert_eq!(variable, Variable::Rate);
+        assert_eq!((range.from, range.to, range.resolution), (0.5, 8.0, 0.25));
+        assert!(!range.whole);
+        let mut s = open.clone();
+        variable.apply(&mut s, 2.5);
+        assert_eq!(s.fleet.rate, Some(scenario::Rate(2.5)));
+        let err = parse("rate=1..5", None, &scenario("")).unwrap_err();
+        assert!(err.to_string().contains("closed-loop"), "{err}");
+    }
+
+    #[test]
+    fn bad_ranges_name_the_flag_the_value_and_a_fix() {
+        let s = scenario("");
+        for (vary, resolution, says) in [
+            (
+                "agents",
+                None,
+                "write the variable and its range as VAR=LOW..HIGH",
+            ),
+            ("agents=5", None, "write the range as LOW..HIGH"),
+            (
+                "agents=10..5",
+                None,
+                "the range is empty (10 is not below 5)",
+            ),
+            ("agents=5..5", None, "the range is empty"),
+            ("agents=1.5..5", None, "not a whole number of agents"),
+            ("agents=0..5", None, "not a whole number of agents"),
+            ("agents=x..5", None, "`x` is not a number"),
+            (
+                "agents=1..5",
+                Some(0.0),
+                "--resolution 0: give a positive step",
+            ),
+        ] {
+            let err = parse(vary, resolution, &s).unwrap_err().to_string();
+            assert!(err.contains(says), "{vary}: {err}");
+        }
+    }
+}
