@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(variable, Variable::Rate);
         assert_eq!((range.from, range.to, range.resolution), (0.5, 8.0, 0.25));
         assert!(!range.whole);
-        let mut s = open.clone();
+        let mut s = open;
         variable.apply(&mut s, 2.5);
         assert_eq!(s.fleet.rate, Some(scenario::Rate(2.5)));
         let err = parse("rate=1..5", None, &scenario("")).unwrap_err();
