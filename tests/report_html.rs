@@ -72,3 +72,45 @@ fn html_without_out_is_exit_2_naming_the_flag() {
     assert!(err.contains("--out <DIR>"), "{err}");
     assert!(out.stdout.is_empty(), "nothing ran");
 }
+
+/// The default run's page in a real browser: headless Chromium (Debian's `chromium`, which
+/// `.ci/run` installs) renders it with no console message and no network request, and takes a
+/// screenshot (tests/browser/check_page.py, whose control pages prove it would see either).
+#[test]
+fn the_default_runs_page_opens_in_headless_chromium_with_no_console_message_or_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("out");
+    fleetbench()
+        .args([
+            "run",
+            "--clock",
+            "virtual",
+            "--duration",
+            "10s",
+            "--format",
+            "html",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let shot = dir.path().join("report.png");
+    let check = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check_page.py"))
+        .arg(out.join("report.html"))
+        .arg(&shot)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let png = std::fs::read(&shot).expect("the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
