@@ -41,6 +41,9 @@ min_concurrent_agents = 1
 error_rate = 0.05
 "#;
 
+/// The range and resolution the tests sweep the small scenario over.
+const AGENTS: [&str; 4] = ["--vary", "agents=2..64", "--resolution", "1"];
+
 fn small() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("small.toml");
@@ -48,19 +51,13 @@ fn small() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-fn sweep_json(path: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+/// `sweep PATH --format json ARGS`, which must exit 0, its stdout parsed.
+fn sweep_json(path: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let out = fleetbench()
         .arg("sweep")
         .arg(path)
-        .args([
-            "--vary",
-            "agents=2..64",
-            "--resolution",
-            "1",
-            "--format",
-            "json",
-        ])
-        .args(extra)
+        .args(["--format", "json"])
+        .args(args)
         .output()
         .expect("fleetbench starts");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -85,7 +82,7 @@ fn passes(path: &std::path::Path, agents: u64) -> bool {
 #[test]
 fn finds_the_largest_passing_fleet_and_it_agrees_with_run() {
     let (_dir, path) = small();
-    let report = sweep_json(&path, &[]);
+    let report = sweep_json(&path, &AGENTS);
     let largest = report["largest_passing"].as_u64().unwrap();
     let failing = report["smallest_failing"].as_u64().unwrap();
     assert!((20..24).contains(&largest), "{report:#}");
@@ -112,8 +109,8 @@ fn finds_the_largest_passing_fleet_and_it_agrees_with_run() {
 #[test]
 fn the_same_seed_gives_the_same_steps_and_answer() {
     let (_dir, path) = small();
-    let a = sweep_json(&path, &["--shards", "2"]);
-    let b = sweep_json(&path, &["--shards", "2"]);
+    let a = sweep_json(&path, &[&AGENTS[..], &["--shards", "2"]].concat());
+    let b = sweep_json(&path, &[&AGENTS[..], &["--shards", "2"]].concat());
     assert_eq!(a, b);
     assert_eq!(a["shards"], 2);
 }
@@ -192,4 +189,22 @@ fn a_failing_lower_end_is_exit_2_with_its_failures_and_a_fix() {
         "{err}"
     );
     assert!(err.contains("like --vary agents=20..HIGH"), "{err}");
+}
+
+#[test]
+fn an_open_loop_rate_is_swept_too() {
+    // Two calls a session on the same mock (about 57 calls/s): the limit is near 28 sessions/s.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("open.toml");
+    let open = SMALL.replace(
+        "agents = 4\n",
+        "agents = 200\narrival = \"constant\"\nrate = 5\n",
+    );
+    std::fs::write(&path, open).expect("the scenario is written");
+    let report = sweep_json(&path, &["--vary", "rate=1..40", "--resolution", "0.5"]);
+    assert_eq!(report["variable"], "rate");
+    let largest = report["largest_passing"].as_f64().unwrap();
+    let failing = report["smallest_failing"].as_f64().unwrap();
+    assert!((20.0..36.0).contains(&largest), "{report:#}");
+    assert!(failing > largest && failing - largest <= 0.5, "{report:#}");
 }
