@@ -48,11 +48,11 @@ mod memory;
 /// `run --metrics-listen`: the Prometheus endpoint scraped mid-run (counters grow) and during
 /// `--metrics-linger` (counters equal report.json's); an unbindable address is exit 2.
 mod prometheus;
+/// `run --format html`: the self-contained page of a virtual run, nothing fetched.
+mod report_html;
 /// The Responses API end to end: fleets with `api = "responses"`, streamed and whole, report
 /// as chat runs do, and the mock sees every attempt on that API.
 mod responses;
-/// `run --format html`: the self-contained page of a virtual run, nothing fetched.
-mod report_html;
 /// `run`: fleets against the embedded mock, reports, the schema, exit codes, determinism.
 mod run;
 /// `run --format csv` and `--json`: the CSV files read back by Python, the report on stdout,
