@@ -139,8 +139,12 @@ fn call(r: &mut Recorder, class: CallClass, c: &CallRecord) {
         }
     }
     counters.retries += c.retries() as u64;
-    counters.tokens_in += u64::from(c.tokens_in);
-    counters.tokens_out += u64::from(c.tokens_out);
+    // Tokens are the LLM's (its `usage`): a tool's result size is not an LLM's output, and
+    // counting it made `tokens_out` (and tokens out/s) grow with tool traffic.
+    if class != CallClass::Tool {
+        counters.tokens_in += u64::from(c.tokens_in);
+        counters.tokens_out += u64::from(c.tokens_out);
+    }
     match c.cache_hit {
         Some(true) => counters.cache_hits += 1,
         Some(false) => counters.cache_misses += 1,
