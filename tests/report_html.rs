@@ -1,6 +1,6 @@
 //! `run --format html` (issue 17): a virtual smoke run writes one self-contained
 //! `report.html` (verdict and targets first, SVG charts, nothing fetched) that agrees with
-//! report.json; `--format html` without `--out` is exit 2.
+//! report.json (`--format html` without `--out`: tests/run_outputs.rs, with csv).
 
 use serde_json::Value;
 
@@ -57,20 +57,6 @@ fn a_virtual_run_writes_a_self_contained_page() {
     }
     assert!(page.contains("aria-label=\"peak memory per agent\""));
     assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
-}
-
-#[test]
-fn html_without_out_is_exit_2_naming_the_flag() {
-    let assert = fleetbench()
-        .arg("run")
-        .arg(scenario("smoke.toml"))
-        .args(["--format", "html"])
-        .assert()
-        .code(2);
-    let out = assert.get_output();
-    let err = String::from_utf8(out.stderr.clone()).unwrap();
-    assert!(err.contains("--out <DIR>"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing ran");
 }
 
 /// The default run's page in a real browser: headless Chromium (Debian's `chromium`, which

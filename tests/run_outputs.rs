@@ -201,16 +201,19 @@ fn the_summary_shows_the_rates() {
     assert!(line.ends_with("of virtual clock time"), "{line}");
 }
 
+/// The file formats need a directory: csv and html without `--out` are exit 2, before a run.
 #[test]
-fn csv_without_out_is_exit_2_naming_the_flag() {
-    let assert = fleetbench()
-        .arg("run")
-        .arg(scenario("smoke.toml"))
-        .args(["--format", "csv"])
-        .assert()
-        .code(2);
-    let out = assert.get_output();
-    let err = String::from_utf8(out.stderr.clone()).unwrap();
-    assert!(err.contains("--out <DIR>"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing ran");
+fn csv_and_html_without_out_are_exit_2_naming_the_flag() {
+    for format in ["csv", "html"] {
+        let assert = fleetbench()
+            .arg("run")
+            .arg(scenario("smoke.toml"))
+            .args(["--format", format])
+            .assert()
+            .code(2);
+        let out = assert.get_output();
+        let err = String::from_utf8(out.stderr.clone()).unwrap();
+        assert!(err.contains("--out <DIR>"), "{format}: {err}");
+        assert!(out.stdout.is_empty(), "{format}: nothing ran");
+    }
 }
