@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// How a lookup was served.
@@ -125,10 +125,13 @@ struct Ready<V> {
 }
 
 struct Pending<V> {
-    /// Waiters subscribe under the lock, so a value sent later is never missed (a watch channel
-    /// keeps its latest value). The leader sends `Some(value)` on success; on failure or
-    /// cancellation the slot is removed, dropping this sender, which wakes the waiters to retry.
-    done: watch::Sender<Option<V>>,
+    /// The callers waiting for this fetch, in the order they came. They register under the
+    /// lock, so none misses the value. The leader sends it to each on success, in that order;
+    /// on failure or cancellation the slot is removed, dropping the senders, which wakes the
+    /// waiters to retry. Not a watch channel: it wakes its receivers in a random order, and
+    /// which waiter runs first must be the same in every run of a seeded virtual fleet (the
+    /// order decides whose request reaches a server first, and so which one a fault hits).
+    waiters: Vec<oneshot::Sender<Arc<V>>>,
     /// Which leader owns this slot, so a leader only ever completes or abandons its own fetch.
     id: u64,
 }
@@ -193,7 +196,7 @@ impl<V> State<V> {
 /// What a lookup found, decided under one lock.
 enum Begin<'a, V> {
     Hit(V),
-    Wait(watch::Receiver<Option<V>>),
+    Wait(oneshot::Receiver<Arc<V>>),
     Lead(Leader<'a, V>),
 }
 
@@ -226,9 +229,13 @@ impl<V: Clone> Leader<'_, V> {
             let now = Instant::now();
             state.purge_expired(now);
             state.insert_ready(Arc::clone(&self.key), cached, now);
-            // Waiters subscribe only under the lock and the slot is gone: this count is final.
-            if pending.done.receiver_count() > 0 {
-                pending.done.send_replace(Some(value.clone()));
+            // Waiters register only under the lock and the slot is gone: the list is final.
+            if !pending.waiters.is_empty() {
+                let value = Arc::new(value.clone());
+                for waiter in pending.waiters {
+                    // A waiter that was cancelled meanwhile has dropped its receiver.
+                    let _ = waiter.send(Arc::clone(&value));
+                }
             }
         }
     }
@@ -244,7 +251,7 @@ impl<V> Drop for Leader<'_, V> {
             state.slots.get(&self.key),
             Some(Slot::Pending(pending)) if pending.id == self.id
         ) {
-            // Dropping the sender wakes every waiter with "closed": they retry.
+            // Dropping the senders wakes every waiter with "closed": they retry.
             state.slots.remove(&self.key);
         }
     }
@@ -278,7 +285,7 @@ impl<V: Clone + Send + Sync + 'static> ResponseCache<V> {
     {
         loop {
             // The cache is every agent's: its entries and indexes are shared heap.
-            let mut done = match heap::shared(|| self.begin(key)) {
+            let done = match heap::shared(|| self.begin(key)) {
                 Begin::Hit(value) => return (Ok(value), Lookup::Hit),
                 Begin::Wait(done) => done,
                 Begin::Lead(leader) => {
@@ -291,13 +298,9 @@ impl<V: Clone + Send + Sync + 'static> ResponseCache<V> {
                 }
             };
             // `Err` means the leader gave up (its sender was dropped without a value): retry.
-            let value = match done.wait_for(Option::is_some).await {
-                Ok(value) => value.clone(),
-                Err(_) => None,
-            };
-            if let Some(value) = value {
+            if let Ok(value) = done.await {
                 lock(&self.shared).stats.coalesced += 1;
-                return (Ok(value), Lookup::Coalesced);
+                return (Ok(V::clone(&value)), Lookup::Coalesced);
             }
         }
     }
@@ -330,14 +333,19 @@ impl<V: Clone + Send + Sync + 'static> ResponseCache<V> {
                 state.stats.hits += 1;
                 Begin::Hit(value)
             }
-            Some(Slot::Pending(pending)) => Begin::Wait(pending.done.subscribe()),
+            Some(Slot::Pending(pending)) => {
+                let (done, wait) = oneshot::channel();
+                pending.waiters.push(done);
+                Begin::Wait(wait)
+            }
             None => {
                 let id = state.next_tick();
                 let key: Arc<str> = Arc::from(key);
-                let (done, _) = watch::channel(None);
-                state
-                    .slots
-                    .insert(Arc::clone(&key), Slot::Pending(Pending { done, id }));
+                let pending = Pending {
+                    waiters: Vec::new(),
+                    id,
+                };
+                state.slots.insert(Arc::clone(&key), Slot::Pending(pending));
                 state.stats.misses += 1;
                 Begin::Lead(Leader {
                     shared: &self.shared,

@@ -340,3 +340,48 @@ fn debug_does_not_need_debug_values() {
     let text = format!("{cache:?}");
     assert!(text.starts_with("ResponseCache {"), "{text}");
 }
+
+/// Callers waiting on one fetch resume in the order they came, and when the fetch fails the
+/// first of them leads the retry: a seeded virtual fleet depends on it (whose request reaches
+/// the server first decides which one a fault hits). A watch channel, used here before, woke
+/// them in a random order and a 1,000-agent fixture had two outcomes run to run.
+#[tokio::test(start_paused = true)]
+async fn waiters_resume_in_the_order_they_came() {
+    for first_fails in [false, true] {
+        let cache = cache(Duration::from_secs(60), 10);
+        let resumed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let leads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = JoinSet::new();
+        for i in 0..32_usize {
+            let (cache, resumed, leads) = (cache.clone(), resumed.clone(), leads.clone());
+            tasks.spawn(async move {
+                let fetch = || async {
+                    let attempt = {
+                        let mut leads = leads.lock().unwrap();
+                        leads.push(i);
+                        leads.len() - 1
+                    };
+                    sleep(Duration::from_millis(100)).await;
+                    if first_fails && attempt == 0 {
+                        Err("boom".to_owned())
+                    } else {
+                        Ok(7)
+                    }
+                };
+                let (result, _) = cache.get_or_fetch("k", fetch).await;
+                resumed.lock().unwrap().push(i);
+                result
+            });
+        }
+        tasks.join_all().await;
+        // When caller 0's fetch fails, caller 1, first in line, fetches again for the others.
+        let lead: &[usize] = if first_fails { &[0, 1] } else { &[0] };
+        assert_eq!(*leads.lock().unwrap(), lead);
+        let in_order: Vec<usize> = (0..32).collect();
+        assert_eq!(
+            *resumed.lock().unwrap(),
+            in_order,
+            "first_fails: {first_fails}"
+        );
+    }
+}
