@@ -52,6 +52,12 @@ pub(crate) enum Command {
     /// Exits 0 when a largest passing value was found, 2 on bad input or when the lower end
     /// of the range already misses a target.
     Sweep(SweepArgs),
+    /// Rebuild the reports of a run from what it left in its --out directory: its report.json,
+    /// or, when it ended without one (killed, crashed), its interval log.
+    ///
+    /// Exits 0 when every target was met, 1 when one was missed or the run did not end, 2 on
+    /// bad input.
+    Report(crate::commands::report::ReportArgs),
 }
 
 impl Default for Command {
@@ -122,6 +128,10 @@ pub(crate) struct RunArgs {
     /// Print report.json to stdout instead of the summary (which goes to stderr), for jq.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The time series' interval for --out, of the run's clock, like "1s" or "250ms": each
+    /// one is written to intervals.hlog and intervals.jsonl as it ends (docs/metrics.md).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, default_value = "1s", requires = "out")]
+    pub(crate) interval: scenario::Dur,
     /// Print the plan of the run and exit without running it.
     #[arg(long)]
     pub(crate) plan: bool,
@@ -186,6 +196,21 @@ pub(crate) enum SweepFormat {
 
 fn parse_duration(s: &str) -> Result<scenario::Dur, String> {
     s.parse()
+}
+
+/// `--interval`: a whole number of milliseconds, at least one (the interval log's timestamps
+/// are in milliseconds).
+fn parse_interval(s: &str) -> Result<scenario::Dur, String> {
+    let d = parse_duration(s)?;
+    if d.0.is_zero() {
+        return Err("an interval of zero cuts nothing; give at least 1ms, like 1s".to_owned());
+    }
+    if d.0.subsec_nanos() % 1_000_000 != 0 {
+        return Err(
+            "the interval log counts in whole milliseconds; give one like 250ms or 1s".to_owned(),
+        );
+    }
+    Ok(d)
 }
 
 fn parse_model(s: &str) -> Result<String, String> {

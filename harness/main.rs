@@ -45,6 +45,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Compress(compress) => commands::compress::run(&compress),
         Command::Compare(compare) => commands::compare::run(&compare),
         Command::Sweep(sweep) => commands::sweep::run(&sweep),
+        Command::Report(report) => commands::report::run(&report),
     }
 }
 

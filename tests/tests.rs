@@ -40,6 +40,9 @@ mod compress_spread;
 /// hitting and is reproducible, the overload fleet fails with its bottleneck named, the coding
 /// fleet compresses; every fixture validates with no environment variable set.
 mod fixtures;
+/// The time series: intervals written as they end add up to the report, HdrHistogram's
+/// Python port reads the log, a run killed halfway is rebuilt by `fleetbench report`.
+mod intervals;
 /// MCP tools: a fleet whose tools are the MCP server of `fleetbench serve` counts what HTTP
 /// tools count, with the same latency model; a server without a configured tool is exit 2.
 mod mcp;

@@ -4,6 +4,7 @@ pub(crate) mod compare;
 pub(crate) mod compress;
 pub(crate) mod corpus;
 pub(crate) mod print_scenario;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod runtime;
 pub(crate) mod serve;

@@ -37,6 +37,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.out {
         check_writable(dir)?;
     }
+    let (interval, on_interval) = interval_log(args, &scenario)?;
     // So does a --metrics-listen that cannot be bound; the endpoint serves until we return.
     let live = fleet::LiveWatch::new();
     let metrics = metrics_endpoint(args, &live)?;
@@ -52,6 +53,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         progress: Some(progress.callback()),
         secrets: Some(secrets),
         live: args.metrics_listen.is_some().then_some(live),
+        interval,
+        on_interval,
         ..RunOptions::default()
     };
     let outcome = if scenario.agent.is_http() {
@@ -85,6 +88,45 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// With --out, the time series written as it happens (`report::interval_log`): the interval
+/// and what writes each one. A write that fails is said once and the run goes on without it.
+fn interval_log(
+    args: &RunArgs,
+    scenario: &Scenario,
+) -> anyhow::Result<(Duration, Option<fleet::IntervalFn>)> {
+    let every = if args.interval.0.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        args.interval.0
+    };
+    let Some(dir) = &args.out else {
+        return Ok((every, None));
+    };
+    let header = report::interval_log::LogHeader::new(scenario, every);
+    let log = report::interval_log::IntervalLog::create(dir, &header).with_context(|| {
+        format!(
+            "--out {}: cannot create the interval log; give a directory you can write to",
+            dir.display()
+        )
+    })?;
+    let log = std::sync::Mutex::new(Some(log));
+    let write: fleet::IntervalFn = Arc::new(move |interval: &metrics::Interval| {
+        let mut log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(writer) = log.as_mut()
+            && let Err(err) = writer.append(interval)
+        {
+            note_line(&format!(
+                "warning: {}: cannot write the interval log ({err}); the run goes on without it",
+                writer.path().display()
+            ));
+            *log = None;
+        }
+    });
+    Ok((every, Some(write)))
 }
 
 /// `--metrics-listen`: the Prometheus endpoint, bound now, its address on stderr.

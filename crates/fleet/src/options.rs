@@ -42,6 +42,9 @@ pub struct Progress {
 /// A callback that receives progress.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// A callback that receives the run's intervals, in time order, as they end.
+pub type IntervalFn = Arc<dyn Fn(&metrics::Interval) + Send + Sync>;
+
 /// A callback that receives the embedded mock's base URL.
 pub type MockFn = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -66,6 +69,11 @@ pub struct RunOptions {
     pub on_mock: Option<MockFn>,
     /// Read from outside while the run goes (`run --metrics-listen`, docs/prometheus.md).
     pub live: Option<crate::live::LiveWatch>,
+    /// The time series' interval, of the run's clock (`run --interval`).
+    pub interval: Duration,
+    /// Called with each interval of the run as it ends ([`metrics::Interval`]); `None` cuts
+    /// none.
+    pub on_interval: Option<IntervalFn>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -86,6 +94,8 @@ impl Default for RunOptions {
             mock: None,
             on_mock: None,
             live: None,
+            interval: Duration::from_secs(1),
+            on_interval: None,
         }
     }
 }

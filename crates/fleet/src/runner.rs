@@ -31,7 +31,10 @@ use conversation::cold::Dictionary;
 
 use crate::agent::{Agent, AgentContext, TurnReport, tool_definitions};
 use crate::dictionary;
-pub use crate::options::{MockFn, Progress, ProgressFn, RunError, RunOptions, RunOutcome};
+use crate::intervals::Merger;
+pub use crate::options::{
+    IntervalFn, MockFn, Progress, ProgressFn, RunError, RunOptions, RunOutcome,
+};
 use crate::process;
 use crate::saturation;
 use crate::schedule::OpenSchedule;
@@ -54,6 +57,14 @@ where
     let tracking = heap::installed();
     tally::warm_shared_state(scenario);
     let make_agent = Arc::new(make_agent);
+    let parts_of = match scenario.clock {
+        ClockMode::Live => 1,
+        ClockMode::Virtual => scenario.fleet.shards.max(1),
+    };
+    let merger = options
+        .on_interval
+        .clone()
+        .map(|on_interval| Merger::new(parts_of, on_interval));
     let parts = match scenario.clock {
         ClockMode::Live => {
             let _ = clients::raise_fd_limit();
@@ -61,14 +72,25 @@ where
                 .enable_all()
                 .build()
                 .map_err(RunError::Runtime)?;
-            vec![runtime.block_on(live(Arc::new(scenario.clone()), make_agent, options))?]
+            vec![runtime.block_on(live(
+                Arc::new(scenario.clone()),
+                make_agent,
+                options,
+                merger,
+            ))?]
         }
         ClockMode::Virtual if scenario.fleet.shards <= 1 => {
-            vec![virtual_part(scenario, Part::WHOLE, make_agent, options)?]
+            vec![virtual_part(
+                scenario,
+                Part::WHOLE,
+                make_agent,
+                options,
+                merger,
+            )?]
         }
         ClockMode::Virtual => {
             shard::run_parts(scenario.fleet.shards, &options, |part, options| {
-                virtual_part(scenario, part, make_agent.clone(), options)
+                virtual_part(scenario, part, make_agent.clone(), options, merger.clone())
             })?
         }
     };
@@ -82,6 +104,7 @@ fn virtual_part<A, F>(
     part: Part,
     make_agent: Arc<F>,
     options: RunOptions,
+    merger: Option<Arc<Merger>>,
 ) -> Result<PartOutcome, RunError>
 where
     A: Agent + 'static,
@@ -103,7 +126,7 @@ where
             Arc::new(clients),
             make_agent,
             options,
-            part,
+            (part, merger),
             dictionary,
         )
         .await;
@@ -141,6 +164,7 @@ async fn live<A, F>(
     scenario: Arc<Scenario>,
     make_agent: Arc<F>,
     options: RunOptions,
+    merger: Option<Arc<Merger>>,
 ) -> Result<PartOutcome, RunError>
 where
     A: Agent + 'static,
@@ -169,7 +193,7 @@ where
         clients,
         make_agent,
         options,
-        Part::WHOLE,
+        (Part::WHOLE, merger),
         dictionary,
     )
     .await;
@@ -280,7 +304,7 @@ async fn fleet<A, F>(
     clients: Arc<Clients>,
     make_agent: Arc<F>,
     options: RunOptions,
-    part: Part,
+    (part, merger): (Part, Option<Arc<Merger>>),
     dictionary: Option<Dictionary>,
 ) -> PartOutcome
 where
@@ -313,11 +337,16 @@ where
     if let Some(watch) = &options.live {
         watch.running(part.index, live_reader(&shared));
     }
+    let cutting = merger.map(|m| Cutting::start(&shared, m, (start, options.interval, part.index)));
     arrivals(&shared, make_agent, &tallies, (start, part), &mut tasks).await;
     let stopped = Instant::now();
     wind_down(&shared, &mut tasks).await;
     if let Some(p) = progress {
         p.abort();
+    }
+    settle_caches(&shared);
+    if let Some(cutting) = cutting {
+        cutting.finish().await;
     }
     let outcome = collect(&shared, &tallies, tracking, stopped - start);
     if let Some(watch) = &options.live {
@@ -388,21 +417,26 @@ fn collect(
         .iter()
         .map(|t| t.finish(tracking))
         .collect();
-    let mut recorder = shared.registry.snapshot();
-    // The caches' own counts, which no call records.
-    for (tool, stats) in shared.clients.tools.cache_stats() {
-        let cache = recorder.tool_cache.entry(tool).or_default();
-        cache.evictions += stats.evictions;
-        cache.expirations += stats.expirations;
-    }
     PartOutcome {
-        recorder,
+        recorder: shared.registry.snapshot(),
         agents,
         breakers: breakers(&shared.clients),
         alive_peak: shared.alive_peak.load(Ordering::Relaxed),
         simulated,
         stop: shared.stop.reason().unwrap_or(StopReason::Duration),
         mock_observed: None,
+    }
+}
+
+/// Records the caches' own counts, which no call records, once the agents are done (in the
+/// last interval of the time series).
+fn settle_caches(shared: &Shared) {
+    for (tool, stats) in shared.clients.tools.cache_stats() {
+        shared.record(|r| {
+            let cache = r.tool_cache.entry(tool).or_default();
+            cache.evictions += stats.evictions;
+            cache.expirations += stats.expirations;
+        });
     }
 }
 
@@ -508,10 +542,12 @@ fn breakers(clients: &Clients) -> Vec<BreakerSummary> {
 }
 
 mod closed_loop;
+mod cutting;
 mod open_loop;
 mod progress;
 mod wind_down;
 
+use cutting::Cutting;
 use progress::report_progress;
 use wind_down::wind_down;
 

@@ -63,8 +63,8 @@ impl TurnParts {
     }
 }
 
-/// Sums of turn parts per response-time bucket.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Sums of turn parts per response-time bucket (serialized for the interval log).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breakdown {
     /// bucket → (turns, response sum µs, part sums µs).
     buckets: BTreeMap<u16, (u64, u128, [u128; PARTS.len()])>,

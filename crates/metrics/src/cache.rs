@@ -23,7 +23,7 @@ pub enum CacheOutcome {
 }
 
 /// One tool's cache as recorded: counts and latency per outcome. Merges exactly.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolCacheRecord {
     /// Calls served from a ready entry.
     pub hits: u64,

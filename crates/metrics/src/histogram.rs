@@ -76,6 +76,12 @@ impl LatencyHistogram {
         self.outliers
     }
 
+    /// Sets the count of values above an hour (a histogram read from a format that keeps
+    /// them as an hour, with the count kept apart).
+    pub fn set_outliers(&mut self, outliers: u64) {
+        self.outliers = outliers;
+    }
+
     /// The value at quantile `q` in [0, 1] (zero when empty).
     pub fn quantile(&self, q: f64) -> Duration {
         if self.hist.is_empty() {
@@ -118,8 +124,8 @@ impl LatencyHistogram {
         self.outliers += other.outliers;
     }
 
-    /// The V2-deflate encoding, base64.
-    fn encode(&self) -> String {
+    /// The V2-deflate encoding, base64 (as report.json and interval logs hold it).
+    pub(crate) fn encode(&self) -> String {
         let mut bytes = Vec::new();
         V2DeflateSerializer::new()
             .serialize(&self.hist, &mut bytes)
@@ -127,7 +133,8 @@ impl LatencyHistogram {
         BASE64.encode(bytes)
     }
 
-    fn decode(hdr: &str, outliers: u64) -> Result<Self, String> {
+    /// Reads what [`LatencyHistogram::encode`] wrote (or any V2 HdrHistogram within 1 µs .. 1 h).
+    pub(crate) fn decode(hdr: &str, outliers: u64) -> Result<Self, String> {
         let bytes = BASE64
             .decode(hdr)
             .map_err(|e| format!("`hdr` is not base64: {e}"))?;

@@ -10,6 +10,7 @@
 //! - `breakdown`: [`TurnParts`], [`Breakdown`] and the [`TailBreakdown`] of turns at or above p95.
 //! - `recorder`: [`Recorder`] (one worker's metrics) and [`Registry`] (one recorder per thread).
 //! - `agent`: [`AgentSummary`] and [`AgentReport`].
+//! - `interval`: [`Interval`], what one interval of the run's clock recorded (the time series).
 //! - `harness`: [`HarnessSection`], whether the harness itself saturated (live clock), from
 //!   the probe's [`HarnessFigures`] and the `scheduler_lag` histogram.
 //! - `runtime`: [`RuntimeSection`], the runtime under test of an HTTP-agent run: attribution,
@@ -33,6 +34,7 @@ mod error;
 pub mod figures;
 mod harness;
 mod histogram;
+mod interval;
 mod rates;
 mod recorder;
 mod runtime;
@@ -51,6 +53,7 @@ pub use harness::{
     SCHEDULER_LAG_P99_LIMIT, SaturationReason,
 };
 pub use histogram::{AgentLatency, LatencyHistogram};
+pub use interval::{Interval, hlog_header, read_hlog};
 pub use rates::Rates;
 pub use recorder::{Recorder, Registry};
 pub use runtime::{RuntimeFailures, RuntimeMemory, RuntimeSection, TurnSplit};

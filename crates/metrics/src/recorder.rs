@@ -102,6 +102,8 @@ impl Recorder {
 #[derive(Debug)]
 pub struct Registry {
     slots: Vec<Mutex<Recorder>>,
+    /// What earlier intervals took from the slots ([`Registry::take_interval`]).
+    settled: Mutex<Recorder>,
 }
 
 /// Slots in a registry. Threads beyond this share slots (still correct, merely contended).
@@ -129,6 +131,7 @@ impl Default for Registry {
     fn default() -> Self {
         Self {
             slots: (0..SLOTS).map(|_| Mutex::default()).collect(),
+            settled: Mutex::default(),
         }
     }
 }
@@ -145,11 +148,31 @@ impl Registry {
 
     /// Everything recorded so far, merged.
     pub fn snapshot(&self) -> Recorder {
-        let mut all = Recorder::default();
+        let mut all = self
+            .settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for slot in &self.slots {
             all.merge(&slot.lock().unwrap_or_else(PoisonError::into_inner));
         }
         all
+    }
+
+    /// What was recorded since the last call (or the start), merged: one interval of the
+    /// time series. [`Registry::snapshot`] still counts it, so the snapshot is always the sum
+    /// of the intervals taken and what has been recorded since.
+    pub fn take_interval(&self) -> Recorder {
+        let mut interval = Recorder::default();
+        for slot in &self.slots {
+            let taken = std::mem::take(&mut *slot.lock().unwrap_or_else(PoisonError::into_inner));
+            interval.merge(&taken);
+        }
+        self.settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge(&interval);
+        interval
     }
 }
 
@@ -221,6 +244,30 @@ mod tests {
             prop_assert_eq!(&ab_c, &c_a_b);
             prop_assert_eq!(&ab_c, &recorder(&all));
         }
+    }
+
+    #[test]
+    fn intervals_sum_to_the_snapshot() {
+        let reg = Registry::default();
+        let mut intervals = Vec::new();
+        for i in 0..5u64 {
+            reg.with(|r| {
+                r.record(MetricKind::AgentResponse, Duration::from_millis(i + 1));
+                r.counters.turns += i;
+            });
+            intervals.push(reg.take_interval());
+            assert_eq!(intervals[usize::try_from(i).unwrap()].counters.turns, i);
+        }
+        reg.with(|r| r.counters.turns += 100);
+        let mut sum = Recorder::default();
+        for interval in &intervals {
+            sum.merge(interval);
+        }
+        assert_eq!(sum.counters.turns, 10);
+        assert_eq!(sum.histogram(MetricKind::AgentResponse).count(), 5);
+        // The snapshot holds the intervals and what came after the last one.
+        sum.counters.turns += 100;
+        assert_eq!(reg.snapshot(), sum);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum StopReason {
     Turns,
     /// Stopped from outside (SIGINT, SIGTERM or SIGHUP).
     Interrupted,
+    /// The run ended without writing its report (killed, crashed): the report was rebuilt
+    /// from its interval log (`fleetbench report`).
+    Killed,
 }
 
 impl StopReason {
@@ -35,6 +38,7 @@ impl StopReason {
             StopReason::Sessions => "sessions",
             StopReason::Turns => "turns",
             StopReason::Interrupted => "interrupted",
+            StopReason::Killed => "killed",
         }
     }
 }
@@ -150,6 +154,7 @@ mod tests {
             StopReason::Sessions,
             StopReason::Turns,
             StopReason::Interrupted,
+            StopReason::Killed,
         ] {
             let wire = serde_json::to_value(s).unwrap();
             assert_eq!(wire, s.as_str());

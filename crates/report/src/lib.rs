@@ -25,6 +25,7 @@ pub mod compare;
 mod csv;
 mod format;
 mod html;
+pub mod interval_log;
 mod json;
 mod junit;
 mod markdown;
