@@ -125,12 +125,13 @@ pub fn html(s: &RunSnapshot) -> String {
     out.push_str(&sections::counters(s).html());
 
     section(&mut out, "Over time");
-    // Issue 17, "Time series": these charts need per-interval recording, which runs do not
-    // keep yet. Draw them here from the interval log once it exists.
+    // Issue 17, "Time series": the run's intervals are on disk (`interval_log`); drawing them
+    // here is the next step.
     out.push_str(
-        "<p class=\"note\" id=\"time-series\">Not recorded yet: latency percentiles over time, \
+        "<p class=\"note\" id=\"time-series\">Not drawn yet: latency percentiles over time, \
          agents alive and throughput over time, the breaker state timeline and errors over \
-         time need per-interval recording, which this version does not keep.</p>\n",
+         time. The run's intervals are in intervals.hlog and intervals.jsonl beside this \
+         page.</p>\n",
     );
 
     section(&mut out, "Process");
