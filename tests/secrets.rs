@@ -160,8 +160,8 @@ fn run_against_echo(scenario_text: Option<&str>, args: &[&str]) -> Outputs {
     }
     assert_eq!(
         reports,
-        3,
-        "report.json, report.md and junit.xml in {}",
+        5,
+        "report.json, report.md, junit.xml and the interval log's two files in {}",
         out.display()
     );
     drop(rt);
