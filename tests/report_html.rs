@@ -56,6 +56,10 @@ fn a_virtual_run_writes_a_self_contained_page() {
         );
     }
     assert!(page.contains("aria-label=\"peak memory per agent\""));
+    // The run over time, from the interval log written beside the page.
+    for label in ["agent_response over time", "agents alive", "throughput"] {
+        assert!(page.contains(&format!("aria-label=\"{label}\"")), "{label}");
+    }
     assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
 }
 

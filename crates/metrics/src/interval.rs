@@ -84,10 +84,12 @@ impl Interval {
 }
 
 /// The histograms of an interval log, by interval start (milliseconds from the run's start)
-/// and metric. Lines with a tag that is no metric are skipped; a line cut off by the end of
-/// the file (a run killed while writing it) ends the reading.
+/// and metric: every metric, or those of `only` (the others are not decoded). Lines with a
+/// tag that is no metric are skipped; a line cut off by the end of the file (a run killed
+/// while writing it) ends the reading.
 pub fn read_hlog(
     text: &[u8],
+    only: Option<&[MetricKind]>,
 ) -> Result<BTreeMap<u64, BTreeMap<MetricKind, LatencyHistogram>>, String> {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     // Only whole lines: the last one may be cut off.
@@ -104,6 +106,9 @@ pub fn read_hlog(
         let Some(kind) = h.tag().and_then(|t| MetricKind::parse(t.as_str())) else {
             continue;
         };
+        if only.is_some_and(|only| !only.contains(&kind)) {
+            continue;
+        }
         let start_ms = (h.start_timestamp().as_secs_f64() * 1000.0).round() as u64;
         let histogram = LatencyHistogram::decode(h.encoded_histogram(), 0)
             .map_err(|e| format!("the {} histogram at {start_ms} ms: {e}", kind.as_str()))?;
@@ -148,11 +153,13 @@ mod tests {
         // A line cut off halfway, as a SIGKILL leaves it.
         let cut = intervals[2].hlog_lines();
         log.push_str(&cut[..cut.len() / 2]);
-        let read = read_hlog(log.as_bytes()).expect("the log reads");
+        let read = read_hlog(log.as_bytes(), None).expect("the log reads");
         assert_eq!(read.len(), 3, "{:?}", read.keys());
         for interval in &intervals {
             let start = u64::try_from(interval.start.as_millis()).unwrap();
             assert_eq!(read[&start], interval.recorder.latency, "interval {start}");
         }
+        let some = read_hlog(log.as_bytes(), Some(&[MetricKind::ToolCall])).expect("it reads");
+        assert!(some.values().all(|m| m.keys().eq([&MetricKind::ToolCall])));
     }
 }

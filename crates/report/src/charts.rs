@@ -1,5 +1,6 @@
 //! The HTML report's charts, drawn with plotters' SVG backend into strings that the page
-//! inlines: a latency metric's percentile curve, labelled bars and a histogram of values.
+//! inlines: a latency metric's percentile curve, labelled bars, a histogram of values, lines
+//! over the run's time and a timeline of states.
 //!
 //! Text stays `<text>` with a generic font family (nothing is loaded); the SVG namespace
 //! attribute is dropped, as an `<svg>` inside HTML needs none, so the page holds no URL.
@@ -198,6 +199,120 @@ pub(crate) fn histogram(
     })
 }
 
+/// Line colours, in the order of the series.
+const PALETTE: [RGBColor; 6] = [
+    INK,
+    RGBColor(0xd9, 0x73, 0x00),
+    RGBColor(0x2e, 0x8b, 0x57),
+    RGBColor(0xb2, 0x22, 0x22),
+    RGBColor(0x6a, 0x3d, 0x9a),
+    RGBColor(0x55, 0x55, 0x55),
+];
+
+/// A line per `(name, points)` over the run's time (x in s from the start, y in `unit`),
+/// with a legend.
+pub(crate) fn lines(title: &str, unit: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+    let points = || series.iter().flat_map(|(_, p)| p.iter());
+    let x_top = points().map(|p| p.0).fold(0.0, f64::max).max(0.001);
+    let y_top = points().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.05;
+    svg(title, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_top, 0f64..y_top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("s")
+            .y_desc(unit)
+            .label_style((FONT, 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for ((name, points), color) in series.iter().zip(PALETTE.iter().cycle()) {
+            let color = *color;
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// The colour of a breaker state: green closed, amber half-open, red open.
+fn state_color(state: metrics::BreakerState) -> RGBColor {
+    match state {
+        metrics::BreakerState::Closed => RGBColor(0x2e, 0x8b, 0x57),
+        metrics::BreakerState::HalfOpen => RGBColor(0xe6, 0xa1, 0x00),
+        metrics::BreakerState::Open => RGBColor(0xb2, 0x22, 0x22),
+    }
+}
+
+/// A row per `rows` name, coloured along the run's time by its state in each
+/// `(start s, end s, states)` span (a state per row): green closed, amber half-open, red open.
+pub(crate) fn states(
+    title: &str,
+    rows: &[String],
+    spans: &[(f64, f64, Vec<metrics::BreakerState>)],
+) -> String {
+    let n = u32::try_from(rows.len()).unwrap_or(u32::MAX).max(1);
+    let x_top = spans.iter().map(|s| s.1).fold(0.0, f64::max).max(0.001);
+    svg(title, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(140)
+            .build_cartesian_2d(0f64..x_top, (0u32..n).into_segmented())
+            .map_err(|e| e.to_string())?;
+        let name = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => rows.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc("s (green closed, amber half-open, red open)")
+            .y_labels(n as usize)
+            .y_label_formatter(&name)
+            .label_style((FONT, 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(spans.iter().flat_map(|(start, end, states)| {
+                states.iter().zip(0u32..).map(move |(state, i)| {
+                    let mut bar = Rectangle::new(
+                        [
+                            (*start, SegmentValue::Exact(i)),
+                            (*end, SegmentValue::Exact(i + 1)),
+                        ],
+                        state_color(*state).filled(),
+                    );
+                    bar.set_margin(4, 4, 0, 0);
+                    bar
+                })
+            }))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -221,7 +336,17 @@ mod tests {
         let curve = percentile_curve("response", &h);
         let bars = bars("errors", "calls", &[("timeout".to_owned(), 3.0)]);
         let hist = histogram("memory", "bytes", &[1.0, 2.0, 9.0], 4, &|x| x.to_string());
-        for chart in [curve, bars, hist] {
+        let lines = lines(
+            "p95",
+            "ms",
+            &[("a".to_owned(), vec![(0.0, 1.0), (1.0, 3.0)])],
+        );
+        let states = states(
+            "breakers",
+            &["llm:a".to_owned()],
+            &[(0.0, 1.0, vec![metrics::BreakerState::Open])],
+        );
+        for chart in [curve, bars, hist, lines, states] {
             assert!(chart.starts_with("<svg role=\"img\""), "{chart:.80}");
             assert!(chart.contains("<text"), "labels are text");
             assert!(!chart.contains("http"), "no URL: {chart:.200}");

@@ -3,15 +3,16 @@
 //! script, no font, no URL.
 //!
 //! The verdict and the targets come first, then the percentile curve of each latency metric,
-//! where the slowest turns spent their time, memory per agent, errors by kind, breakers, and
-//! the rates and counters as tables. Every text the page takes from the run (the scenario's
+//! where the slowest turns spent their time, memory per agent, errors by kind, breakers, the
+//! rates and counters as tables, and the run over time from its interval log. Every text the page takes from the run (the scenario's
 //! name, target notes, ...) is escaped.
 
-use metrics::{CallClass, ErrorKind, RunSnapshot};
+use metrics::{BreakerState, CallClass, ErrorKind, RunSnapshot};
 
 use crate::charts;
 use crate::sections;
 use crate::table::Table;
+use crate::timeline::{CHARTED, Point, Timeline};
 
 /// The page's style: plain, readable, printable.
 const STYLE: &str = "body{font-family:sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#222}\
@@ -40,8 +41,14 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-/// The content of `report.html`.
+/// The content of `report.html`, without the run's time series (see [`html_with`]).
 pub fn html(s: &RunSnapshot) -> String {
+    html_with(s, None)
+}
+
+/// The content of `report.html`, with the charts over time of `timeline` (the run's interval
+/// log, [`crate::Timeline::of`]) when there is one.
+pub fn html_with(s: &RunSnapshot, timeline: Option<&Timeline>) -> String {
     let name = escape(&s.scenario);
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -125,14 +132,15 @@ pub fn html(s: &RunSnapshot) -> String {
     out.push_str(&sections::counters(s).html());
 
     section(&mut out, "Over time");
-    // Issue 17, "Time series": the run's intervals are on disk (`interval_log`); drawing them
-    // here is the next step.
-    out.push_str(
-        "<p class=\"note\" id=\"time-series\">Not drawn yet: latency percentiles over time, \
-         agents alive and throughput over time, the breaker state timeline and errors over \
-         time. The run's intervals are in intervals.hlog and intervals.jsonl beside this \
-         page.</p>\n",
-    );
+    out.push_str("<div id=\"time-series\">\n");
+    match timeline.filter(|t| !t.points.is_empty()) {
+        Some(t) => over_time(&mut out, t),
+        None => out.push_str(
+            "<p class=\"note\">No interval log beside this report: a run with --out writes \
+             one (intervals.hlog, intervals.jsonl), and fleetbench report DIR draws it.</p>\n",
+        ),
+    }
+    out.push_str("</div>\n");
 
     section(&mut out, "Process");
     out.push_str(&format!("<p>{}</p>\n", escape(&sections::process(s))));
@@ -154,6 +162,91 @@ fn or_none(t: Table, none: &str) -> String {
         format!("<p>{}</p>\n", escape(none))
     } else {
         t.html()
+    }
+}
+
+/// The charts over time: latency percentiles of the charted metrics, agents alive,
+/// throughput, the breakers' states and failed calls by kind.
+fn over_time(out: &mut String, t: &Timeline) {
+    let n: usize = t.points.len();
+    out.push_str(&format!(
+        "<p>{n} points of {} interval(s) of {} ms each.</p>\n",
+        t.per_point, t.interval_ms
+    ));
+    // Each point at its end: what it measured is known then.
+    let series = |f: &dyn Fn(&Point) -> Option<f64>| -> Vec<(f64, f64)> {
+        t.points
+            .iter()
+            .filter_map(|p| f(p).map(|v| (p.end, v)))
+            .collect()
+    };
+    for kind in CHARTED {
+        if !t.points.iter().any(|p| p.latency.contains_key(&kind)) {
+            continue;
+        }
+        let lines: Vec<(String, Vec<(f64, f64)>)> = [("p50", 0), ("p95", 1), ("p99", 2)]
+            .into_iter()
+            .map(|(name, i)| {
+                let points = series(&|p: &Point| p.latency.get(&kind).map(|l| l[i]));
+                (name.to_owned(), points)
+            })
+            .collect();
+        out.push_str(&charts::lines(
+            &format!("{} over time", kind.as_str()),
+            "ms",
+            &lines,
+        ));
+    }
+    out.push_str(&charts::lines(
+        "agents alive",
+        "agents",
+        &[(
+            "alive".to_owned(),
+            series(&|p: &Point| Some(p.alive as f64)),
+        )],
+    ));
+    out.push_str(&charts::lines(
+        "throughput",
+        "per s",
+        &[
+            ("turns".to_owned(), series(&|p: &Point| Some(p.turns))),
+            (
+                "LLM calls".to_owned(),
+                series(&|p: &Point| Some(p.llm_calls)),
+            ),
+            (
+                "tool calls".to_owned(),
+                series(&|p: &Point| Some(p.tool_calls)),
+            ),
+        ],
+    ));
+    if !t.breakers.is_empty() {
+        let spans: Vec<(f64, f64, Vec<BreakerState>)> = t
+            .points
+            .iter()
+            .map(|p| (p.start, p.end, p.breakers.clone()))
+            .collect();
+        out.push_str(&charts::states("breakers over time", &t.breakers, &spans));
+    }
+    let kinds: Vec<ErrorKind> = ErrorKind::ALL
+        .into_iter()
+        .filter(|k| t.points.iter().any(|p| p.errors.contains_key(k)))
+        .collect();
+    if kinds.is_empty() {
+        out.push_str("<p>No failed call over the run.</p>\n");
+    } else {
+        let lines: Vec<(String, Vec<(f64, f64)>)> = kinds
+            .iter()
+            .map(|k| {
+                let points = series(&|p: &Point| Some(p.errors.get(k).copied().unwrap_or(0.0)));
+                (k.as_str().to_owned(), points)
+            })
+            .collect();
+        out.push_str(&charts::lines(
+            "failed calls by kind over time",
+            "per s",
+            &lines,
+        ));
     }
 }
 

@@ -123,3 +123,78 @@ fn nothing_is_fetched_from_anywhere() {
 fn the_same_snapshot_gives_the_same_bytes() {
     assert_eq!(html(&full("smoke")), html(&full("smoke")));
 }
+
+/// A log of `n` one-second intervals: turns and an agent_response value each, the breaker
+/// of `llm:primary` open from the middle on, a timeout in the last interval.
+fn log_of(n: u64) -> crate::interval_log::ReadLog {
+    let intervals = (0..n)
+        .map(|i| {
+            let mut interval = metrics::Interval {
+                index: i,
+                start: Duration::from_secs(i),
+                end: Duration::from_secs(i + 1),
+                alive: 10,
+                ..metrics::Interval::default()
+            };
+            interval.recorder.counters.turns = 5;
+            interval
+                .recorder
+                .record(MetricKind::AgentResponse, Duration::from_millis(100 + i));
+            interval.breakers.push(metrics::BreakerSummary {
+                target: "llm:primary".to_owned(),
+                state: if i >= n / 2 {
+                    metrics::BreakerState::Open
+                } else {
+                    metrics::BreakerState::Closed
+                },
+                opened: 0,
+                half_opened: 0,
+                closed: 0,
+                rejected: 0,
+            });
+            if i + 1 == n {
+                interval.recorder.error(CallClass::Llm, ErrorKind::Timeout);
+            }
+            interval
+        })
+        .collect();
+    crate::interval_log::ReadLog {
+        header: crate::interval_log::LogHeader {
+            fleetbench_intervals: 1,
+            fleetbench_version: "0".to_owned(),
+            scenario: "t".to_owned(),
+            seed: 1,
+            clock: metrics::Clock::Virtual,
+            shards: 1,
+            interval_ms: 1000,
+            started_unix_ms: None,
+            targets: scenario::Targets::default(),
+        },
+        intervals,
+        cut_off: false,
+    }
+}
+
+#[test]
+fn the_run_over_time_is_drawn_from_its_interval_log() {
+    let without = html(&full("smoke"));
+    assert!(without.contains("No interval log beside this report"));
+    let timeline = Timeline::of(&log_of(1_000));
+    // A thousand intervals draw as at most 240 points, five to a point.
+    assert_eq!(timeline.points.len(), 200);
+    assert_eq!(timeline.points[0].turns, 5.0, "per second over the point");
+    let page = html_with(&full("smoke"), Some(&timeline));
+    for label in [
+        "agent_response over time",
+        "agents alive",
+        "throughput",
+        "breakers over time",
+        "failed calls by kind over time",
+    ] {
+        assert!(page.contains(&format!("aria-label=\"{label}\"")), "{label}");
+    }
+    assert!(!page.contains("No interval log"));
+    // The breaker's row turns red (open) halfway.
+    assert!(page.contains("#B22222") || page.contains("#b22222"));
+    assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
+}

@@ -207,6 +207,12 @@ pub struct ReadLog {
 
 /// Reads the interval log in `dir`.
 pub fn read(dir: &Path) -> Result<ReadLog, LogError> {
+    read_only(dir, None)
+}
+
+/// Reads the interval log in `dir`, decoding the histograms of `only`'s metrics (every one
+/// when `None`).
+pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, LogError> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|source| LogError::Read { path, source })
@@ -214,11 +220,12 @@ pub fn read(dir: &Path) -> Result<ReadLog, LogError> {
     let jsonl_path = dir.join(JSONL);
     let text = read(JSONL)?;
     let hlog_path = dir.join(HLOG);
-    let mut histograms = metrics::read_hlog(&read(HLOG)?).map_err(|message| LogError::Bad {
-        path: hlog_path.clone(),
-        line: 0,
-        message,
-    })?;
+    let mut histograms =
+        metrics::read_hlog(&read(HLOG)?, only).map_err(|message| LogError::Bad {
+            path: hlog_path.clone(),
+            line: 0,
+            message,
+        })?;
     let bad = |line: usize, message: String| LogError::Bad {
         path: jsonl_path.clone(),
         line,

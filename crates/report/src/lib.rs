@@ -37,18 +37,20 @@ mod table;
 mod terminal;
 #[cfg(test)]
 mod test_support;
+mod timeline;
 mod tool_cache;
 mod write;
 
 pub use csv::{agents_csv, csv_record, summary_csv};
 pub use format::{Format, ParseFormatError};
-pub use html::html;
+pub use html::{html, html_with};
 pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 pub use readable::duration;
 pub use table::{Align, Table};
 pub use terminal::terminal;
+pub use timeline::Timeline;
 pub use write::{ReportError, render, write};
 
 #[doc(no_inline)]

@@ -56,6 +56,16 @@ pub fn render(s: &RunSnapshot, format: Format) -> Vec<(&'static str, String)> {
     }
 }
 
+/// The run over time from the interval log in `dir`; `None` without a log (or with one that
+/// cannot be read: the page then says there is none, and `fleetbench report` says why).
+fn timeline(dir: &Path) -> Option<crate::Timeline> {
+    if !dir.join(crate::interval_log::JSONL).is_file() {
+        return None;
+    }
+    let log = crate::interval_log::read_only(dir, Some(&crate::timeline::CHARTED)).ok()?;
+    Some(crate::Timeline::of(&log))
+}
+
 /// Writes `report.json` and each of `formats` (once each, `json` included or not) into `dir`,
 /// creating it if needed. Returns the paths written, `report.json` first, then in the order
 /// of `formats` (a format of two files, `csv`, in the order of its file names).
@@ -72,7 +82,12 @@ pub fn write(dir: &Path, s: &RunSnapshot, formats: &[Format]) -> Result<Vec<Path
     }
     let mut written = Vec::with_capacity(wanted.len());
     for format in wanted {
-        for (name, content) in render(s, format) {
+        let files = match format {
+            // The page draws the run over time from the interval log beside it, if any.
+            Format::Html => vec![("report.html", crate::html_with(s, timeline(dir).as_ref()))],
+            _ => render(s, format),
+        };
+        for (name, content) in files {
             let path = dir.join(name);
             std::fs::write(&path, content).map_err(|source| ReportError::Write {
                 path: path.clone(),
