@@ -53,7 +53,8 @@ pub(crate) enum Command {
     /// of the range already misses a target.
     Sweep(SweepArgs),
     /// Rebuild the reports of a run from what it left in its --out directory: its report.json,
-    /// or, when it ended without one (killed, crashed), its interval log.
+    /// or, when it ended without one (killed, crashed), its interval log. In a sweep's --out
+    /// directory, redraw sweep.html from sweep.json.
     ///
     /// Exits 0 when every target was met, 1 when one was missed or the run did not end, 2 on
     /// bad input.
@@ -183,6 +184,10 @@ pub(crate) struct SweepArgs {
     /// How to print the steps on stdout.
     #[arg(long, value_enum, default_value_t = SweepFormat::Table)]
     pub(crate) format: SweepFormat,
+    /// Also write the sweep into this directory (created if missing): sweep.json and
+    /// sweep.html, its chart (docs/capacity.md).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 /// The output of `sweep`.

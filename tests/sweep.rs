@@ -117,11 +117,13 @@ fn the_same_seed_gives_the_same_steps_and_answer() {
 
 #[test]
 fn the_table_shows_each_step_and_the_answer() {
-    let (_dir, path) = small();
+    let (dir, path) = small();
+    let written = dir.path().join("sweep");
     let out = fleetbench()
         .arg("sweep")
         .arg(&path)
-        .args(["--vary", "agents=2..64", "--resolution", "8"])
+        .args(["--vary", "agents=2..64", "--resolution", "8", "--out"])
+        .arg(&written)
         .output()
         .expect("fleetbench starts");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -141,6 +143,31 @@ fn the_table_shows_each_step_and_the_answer() {
         stderr.lines().filter(|l| l.contains("agents ")).count(),
         steps + 1,
         "{stderr}"
+    );
+
+    // --out: sweep.json (the --format json document) and its chart, sweep.html, which
+    // `fleetbench report` redraws the same from sweep.json.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(written.join("sweep.json")).unwrap())
+            .expect("sweep.json is JSON");
+    assert_eq!(doc["steps"].as_array().map(Vec::len), Some(steps));
+    // The scenario's response target, which the page draws as a line.
+    assert_eq!(doc["limits"]["agent_response_p95_ms"], 300.0);
+    let page = std::fs::read_to_string(written.join("sweep.html")).expect("sweep.html");
+    assert!(
+        page.contains("aria-label=\"p95 response by step\""),
+        "{page:.300}"
+    );
+    assert_eq!(page.matches("<circle").count(), 2 * steps);
+    assert!(page.contains(&format!(
+        "agents = {} is the largest that meets every target",
+        doc["largest_passing"]
+    )));
+    std::fs::remove_file(written.join("sweep.html")).unwrap();
+    fleetbench().arg("report").arg(&written).assert().code(0);
+    assert_eq!(
+        std::fs::read_to_string(written.join("sweep.html")).unwrap(),
+        page
     );
 }
 

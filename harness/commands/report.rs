@@ -1,5 +1,6 @@
 //! `fleetbench report DIR`: the reports of a run rebuilt from what it left on disk: its
-//! report.json when it ended, or its interval log when it did not (killed, crashed).
+//! report.json when it ended, or its interval log when it did not (killed, crashed); in a
+//! sweep's directory, sweep.html from sweep.json.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
+    if !dir.join("report.json").is_file() && dir.join("sweep.json").is_file() {
+        return sweep(dir);
+    }
     let snapshot = if dir.join("report.json").is_file() {
         from_report(dir)?
     } else if dir.join(interval_log::JSONL).is_file() {
@@ -63,6 +67,31 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A sweep's directory (`sweep --out`): sweep.html redrawn from sweep.json.
+fn sweep(dir: &Path) -> anyhow::Result<ExitCode> {
+    let path = dir.join("sweep.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("report {}: cannot read it", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "report {}:{}: not JSON ({e}); give the --out directory of a sweep",
+            path.display(),
+            e.line()
+        )
+    })?;
+    let page = report::sweep_html(&doc).map_err(|e| {
+        anyhow::anyhow!(
+            "report {}: not a sweep's JSON: {e}; give the --out directory of a sweep",
+            path.display()
+        )
+    })?;
+    let html = dir.join("sweep.html");
+    std::fs::write(&html, page)
+        .with_context(|| format!("report {}: cannot write it", html.display()))?;
+    note_line(&format!("wrote {}", html.display()));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The run's own report.json.

@@ -106,16 +106,41 @@ pub(crate) fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
             ))
         }
         Found::Largest { passing, failing } => {
+            let json = table::json(&base, variable, range, &steps, passing, failing) + "\n";
+            if let Some(dir) = &args.out {
+                write_out(dir, &json)?;
+            }
             let text = match args.format {
                 SweepFormat::Table => table::table(variable, &steps, passing, failing),
-                SweepFormat::Json => {
-                    table::json(&base, variable, range, &steps, passing, failing) + "\n"
-                }
+                SweepFormat::Json => json,
             };
             out(&text).context("cannot print the sweep to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--out DIR`: sweep.json and its page, sweep.html.
+fn write_out(dir: &std::path::Path, json: &str) -> anyhow::Result<()> {
+    let doc: serde_json::Value = serde_json::from_str(json).context("the sweep's own JSON")?;
+    let page = report::sweep_html(&doc).map_err(|e| anyhow::anyhow!("sweep.html: {e}"))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "--out {}: cannot create the directory; give a writable path",
+            dir.display()
+        )
+    })?;
+    for (name, content) in [("sweep.json", json), ("sweep.html", page.as_str())] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).with_context(|| {
+            format!(
+                "--out {}: cannot write {name}; give a directory you can write to",
+                dir.display()
+            )
+        })?;
+        note_line(&format!("wrote {}", path.display()));
+    }
+    Ok(())
 }
 
 /// Runs the scenario once with `value`, quietly (no progress), and keeps what the table shows.

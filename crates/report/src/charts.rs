@@ -13,7 +13,7 @@ use metrics::LatencyHistogram;
 /// Width and height of every chart, in px.
 const SIZE: (u32, u32) = (720, 320);
 /// The generic font family of every label.
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// The fill of bars and the stroke of lines.
 const INK: RGBColor = RGBColor(0x33, 0x66, 0x99);
 /// The highest point of a percentile curve, in nines: 99.999.
@@ -22,11 +22,14 @@ const MAX_NINES: f64 = 5.0;
 const POINTS_PER_NINE: u32 = 20;
 
 /// A drawing that failed (plotters' error, as text for the page).
-type Drawn = Result<(), String>;
+pub(crate) type Drawn = Result<(), String>;
 
 /// Draws `draw` on a fresh canvas and returns the `<svg>` element, or a `<p>` saying why
 /// there is no chart.
-fn svg(label: &str, draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Drawn) -> String {
+pub(crate) fn svg(
+    label: &str,
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
+) -> String {
     let mut buf = String::new();
     let drawn = {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();

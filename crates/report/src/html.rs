@@ -25,6 +25,26 @@ svg{display:block;max-width:100%;height:auto;margin:.5rem 0}";
 /// Bins of the memory-per-agent histogram.
 const MEMORY_BINS: u32 = 20;
 
+/// The page's start, up to its `<h1>`: `fleetbench: {title}`.
+fn head(title: &str) -> String {
+    let name = escape(title);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>fleetbench: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>fleetbench: {name}</h1>\n"
+    )
+}
+
+/// A whole page of the report's style around `body` (HTML), titled `fleetbench: {title}`.
+pub(crate) fn page(title: &str, body: &str) -> String {
+    format!(
+        "{}{body}<p class=\"note\">fleetbench {}</p>\n</body>\n</html>\n",
+        head(title),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// `text` safe in HTML text and in a quoted attribute.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -49,13 +69,7 @@ pub fn html(s: &RunSnapshot) -> String {
 /// The content of `report.html`, with the charts over time of `timeline` (the run's interval
 /// log, [`crate::Timeline::of`]) when there is one.
 pub fn html_with(s: &RunSnapshot, timeline: Option<&Timeline>) -> String {
-    let name = escape(&s.scenario);
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>fleetbench: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <h1>fleetbench: {name}</h1>\n"
-    );
+    let mut out = head(&s.scenario);
     let class = if sections::passed(s) { "pass" } else { "fail" };
     out.push_str(&format!(
         "<p class=\"verdict {class}\"><strong>{}</strong></p>\n",

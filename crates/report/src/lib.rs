@@ -33,6 +33,7 @@ mod rates;
 mod readable;
 mod runtime;
 mod sections;
+mod sweep_html;
 mod table;
 mod terminal;
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 pub use readable::duration;
+pub use sweep_html::sweep_html;
 pub use table::{Align, Table};
 pub use terminal::terminal;
 pub use timeline::Timeline;

@@ -205,6 +205,10 @@ pub(crate) fn json(
         "steps": steps,
         "largest_passing": number(variable, passing),
         "smallest_failing": failing.map(|f| number(variable, f)),
+        "limits": {
+            "agent_response_p95_ms": s.targets.agent_response_p95.0.as_secs_f64() * 1000.0,
+            "error_rate": s.targets.error_rate.0,
+        },
     });
     serde_json::to_string_pretty(&value).expect("JSON values always serialize")
 }
