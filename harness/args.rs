@@ -334,6 +334,9 @@ pub(crate) enum CompressFormat {
     Md,
     /// CSV (RFC 4180) with a header: one line per row (and per seed, with the means).
     Csv,
+    /// One self-contained HTML page: tokens saved against facts kept per strategy (the
+    /// Pareto front) and the cost table; one corpus (not with --seeds).
+    Html,
 }
 
 /// How tokens are counted.

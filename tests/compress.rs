@@ -163,3 +163,45 @@ fn bad_input_exits_2_naming_the_flag_the_value_and_the_fix() {
     let err = stderr_of(&["corpus", "generate", "--turns", "2"], 2);
     assert!(err.contains("at least 4 turns"), "{err}");
 }
+
+#[test]
+fn compress_html_is_one_page_with_a_point_and_a_row_per_strategy() {
+    let (_dir, corpus) = small_corpus();
+    let page = compress(
+        &corpus,
+        &[
+            "--strategy",
+            "window",
+            "--strategy",
+            "observation-masking",
+            "--format",
+            "html",
+        ],
+    );
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page:.200}");
+    assert!(page.contains("aria-label=\"tokens saved and facts kept per strategy\""));
+    // none, window and observation-masking: a point and a table row each.
+    assert_eq!(page.matches("<circle").count(), 3);
+    for name in ["none", "window", "observation-masking"] {
+        assert!(page.contains(&format!("<tr><td>{name}</td>")), "{name}");
+    }
+    for needle in ["http:", "https:", "<script", "url("] {
+        assert!(!page.contains(needle), "{needle}");
+    }
+    let refused = stderr_of(
+        &[
+            "compress",
+            "--generate",
+            "coding:2",
+            "--seeds",
+            "1..2",
+            "--format",
+            "html",
+        ],
+        2,
+    );
+    assert!(
+        refused.contains("--format html") && refused.contains("--seeds"),
+        "{refused}"
+    );
+}

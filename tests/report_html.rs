@@ -104,3 +104,46 @@ fn the_default_runs_page_opens_in_headless_chromium_with_no_console_message_or_r
         png.len()
     );
 }
+
+/// The compression lab's page (`compress --format html`) in headless Chromium too: no console
+/// message, no network request.
+#[test]
+fn the_lab_page_opens_in_headless_chromium_with_no_console_message_or_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let done = fleetbench()
+        .args([
+            "compress",
+            "--generate",
+            "coding:2",
+            "--strategy",
+            "window",
+            "--strategy",
+            "observation-masking+rolling-summary",
+            "--prices",
+            "gpt-4o-mini",
+            "--format",
+            "html",
+        ])
+        .assert()
+        .code(0);
+    let page = dir.path().join("lab.html");
+    std::fs::write(&page, &done.get_output().stdout).expect("the page is written");
+    let shot = dir.path().join("lab.png");
+    let check = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check_page.py"))
+        .arg(&page)
+        .arg(&shot)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        std::fs::read(&shot)
+            .expect("the screenshot")
+            .starts_with(b"\x89PNG")
+    );
+}

@@ -18,6 +18,18 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
     let keep = eval::KeepPatterns::new(&args.keep_patterns)?;
     let tier = llm::tier(args)?;
     if let Some(seeds) = &args.seeds {
+        if args.format == CompressFormat::Html {
+            anyhow::bail!(
+                "--format html draws one corpus, and --seeds evaluates {} ({}); drop --seeds, or use --format csv or json for the spread",
+                seeds.0.len(),
+                seeds
+                    .0
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
         let corpora = seeds::corpora(args, &seeds.0)?;
         let plan = Plan::new(args, keep, tier)?;
         return seeds::run(args, &plan, corpora);
@@ -30,6 +42,11 @@ pub(crate) fn run(args: &CompressArgs) -> anyhow::Result<ExitCode> {
         CompressFormat::Json => eval::json(&report),
         CompressFormat::Md => eval::markdown(&report),
         CompressFormat::Csv => eval::csv(&report),
+        CompressFormat::Html => {
+            let doc =
+                serde_json::from_str(&eval::json(&report)).context("the evaluation's JSON")?;
+            report::compress_html(&doc).map_err(|e| anyhow::anyhow!("--format html: {e}"))?
+        }
     })
     .context("cannot print the evaluation to stdout")?;
     let broken = report.rows.iter().any(|r| r.violations > 0);

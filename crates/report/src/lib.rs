@@ -22,6 +22,7 @@
 
 mod charts;
 pub mod compare;
+mod compress_html;
 mod csv;
 mod format;
 mod html;
@@ -42,6 +43,7 @@ mod timeline;
 mod tool_cache;
 mod write;
 
+pub use compress_html::compress_html;
 pub use csv::{agents_csv, csv_record, summary_csv};
 pub use format::{Format, ParseFormatError};
 pub use html::{html, html_with};

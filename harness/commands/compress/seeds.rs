@@ -102,6 +102,7 @@ pub(super) fn run(
         CompressFormat::Json => eval::spread_json(&spread),
         CompressFormat::Md => eval::spread_markdown(&spread),
         CompressFormat::Csv => eval::spread_csv(&spread),
+        CompressFormat::Html => unreachable!("refused with --seeds before any replay"),
     })
     .context("cannot print the evaluation to stdout")?;
     let broken = spread
