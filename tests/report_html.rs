@@ -85,18 +85,7 @@ fn the_default_runs_page_opens_in_headless_chromium_with_no_console_message_or_r
         .assert()
         .code(0);
     let shot = dir.path().join("report.png");
-    let check = std::process::Command::new("python3")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check_page.py"))
-        .arg(out.join("report.html"))
-        .arg(&shot)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    chromium_check(&out.join("report.html"), &shot);
     let png = std::fs::read(&shot).expect("the screenshot");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
@@ -129,10 +118,21 @@ fn the_lab_page_opens_in_headless_chromium_with_no_console_message_or_request() 
     let page = dir.path().join("lab.html");
     std::fs::write(&page, &done.get_output().stdout).expect("the page is written");
     let shot = dir.path().join("lab.png");
+    chromium_check(&page, &shot);
+    assert!(
+        std::fs::read(&shot)
+            .expect("the screenshot")
+            .starts_with(b"\x89PNG")
+    );
+}
+
+/// tests/browser/check_page.py on `page`: headless Chromium renders it with no console message
+/// and no network request, and writes the screenshot `shot`.
+fn chromium_check(page: &std::path::Path, shot: &std::path::Path) {
     let check = std::process::Command::new("python3")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check_page.py"))
-        .arg(&page)
-        .arg(&shot)
+        .arg(page)
+        .arg(shot)
         .output()
         .expect("python3 runs");
     assert!(
@@ -140,10 +140,5 @@ fn the_lab_page_opens_in_headless_chromium_with_no_console_message_or_request() 
         "{}{}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
-    );
-    assert!(
-        std::fs::read(&shot)
-            .expect("the screenshot")
-            .starts_with(b"\x89PNG")
     );
 }

@@ -56,6 +56,22 @@ pub(crate) fn svg(
     }
 }
 
+/// A chart on `root` with the report's caption, margin and label areas (`y_area` px for the
+/// y labels: 60 for numbers, 140 for names).
+pub(crate) fn builder<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: impl AsRef<str>,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut chart = ChartBuilder::on(root);
+    chart
+        .caption(caption, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(y_area);
+    chart
+}
+
 /// The percentile `q` at `nines` on the "nines" scale: 0 is p0, 1 is p90, 2 is p99.
 fn quantile_at(nines: f64) -> f64 {
     1.0 - 10f64.powf(-nines)
@@ -82,11 +98,7 @@ pub(crate) fn percentile_curve(metric: &str, h: &LatencyHistogram) -> String {
     let y_top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.05;
     let label = format!("percentile curve of {metric}");
     svg(&label, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("{metric}: latency by percentile"), (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = builder(root, format!("{metric}: latency by percentile"), 60)
             .build_cartesian_2d(0f64..top, 0f64..y_top)
             .map_err(|e| e.to_string())?;
         chart
@@ -110,11 +122,7 @@ pub(crate) fn bars(title: &str, unit: &str, items: &[(String, f64)]) -> String {
     let n = items.len().max(1) as u32;
     let x_top = items.iter().map(|i| i.1).fold(0.0, f64::max).max(0.001) * 1.05;
     svg(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(140)
+        let mut chart = builder(root, title, 140)
             .build_cartesian_2d(0f64..x_top, (0u32..n).into_segmented())
             .map_err(|e| e.to_string())?;
         let name = |v: &SegmentValue<u32>| match v {
@@ -174,11 +182,7 @@ pub(crate) fn histogram(
     }
     let y_top = counts.iter().copied().max().unwrap_or(0).max(1) + 1;
     svg(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = builder(root, title, 60)
             .build_cartesian_2d(lo..hi, 0u64..y_top)
             .map_err(|e| e.to_string())?;
         chart
@@ -219,11 +223,7 @@ pub(crate) fn lines(title: &str, unit: &str, series: &[(String, Vec<(f64, f64)>)
     let x_top = points().map(|p| p.0).fold(0.0, f64::max).max(0.001);
     let y_top = points().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.05;
     svg(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = builder(root, title, 60)
             .build_cartesian_2d(0f64..x_top, 0f64..y_top)
             .map_err(|e| e.to_string())?;
         chart
@@ -277,11 +277,7 @@ pub(crate) fn states(
     let n = u32::try_from(rows.len()).unwrap_or(u32::MAX).max(1);
     let x_top = spans.iter().map(|s| s.1).fold(0.0, f64::max).max(0.001);
     svg(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(140)
+        let mut chart = builder(root, title, 140)
             .build_cartesian_2d(0f64..x_top, (0u32..n).into_segmented())
             .map_err(|e| e.to_string())?;
         let name = |v: &SegmentValue<u32>| match v {

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 
-use crate::charts::{self, FONT};
+use crate::charts::{self, FONT, builder};
 use crate::html::{escape, page};
 use crate::table::{Align, Table};
 
@@ -116,11 +116,7 @@ fn pareto(rows: &[Row<'_>]) -> String {
     let front = front(&xy);
     let x_lo = xy.iter().map(|p| p.0).fold(0.0, f64::min);
     charts::svg("tokens saved and facts kept per strategy", |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("tokens saved and facts kept", (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = builder(root, "tokens saved and facts kept", 60)
             .build_cartesian_2d(x_lo.min(0.0)..100f64, 0f64..105f64)
             .map_err(|e| e.to_string())?;
         chart

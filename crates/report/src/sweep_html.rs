@@ -7,7 +7,7 @@
 use plotters::prelude::*;
 use serde_json::Value;
 
-use crate::charts::{self, FONT};
+use crate::charts::{self, FONT, builder};
 use crate::html::{escape, page};
 use crate::table::{Align, Table};
 
@@ -132,11 +132,7 @@ fn scatter(
         .max(0.001)
         * 1.1;
     charts::svg(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = builder(root, title, 60)
             .build_cartesian_2d(0f64..x_top, 0f64..y_top)
             .map_err(|e| e.to_string())?;
         chart
