@@ -111,6 +111,9 @@ fn a_virtual_run_writes_intervals_that_add_up_to_its_report_and_repeat() {
 fn a_run_killed_halfway_leaves_a_log_that_report_rebuilds() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("run");
+    // An earlier run's report in the same directory must not pass for this one's.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("report.json"), "{\"stale\": true}").unwrap();
     let mut run = Running::spawn([
         "run".as_ref(),
         scenario("smoke.toml").as_os_str(),
@@ -130,8 +133,9 @@ fn a_run_killed_halfway_leaves_a_log_that_report_rebuilds() {
     run.signal("KILL");
     let killed = run.finish(std::time::Duration::from_secs(30));
     assert!(!killed.status.success(), "{killed:?}");
-    assert!(
-        !out.join("report.json").exists(),
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.json")).unwrap(),
+        "{\"stale\": true}",
         "a killed run writes no report"
     );
 
@@ -147,7 +151,11 @@ fn a_run_killed_halfway_leaves_a_log_that_report_rebuilds() {
         .assert()
         .code(1);
     let stderr = String::from_utf8_lossy(&done.get_output().stderr).into_owned();
-    assert!(stderr.contains("rebuilt from its interval log"), "{stderr}");
+    assert!(
+        stderr.contains("rebuilt from its interval log")
+            && stderr.contains("report.json is older than the interval log"),
+        "{stderr}"
+    );
     let report: Value = serde_json::from_slice(&done.get_output().stdout).expect("JSON");
     assert_eq!(report["stop"], "killed");
     assert_eq!(report["passed"], false);

@@ -36,7 +36,7 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     if !dir.join("report.json").is_file() && dir.join("sweep.json").is_file() {
         return sweep(dir);
     }
-    let snapshot = if dir.join("report.json").is_file() {
+    let snapshot = if dir.join("report.json").is_file() && !report_is_stale(dir) {
         from_report(dir)?
     } else if dir.join(interval_log::JSONL).is_file() {
         from_intervals(dir)?
@@ -92,6 +92,22 @@ fn sweep(dir: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("report {}: cannot write it", html.display()))?;
     note_line(&format!("wrote {}", html.display()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether report.json is an earlier run's: the interval log was written after it (a run
+/// writes its report after its last interval, so a run that ended leaves a newer report).
+fn report_is_stale(dir: &Path) -> bool {
+    let modified = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified());
+    match (modified("report.json"), modified(interval_log::JSONL)) {
+        (Ok(report), Ok(log)) if log > report => {
+            note_line(&format!(
+                "report {}: report.json is older than the interval log, so it is an earlier run's; using the log",
+                dir.display()
+            ));
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The run's own report.json.
