@@ -12,6 +12,7 @@
 //! it was writing. [`read`] takes the intervals both files hold, and [`rebuild`] makes a
 //! report of them: what `fleetbench report DIR` does when the run left no report.json.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
@@ -84,25 +85,26 @@ impl LogHeader {
 }
 
 /// One interval's line in `intervals.jsonl`: everything but the latency histograms (those
-/// are in `intervals.hlog`).
+/// are in `intervals.hlog`). Borrowed from the interval when written (no copy of its
+/// histograms per interval), owned when read.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Line {
+struct Line<'a> {
     interval: u64,
     start_us: u64,
     end_us: u64,
     alive: u64,
     alive_peak: u64,
     in_flight: u64,
-    counters: Counters,
-    errors: Errors,
-    breakdown: Breakdown,
+    counters: Cow<'a, Counters>,
+    errors: Cow<'a, Errors>,
+    breakdown: Cow<'a, Breakdown>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    tool_cache: BTreeMap<String, ToolCacheRecord>,
+    tool_cache: Cow<'a, BTreeMap<String, ToolCacheRecord>>,
     /// Values above an hour, per metric (the `.hlog` holds them as an hour).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     outliers: BTreeMap<MetricKind, u64>,
-    breakers: Vec<BreakerSummary>,
+    breakers: Cow<'a, [BreakerSummary]>,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -147,17 +149,17 @@ impl IntervalLog {
             alive: interval.alive,
             alive_peak: interval.alive_peak,
             in_flight: interval.in_flight,
-            counters: r.counters.clone(),
-            errors: r.errors.clone(),
-            breakdown: r.breakdown.clone(),
-            tool_cache: r.tool_cache.clone(),
+            counters: Cow::Borrowed(&r.counters),
+            errors: Cow::Borrowed(&r.errors),
+            breakdown: Cow::Borrowed(&r.breakdown),
+            tool_cache: Cow::Borrowed(&r.tool_cache),
             outliers: r
                 .latency
                 .iter()
                 .filter(|(_, h)| h.outliers() > 0)
                 .map(|(k, h)| (*k, h.outliers()))
                 .collect(),
-            breakers: interval.breakers.clone(),
+            breakers: Cow::Borrowed(&interval.breakers),
         };
         let mut text = serde_json::to_string(&line).map_err(io::Error::other)?;
         text.push('\n');
@@ -254,7 +256,7 @@ pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, Log
     }
     let mut intervals = Vec::new();
     for (i, text) in lines.enumerate() {
-        let line: Line = serde_json::from_str(text)
+        let line: Line<'_> = serde_json::from_str(text)
             .map_err(|e| bad(i + 2, format!("not an interval line ({e})")))?;
         let start = Duration::from_micros(line.start_us);
         let start_ms = u64::try_from(start.as_millis()).unwrap_or(u64::MAX);
@@ -270,16 +272,16 @@ pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, Log
             end: Duration::from_micros(line.end_us),
             recorder: Recorder {
                 latency,
-                counters: line.counters,
-                errors: line.errors,
-                breakdown: line.breakdown,
+                counters: line.counters.into_owned(),
+                errors: line.errors.into_owned(),
+                breakdown: line.breakdown.into_owned(),
                 harness: None,
-                tool_cache: line.tool_cache,
+                tool_cache: line.tool_cache.into_owned(),
             },
             alive: line.alive,
             alive_peak: line.alive_peak,
             in_flight: line.in_flight,
-            breakers: line.breakers,
+            breakers: line.breakers.into_owned(),
         });
     }
     Ok(ReadLog {
