@@ -125,3 +125,37 @@ fn shared_inside_charged_to_charges_the_shared_figure() {
     assert_eq!(agent.usage(), Usage::default());
     drop(held);
 }
+
+#[test]
+fn shared_blocks_made_on_many_threads_and_freed_on_another_add_up() {
+    let _one = one_at_a_time();
+    // 60,000 bytes a thread: under the 64 KiB at which a thread's lane is emptied into the
+    // common counter, so most of the 960,000 bytes are only in the lanes when they are read.
+    const THREADS: usize = 16;
+    const BLOCKS: usize = 6;
+    const SIZE: usize = 10_000;
+    let before = shared_usage();
+    let made: Vec<Vec<Vec<u8>>> = (0..THREADS)
+        .map(|_| std::thread::spawn(|| (0..BLOCKS).map(|_| vec![7_u8; SIZE]).collect()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|thread| thread.join().expect("an allocating thread does not panic"))
+        .collect();
+    let held = (THREADS * BLOCKS * SIZE) as i64;
+    let during = shared_usage();
+    let grew = during.live as i64 - before.live as i64;
+    assert!(
+        (grew - held).abs() < SLACK,
+        "shared grew by {grew}, expected {held}"
+    );
+    assert!(during.peak >= during.live);
+    // Freed here: this thread's lane goes below zero by what the others' went above it.
+    drop(made);
+    let after = shared_usage();
+    let left = after.live as i64 - before.live as i64;
+    assert!(left.abs() < SLACK, "shared kept {left} after the frees");
+    assert!(
+        after.peak >= during.live,
+        "the peak keeps the highest total read"
+    );
+}
