@@ -231,14 +231,8 @@ impl Agent for HttpAgent {
             }
             if turn < turns {
                 let think: Duration = session.think_time.sample(rng).0;
-                // tokio rounds a timer up to the next millisecond: no think, no timer.
-                if think.is_zero() {
-                    continue;
-                }
-                tokio::select! {
-                    biased;
-                    () = stop.token().cancelled() => break,
-                    () = tokio::time::sleep(think) => {}
+                if !stop.pause(think).await {
+                    break;
                 }
             }
         }

@@ -36,6 +36,7 @@ mod summary;
 mod tally;
 mod tokens;
 mod turn_metrics;
+mod workers;
 
 #[cfg(test)]
 mod accounting_tests;

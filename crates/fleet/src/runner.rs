@@ -2,7 +2,8 @@
 //! the clients until a stop condition, then get a grace period; every turn is recorded, and
 //! the run ends in a [`RunSnapshot`].
 //!
-//! Live clock: a multi-thread runtime and real HTTP (the embedded mock on 127.0.0.1:0, over
+//! Live clock: one current-thread runtime per core, the agents spread over them
+//! ([`crate::workers`]: why not tokio's multi-thread runtime), and real HTTP (the embedded mock on 127.0.0.1:0, over
 //! TLS when `[mock] tls_cert` is set, its clients trusting exactly that certificate).
 //! Virtual clock: a current-thread runtime with paused time and the mock in-process, so a
 //! seed gives the same run every time and an hour of fleet time takes seconds; with
@@ -42,6 +43,7 @@ use crate::shard::{self, Part, PartOutcome};
 use crate::stop::{Stop, StopReason};
 use crate::tally::{self, Tally};
 use crate::turn_metrics;
+use crate::workers::{Spawner, Workers};
 
 /// Runs `scenario` with agents made by `make_agent` (called with each agent's id).
 pub fn run<A, F>(
@@ -68,15 +70,13 @@ where
     let parts = match scenario.clock {
         ClockMode::Live => {
             let _ = clients::raise_fd_limit();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(RunError::Runtime)?;
-            vec![runtime.block_on(live(
+            let workers = Workers::start().map_err(RunError::Runtime)?;
+            let spawner = workers.spawner();
+            vec![workers.run(live(
                 Arc::new(scenario.clone()),
                 make_agent,
                 options,
-                merger,
+                (merger, spawner),
             ))?]
         }
         ClockMode::Virtual if scenario.fleet.shards <= 1 => {
@@ -126,7 +126,7 @@ where
             Arc::new(clients),
             make_agent,
             options,
-            (part, merger),
+            (part, merger, Spawner::default()),
             dictionary,
         )
         .await;
@@ -164,7 +164,7 @@ async fn live<A, F>(
     scenario: Arc<Scenario>,
     make_agent: Arc<F>,
     options: RunOptions,
-    merger: Option<Arc<Merger>>,
+    (merger, spawner): (Option<Arc<Merger>>, Spawner),
 ) -> Result<PartOutcome, RunError>
 where
     A: Agent + 'static,
@@ -173,7 +173,8 @@ where
     let stop_mock = CancellationToken::new();
     let mut mock = None;
     let (embedded, serving) = if uses_embedded(&scenario) || scenario.agent.is_http() {
-        let (server, embedded, serving) = serve_mock(&scenario, &options, &stop_mock).await?;
+        let (server, embedded, serving) =
+            serve_mock(&scenario, &options, &stop_mock, &spawner).await?;
         mock = Some(server);
         (embedded, Some(serving))
     } else {
@@ -193,7 +194,7 @@ where
         clients,
         make_agent,
         options,
-        (Part::WHOLE, merger),
+        (Part::WHOLE, merger, spawner),
         dictionary,
     )
     .await;
@@ -217,6 +218,7 @@ async fn serve_mock(
     scenario: &Scenario,
     options: &RunOptions,
     stop: &CancellationToken,
+    spawner: &Spawner,
 ) -> Result<
     (
         MockServer,
@@ -242,20 +244,25 @@ async fn serve_mock(
     };
     let token = stop.clone();
     let stopped = async move { token.cancelled().await };
-    let (embedded, serving) = match (&scenario.mock.tls_cert, &scenario.mock.tls_key) {
+    let (embedded, tls) = match (&scenario.mock.tls_cert, &scenario.mock.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = mock::TlsConfig::from_pem_files(cert, key)
                 .map_err(|err| RunError::Mock(std::io::Error::other(err)))?;
-            let serving = tokio::spawn(mock::serve_tls(listener, server.clone(), tls, stopped));
             let base = format!("https://{addr}");
-            let cert = cert.clone();
-            (Embedded::Https { base, cert }, serving)
+            (
+                Embedded::Https {
+                    base,
+                    cert: cert.clone(),
+                },
+                Some(tls),
+            )
         }
-        _ => {
-            let serving = tokio::spawn(mock::serve_with(listener, server.clone(), stopped));
-            (Embedded::Http(format!("http://{addr}")), serving)
-        }
+        _ => (Embedded::Http(format!("http://{addr}")), None),
     };
+    let (threads, server_) = (spawner.clone(), server.clone());
+    let serving = tokio::spawn(async move {
+        mock::serve_spread(listener, server_, tls, threads.threads(), stopped).await
+    });
     if let Some(on_mock) = &options.on_mock {
         on_mock(match &embedded {
             Embedded::Http(base) | Embedded::Https { base, .. } => base,
@@ -276,6 +283,8 @@ struct Shared {
     registry: Registry,
     alive: AtomicU64,
     alive_peak: AtomicU64,
+    /// Where agents' tasks run: spread over the live workers, or this runtime.
+    spawner: Spawner,
 }
 
 impl Shared {
@@ -304,7 +313,7 @@ async fn fleet<A, F>(
     clients: Arc<Clients>,
     make_agent: Arc<F>,
     options: RunOptions,
-    (part, merger): (Part, Option<Arc<Merger>>),
+    (part, merger, spawner): (Part, Option<Arc<Merger>>, Spawner),
     dictionary: Option<Dictionary>,
 ) -> PartOutcome
 where
@@ -321,6 +330,7 @@ where
         alive_peak: AtomicU64::new(0),
         clients,
         scenario,
+        spawner,
     });
     let tallies: Arc<Mutex<Vec<Tally>>> = Arc::default();
     let tracking = heap::installed();

@@ -75,12 +75,8 @@ impl Agent for ScriptedAgent {
             stop.turn_done();
             if turn + 1 < turns {
                 let think: Duration = session.think_time.sample(rng).0;
-                // `biased`: select! otherwise polls its branches in a random order, and a stop
-                // at the very tick a wait ends would go either way, run to run.
-                tokio::select! {
-                    biased;
-                    () = stop.token().cancelled() => break,
-                    () = tokio::time::sleep(think) => {}
+                if !stop.pause(think).await {
+                    break;
                 }
             }
         }

@@ -115,6 +115,26 @@ impl Stop {
         }
     }
 
+    /// Waits `pause` (think time, the gap between sessions) unless the run stops first;
+    /// `false` if it stopped. A zero pause sets no timer: a timer rounds its deadline up to the
+    /// next millisecond tick (simulated time too) and, on a saturated live runtime, puts the
+    /// agent at the back of the run queue, a whole round of every other task, before its next
+    /// step. It only gives the task's cooperative budget a unit, so an agent whose steps never
+    /// wait still lets the others run.
+    pub async fn pause(&self, pause: Duration) -> bool {
+        if pause.is_zero() {
+            tokio::task::coop::consume_budget().await;
+            return !self.token.is_cancelled();
+        }
+        // `biased`: select! otherwise polls its branches in a random order, and a stop at the
+        // very tick the wait ends would go either way, run to run.
+        tokio::select! {
+            biased;
+            () = self.token.cancelled() => false,
+            () = tokio::time::sleep(pause) => true,
+        }
+    }
+
     /// A token cancelled when the run stops (for `select!` in agents).
     pub fn token(&self) -> &CancellationToken {
         &self.token

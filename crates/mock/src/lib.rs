@@ -74,7 +74,7 @@ pub use direct::{ChatDelivery, MessageParts, PromptDigest, RequestFrame};
 pub use latency::Timing;
 pub use popularity::ArgumentSampler;
 pub use schema::tool_parameters;
-pub use server::{serve, serve_tls, serve_with};
+pub use server::{serve, serve_spread, serve_tls, serve_with};
 pub use stats::{LlmApi, SeriesStats, StatsSnapshot, key_fingerprint};
 pub use tls::{TlsConfig, TlsError};
 pub use tools::ToolDelivery;

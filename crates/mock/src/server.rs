@@ -76,7 +76,7 @@ pub async fn serve_with(
     server: MockServer,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    serve_on(listener, server, None, shutdown).await
+    serve_on(listener, server, None, &[], shutdown).await
 }
 
 /// Serves an existing mock over TLS with `tls` (HTTPS: HTTP/1.1, or h2 by ALPN) until
@@ -88,13 +88,27 @@ pub async fn serve_tls(
     tls: TlsConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    serve_on(listener, server, Some(tls), shutdown).await
+    serve_on(listener, server, Some(tls), &[], shutdown).await
+}
+
+/// Serves an existing mock (over TLS with `tls`) as [`serve_with`] and [`serve_tls`] do, its
+/// connections spread in turn over the runtimes of `threads` (a live run's one per core) rather
+/// than all on the runtime of the accept loop. Empty `threads`: the accept loop's runtime.
+pub async fn serve_spread(
+    listener: TcpListener,
+    server: MockServer,
+    tls: Option<TlsConfig>,
+    threads: &[tokio::runtime::Handle],
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    serve_on(listener, server, tls, threads, shutdown).await
 }
 
 async fn serve_on(
     listener: TcpListener,
     server: MockServer,
     tls: Option<TlsConfig>,
+    threads: &[tokio::runtime::Handle],
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let router = server.router();
@@ -106,6 +120,7 @@ async fn serve_on(
     // Every connection task holds a sender: `recv` ends when the last one has finished.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
     let mut shutdown = pin!(shutdown);
+    let mut accepted = 0_usize;
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -123,41 +138,29 @@ async fn serve_on(
         };
         // Nagle would hold back small SSE chunks and distort inter-token timings.
         let _ = stream.set_nodelay(true);
-        let reset = Arc::new(AtomicBool::new(false));
-        let stream = ResettableStream {
-            inner: stream,
-            reset: reset.clone(),
-        };
         let ends = Ends {
             router: router.clone(),
-            reset,
+            reset: Arc::new(AtomicBool::new(false)),
             idle,
             stop: stop.clone(),
             kill: kill.clone(),
         };
-        let open = open.clone();
-        match &tls {
+        let serving = serve_one(builder.clone(), tls.clone(), ends, open.clone());
+        accepted += 1;
+        match threads.get(accepted % threads.len().max(1)) {
             None => {
-                let connection = connection(&builder, TokioIo::new(stream), ends);
-                tokio::spawn(async move {
-                    connection.await;
-                    drop(open);
-                });
+                tokio::spawn(serving(stream));
             }
-            Some(tls) => {
-                let (tls, builder) = (tls.clone(), builder.clone());
-                tokio::spawn(async move {
-                    let (stop, kill) = (ends.stop.clone(), ends.kill.clone());
-                    // At shutdown a handshake in progress is abandoned: it has no request yet.
-                    let handshake = tokio::select! {
-                        tls = tls.accept(stream, idle) => tls,
-                        () = stop.cancelled() => None,
-                        () = kill.cancelled() => None,
-                    };
-                    if let Some(stream) = handshake {
-                        connection(&builder, TokioIo::new(stream), ends).await;
+            Some(thread) => {
+                // A socket belongs to the runtime that registered it: handed over as a plain
+                // one and registered again on the runtime that serves it.
+                let Ok(stream) = stream.into_std() else {
+                    continue;
+                };
+                thread.spawn(async move {
+                    if let Ok(stream) = TcpStream::from_std(stream) {
+                        serving(stream).await;
                     }
-                    drop(open);
                 });
             }
         }
@@ -174,6 +177,40 @@ async fn serve_on(
         }
     }
     Ok(())
+}
+
+/// What serves one accepted connection, plain or TLS, until it ends; `open` is held until
+/// then, so shutdown can wait for the last connection.
+fn serve_one(
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsConfig>,
+    ends: Ends,
+    open: mpsc::Sender<()>,
+) -> impl FnOnce(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    move |stream| {
+        let stream = ResettableStream {
+            inner: stream,
+            reset: ends.reset.clone(),
+        };
+        Box::pin(async move {
+            match tls {
+                None => connection(&builder, TokioIo::new(stream), ends).await,
+                Some(tls) => {
+                    let (stop, kill) = (ends.stop.clone(), ends.kill.clone());
+                    // At shutdown a handshake in progress is abandoned: it has no request yet.
+                    let handshake = tokio::select! {
+                        tls = tls.accept(stream, ends.idle) => tls,
+                        () = stop.cancelled() => None,
+                        () = kill.cancelled() => None,
+                    };
+                    if let Some(stream) = handshake {
+                        connection(&builder, TokioIo::new(stream), ends).await;
+                    }
+                }
+            }
+            drop(open);
+        })
+    }
 }
 
 /// The connection builder: HTTP/1.1 and h2c, with the timeouts above on tokio's clock.

@@ -33,7 +33,8 @@ pub(super) fn spawn_agents<A, F>(
         heap::charged_to(tally.account(), || {
             let agent = make_agent(u64::from(i));
             let task = closed_agent(shared.clone(), agent, tally.clone(), at);
-            tasks.spawn(heap::attribute(tally.account(), task));
+            let task = heap::attribute(tally.account(), task);
+            shared.spawner.spawn(tasks, u64::from(i), task);
         });
     }
 }
@@ -54,10 +55,8 @@ async fn closed_agent<A: Agent>(shared: Arc<Shared>, mut agent: A, tally: Tally,
     while shared.stop.try_start_session() {
         session(&shared, &mut agent, &tally, id, &mut rng, None).await;
         let pause = shared.scenario.session.between_sessions.sample(&mut rng).0;
-        tokio::select! {
-            biased;
-            () = shared.stop.token().cancelled() => break,
-            () = tokio::time::sleep(pause) => {}
+        if !shared.stop.pause(pause).await {
+            break;
         }
     }
     shared.leave();
