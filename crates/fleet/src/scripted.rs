@@ -66,7 +66,10 @@ impl Agent for ScriptedAgent {
             let started = first_turn_start.take().unwrap_or_else(Instant::now);
             let user_tokens = session.user_message_tokens.sample(rng).0;
             talk.history.user(&generated(rng, user_tokens));
-            let mut turn_report = talk.turn(rng).await;
+            // Boxed: the turn's future (its LLM and tool calls in flight) is the largest state
+            // of a session, and unboxed the session's future would hold room for it through
+            // every think time too; an idle agent keeps only what lasts between turns.
+            let mut turn_report = Box::pin(talk.turn(rng)).await;
             turn_report.response = started.elapsed();
             turn_report.conversation_bytes = talk.history.bytes();
             turn_report.memory_bytes = talk.history.memory_bytes();
