@@ -136,13 +136,14 @@ impl Transport {
     ) -> Result<reqwest::Response, TransportError> {
         match self {
             Transport::Http(client, hint) => {
-                // Host and port only: the URL may hold a query value taken from the environment.
-                let host = match (request.url().host_str(), request.url().port()) {
-                    (Some(host), Some(port)) => format!("{host}:{port}"),
-                    (host, _) => host.unwrap_or_default().to_owned(),
-                };
                 client.execute(request).await.map_err(|err| {
-                    // Never the URL in a message, for the same reason.
+                    // Host and port only, and never the URL in a message: it may hold a query
+                    // value taken from the environment.
+                    let host = match err.url().map(|u| (u.host_str(), u.port())) {
+                        Some((Some(host), Some(port))) => format!("{host}:{port}"),
+                        Some((host, _)) => host.unwrap_or_default().to_owned(),
+                        None => "the endpoint".to_owned(),
+                    };
                     let err = err.without_url();
                     let kind = classify_reqwest(&err);
                     if kind == ErrorKind::Tls

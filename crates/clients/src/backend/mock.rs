@@ -32,9 +32,8 @@ use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageContent,
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageContent,
     ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessageContent,
-    ChatCompletionStreamOptions, ChatCompletionTools, FinishReason,
+    ChatCompletionTools, FinishReason,
 };
-use serde::Serialize;
 use tokio::time::Instant;
 
 use metrics::ErrorKind;
@@ -43,7 +42,7 @@ use mock::{
 };
 use scenario::Api;
 
-use super::openai::stream_options;
+use super::openai::ChatBody;
 use super::responses::chat_tools_as_sent;
 use super::service::StatusError;
 use super::{
@@ -296,24 +295,9 @@ pub(crate) fn parts(
     })
 }
 
-/// The fields of async-openai's `CreateChatCompletionRequest` that `HttpLlm::build` sets, in its
-/// order and with its omissions, borrowed: the conversation is serialized, not cloned first.
-#[derive(Serialize)]
-struct Body<'a> {
-    messages: &'a [ChatCompletionRequestMessage],
-    model: &'a str,
-    max_completion_tokens: u32,
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<ChatCompletionStreamOptions>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tools: &'a [ChatCompletionTools],
-}
-
 impl MockLlm {
-    /// The bytes async-openai sends for `HttpLlm::build(request)` (`serde_json::to_vec` of
-    /// it; `create_stream` keeps the `stream: true` that `build` set), so the mock plans the
-    /// same answer for them. A test checks the two are equal byte for byte.
+    /// The bytes `HttpLlm` sends for `request` (its [`ChatBody`]), so the mock plans the same
+    /// answer for them. A test checks they are async-openai's own request's, byte for byte.
     pub(crate) fn body(&self, request: &LlmRequest) -> serde_json::Result<Vec<u8>> {
         self.body_of(&request.messages, request)
     }
@@ -329,14 +313,13 @@ impl MockLlm {
             LlmApi::Chat => std::borrow::Cow::Borrowed(&request.tools[..]),
             LlmApi::Responses => chat_tools_as_sent(&request.tools),
         };
-        serde_json::to_vec(&Body {
+        serde_json::to_vec(&ChatBody::new(
+            &self.model,
+            self.stream,
             messages,
-            model: &self.model,
-            max_completion_tokens: request.max_tokens,
-            stream: self.stream,
-            stream_options: stream_options(self.stream),
-            tools: &tools,
-        })
+            &tools,
+            request,
+        ))
     }
 }
 

@@ -4,10 +4,14 @@
 //! inter-token gaps.
 
 use async_openai::Client;
+#[cfg(test)]
+use async_openai::types::chat::CreateChatCompletionRequest;
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCalls, ChatCompletionStreamOptions, CreateChatCompletionRequest,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionStreamOptions,
+    ChatCompletionTools, CreateChatCompletionResponse, CreateChatCompletionStreamResponse,
 };
 use futures_util::StreamExt;
+use serde::Serialize;
 use tokio::time::Instant;
 
 use metrics::ErrorKind;
@@ -46,9 +50,56 @@ impl HttpLlm {
         }
     }
 
-    /// The request async-openai sends for `request` (`MockLlm` writes the same JSON).
+    /// async-openai's own request for `request`: what [`ChatBody`] must serialize to, byte for
+    /// byte (a test compares them).
+    #[cfg(test)]
     pub(crate) fn build(&self, request: &LlmRequest) -> CreateChatCompletionRequest {
-        build(&self.model, self.stream, request)
+        CreateChatCompletionRequest {
+            model: self.model.clone(),
+            messages: request.messages.clone(),
+            tools: (!request.tools.is_empty()).then(|| request.tools.to_vec()),
+            max_completion_tokens: Some(request.max_tokens),
+            stream: Some(self.stream),
+            stream_options: stream_options(self.stream),
+            ..CreateChatCompletionRequest::default()
+        }
+    }
+}
+
+/// The fields of async-openai's `CreateChatCompletionRequest` that a provider sets, in its
+/// order and with its omissions, borrowed: the conversation is serialized where it is, not
+/// cloned into async-openai's request first (a whole conversation's copy per attempt). Sent
+/// through async-openai's `create_byot`; the in-process mock reads the same bytes.
+#[derive(Serialize)]
+pub(crate) struct ChatBody<'a> {
+    messages: &'a [ChatCompletionRequestMessage],
+    model: &'a str,
+    max_completion_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<ChatCompletionStreamOptions>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [ChatCompletionTools],
+}
+
+impl<'a> ChatBody<'a> {
+    /// The body asking `model` to continue `messages` with `request`'s limit, offering
+    /// `tools`, streamed or whole.
+    pub(crate) fn new(
+        model: &'a str,
+        stream: bool,
+        messages: &'a [ChatCompletionRequestMessage],
+        tools: &'a [ChatCompletionTools],
+        request: &LlmRequest,
+    ) -> Self {
+        Self {
+            messages,
+            model,
+            max_completion_tokens: request.max_tokens,
+            stream,
+            stream_options: stream_options(stream),
+            tools,
+        }
     }
 }
 
@@ -58,26 +109,19 @@ impl LlmBackend for HttpLlm {
         request: &LlmRequest,
         _conversation: &ConversationCache,
     ) -> Attempted<LlmResponse> {
-        let body = self.build(request);
+        let body = ChatBody::new(
+            &self.model,
+            self.stream,
+            &request.messages,
+            &request.tools,
+            request,
+        );
         let prompt_estimate = request.prompt_tokens;
         if self.stream {
             streamed(self, body, prompt_estimate).await
         } else {
             whole(self, body, prompt_estimate).await
         }
-    }
-}
-
-/// The request async-openai sends for one attempt (`MockLlm` writes the same JSON).
-fn build(model: &str, stream: bool, request: &LlmRequest) -> CreateChatCompletionRequest {
-    CreateChatCompletionRequest {
-        model: model.to_owned(),
-        messages: request.messages.clone(),
-        tools: (!request.tools.is_empty()).then(|| request.tools.to_vec()),
-        max_completion_tokens: Some(request.max_tokens),
-        stream: Some(stream),
-        stream_options: stream_options(stream),
-        ..CreateChatCompletionRequest::default()
     }
 }
 
@@ -91,13 +135,13 @@ pub(crate) fn stream_options(stream: bool) -> Option<ChatCompletionStreamOptions
 
 async fn whole(
     provider: &HttpLlm,
-    body: CreateChatCompletionRequest,
+    body: ChatBody<'_>,
     prompt_estimate: u32,
 ) -> Attempted<LlmResponse> {
-    let response = provider
+    let response: CreateChatCompletionResponse = provider
         .client
         .chat()
-        .create(body)
+        .create_byot(body)
         .await
         .map_err(classify)?;
     let usage = response.usage;
@@ -134,14 +178,14 @@ async fn whole(
 
 async fn streamed(
     provider: &HttpLlm,
-    body: CreateChatCompletionRequest,
+    body: ChatBody<'_>,
     prompt_estimate: u32,
 ) -> Attempted<LlmResponse> {
     let sent = Instant::now();
     let mut stream = provider
         .client
         .chat()
-        .create_stream(body)
+        .create_stream_byot::<_, CreateChatCompletionStreamResponse>(body)
         .await
         .map_err(classify)?;
     let mut answer = LlmResponse::default();
