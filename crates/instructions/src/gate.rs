@@ -134,8 +134,8 @@ impl Comparison {
         for r in &self.rows {
             table.row(vec![
                 r.name.clone(),
-                r.base.map_or_else(|| "-".to_owned(), thousands),
-                r.now.map_or_else(|| "-".to_owned(), thousands),
+                r.base.map_or_else(|| "-".to_owned(), report::count),
+                r.now.map_or_else(|| "-".to_owned(), report::count),
                 r.change_pct.map_or_else(|| "-".to_owned(), percent),
                 r.outcome.label(),
             ]);
@@ -174,19 +174,6 @@ impl Comparison {
             )
         }
     }
-}
-
-/// `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `+1.23 %`, `-0.50 %`, `0 %`; a change below 0.01 % with four decimals (`+0.0012 %`), so
@@ -300,13 +287,5 @@ mod tests {
         assert_eq!(percent(25.0), "+25.00 %");
         assert_eq!(percent(-0.5), "-0.50 %");
         assert_eq!(percent(0.0012), "+0.0012 %");
-    }
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(12_345_678), "12,345,678");
     }
 }

@@ -50,7 +50,7 @@ pub use html::{html, html_with};
 pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
-pub use readable::duration;
+pub use readable::{count, duration};
 pub use sweep_html::sweep_html;
 pub use table::{Align, Table};
 pub use terminal::terminal;

@@ -95,7 +95,7 @@ pub(crate) fn rate(value: f64) -> String {
 }
 
 /// A count, grouped by thousands (`950`, `1,200`, `14,523,871`).
-pub(crate) fn count(n: u64) -> String {
+pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
