@@ -76,7 +76,7 @@ pub async fn serve_with(
     server: MockServer,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    serve_on(listener, server, None, &[], shutdown).await
+    serve_spread(listener, server, None, &[], shutdown).await
 }
 
 /// Serves an existing mock over TLS with `tls` (HTTPS: HTTP/1.1, or h2 by ALPN) until
@@ -88,23 +88,13 @@ pub async fn serve_tls(
     tls: TlsConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    serve_on(listener, server, Some(tls), &[], shutdown).await
+    serve_spread(listener, server, Some(tls), &[], shutdown).await
 }
 
 /// Serves an existing mock (over TLS with `tls`) as [`serve_with`] and [`serve_tls`] do, its
 /// connections spread in turn over the runtimes of `threads` (a live run's one per core) rather
 /// than all on the runtime of the accept loop. Empty `threads`: the accept loop's runtime.
 pub async fn serve_spread(
-    listener: TcpListener,
-    server: MockServer,
-    tls: Option<TlsConfig>,
-    threads: &[tokio::runtime::Handle],
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
-    serve_on(listener, server, tls, threads, shutdown).await
-}
-
-async fn serve_on(
     listener: TcpListener,
     server: MockServer,
     tls: Option<TlsConfig>,
