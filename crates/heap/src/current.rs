@@ -32,9 +32,13 @@ pub(crate) struct Restore {
 }
 
 impl Drop for Restore {
+    #[inline]
     fn drop(&mut self) {
         // `try_with`: a guard dropped during thread teardown has nothing left to restore.
         let _ = CURRENT.try_with(|current| current.set(self.previous));
+        // The scope's account is no longer current here: publish what it changed on this
+        // thread, unless it is the one current again.
+        crate::table::flush_unless(self.previous);
     }
 }
 

@@ -62,8 +62,8 @@ impl Slot {
     }
 
     #[inline]
-    fn charge(&self, bytes: u64, header: usize) {
-        self.add(ONE_BLOCK + bytes);
+    fn charge(&self, account: u32, bytes: u64, header: usize) {
+        pending::add(self, account, ONE_BLOCK + bytes);
         if header > MIN_HEADER {
             self.extra_header
                 .fetch_add((header - MIN_HEADER) as u64, Relaxed);
@@ -71,8 +71,8 @@ impl Slot {
     }
 
     #[inline]
-    fn credit(&self, bytes: u64, header: usize) {
-        self.live.fetch_sub(ONE_BLOCK + bytes, Relaxed);
+    fn credit(&self, account: u32, bytes: u64, header: usize) {
+        pending::sub(self, account, ONE_BLOCK + bytes);
         if header > MIN_HEADER {
             self.extra_header
                 .fetch_sub((header - MIN_HEADER) as u64, Relaxed);
@@ -89,20 +89,26 @@ impl Slot {
         }
     }
 
-    fn usage(&self) -> Usage {
-        let live = self.live.load(Relaxed) & BYTES;
+    /// Live blocks and bytes, packed, with this thread's pending change to `account` (the
+    /// slot's) added.
+    fn packed(&self, account: u32) -> u64 {
+        self.live.load(Relaxed).wrapping_add(pending::of(account))
+    }
+
+    fn usage(&self, account: u32) -> Usage {
+        let live = self.packed(account) & BYTES;
         // Read after `live` and raised to it: a charge racing this read may have bumped `live`
         // but not yet `peak`.
         let peak = self.peak.load(Relaxed).max(live);
         Usage { live, peak }
     }
 
-    fn blocks(&self) -> u64 {
-        self.live.load(Relaxed) >> BYTE_BITS
+    fn blocks(&self, account: u32) -> u64 {
+        self.packed(account) >> BYTE_BITS
     }
 
-    fn header_bytes(&self) -> u64 {
-        self.blocks() * MIN_HEADER as u64 + self.extra_header.load(Relaxed)
+    fn header_bytes(&self, account: u32) -> u64 {
+        self.blocks(account) * MIN_HEADER as u64 + self.extra_header.load(Relaxed)
     }
 }
 
@@ -170,7 +176,7 @@ fn ensure_segment(index: u32) -> bool {
 pub(crate) fn charge(account: u32, bytes: usize, header: usize) -> u32 {
     match resolve(account) {
         Some((slot, owner)) => {
-            slot.charge(bytes as u64, header);
+            slot.charge(owner, bytes as u64, header);
             owner
         }
         None => {
@@ -184,7 +190,7 @@ pub(crate) fn charge(account: u32, bytes: usize, header: usize) -> u32 {
 #[inline]
 pub(crate) fn credit(owner: u32, bytes: usize, header: usize) {
     match resolve(owner) {
-        Some((slot, _)) => slot.credit(bytes as u64, header),
+        Some((slot, owner)) => slot.credit(owner, bytes as u64, header),
         None => shared::credit(bytes as u64, header),
     }
 }
@@ -207,10 +213,8 @@ pub(crate) fn recharge(
     }
     let (old, new) = (old_bytes as u64, new_bytes as u64);
     match target {
-        Some((slot, _)) if new >= old => slot.add(new - old),
-        Some((slot, _)) => {
-            slot.live.fetch_sub(old - new, Relaxed);
-        }
+        Some((slot, owner)) if new >= old => pending::add(slot, owner, new - old),
+        Some((slot, owner)) => pending::sub(slot, owner, old - new),
         None => shared::add(new.wrapping_sub(old)),
     }
     new_owner
@@ -235,6 +239,16 @@ fn resolve(account: u32) -> Option<(&'static Slot, u32)> {
     found
 }
 
+mod pending;
+
+/// The signed byte change in a packed change (a lane's, or a pending one).
+#[inline]
+fn bytes(packed: u64) -> i64 {
+    ((packed << (64 - BYTE_BITS)) as i64) >> (64 - BYTE_BITS)
+}
+
+pub(crate) use pending::flush_unless;
+
 /// The shared figure, counted per thread: what nobody's account pays for (the runtime, the
 /// connection pools, an embedded mock) is allocated on every thread at once, and one counter
 /// written from every core costs each allocation a cache-line transfer (100–150 ns on two
@@ -252,7 +266,7 @@ mod shared {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-    use super::{MIN_HEADER, SHARED};
+    use super::{MIN_HEADER, SHARED, bytes};
 
     /// Lanes; threads beyond this many share them (still correct, just contended again).
     const LANE_COUNT: usize = 64;
@@ -286,12 +300,6 @@ mod shared {
             })
             .unwrap_or(0);
         &LANES[index as usize]
-    }
-
-    /// The signed byte change in a lane's packed value.
-    #[inline]
-    fn bytes(packed: u64) -> i64 {
-        ((packed << (64 - super::BYTE_BITS)) as i64) >> (64 - super::BYTE_BITS)
     }
 
     /// Adds `packed` (wrapping) to this thread's lane, emptying it into `SHARED` once its
@@ -355,13 +363,15 @@ impl Account {
     /// Its live and peak bytes now. Zero for an account beyond the table's capacity (its bytes
     /// are in [`shared_usage`]).
     pub fn usage(self) -> Usage {
-        slot(self.raw()).map(Slot::usage).unwrap_or_default()
+        slot(self.raw())
+            .map(|slot| slot.usage(self.raw()))
+            .unwrap_or_default()
     }
 
     /// Sets peak to the current live bytes, to measure the peak of a phase.
     pub fn reset_peak(self) {
         if let Some(slot) = slot(self.raw()) {
-            slot.peak.store(slot.usage().live, Relaxed);
+            slot.peak.store(slot.usage(self.raw()).live, Relaxed);
         }
     }
 
@@ -369,13 +379,13 @@ impl Account {
     /// [`Usage::live`] (16 bytes a block, or the alignment if larger). Derived from
     /// [`blocks`](Self::blocks), so it wraps with it.
     pub fn header_bytes(self) -> u64 {
-        slot(self.raw()).map_or(0, Slot::header_bytes)
+        slot(self.raw()).map_or(0, |slot| slot.header_bytes(self.raw()))
     }
 
     /// Number of live blocks (allocations) it owns, modulo 2^24 (the counter shares one
     /// atomic word with the byte count).
     pub fn blocks(self) -> u64 {
-        slot(self.raw()).map_or(0, Slot::blocks)
+        slot(self.raw()).map_or(0, |slot| slot.blocks(self.raw()))
     }
 
     pub(crate) fn raw(self) -> u32 {

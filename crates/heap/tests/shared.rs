@@ -130,8 +130,9 @@ fn shared_inside_charged_to_charges_the_shared_figure() {
 fn shared_blocks_made_on_many_threads_and_freed_on_another_add_up() {
     let _one = one_at_a_time();
     // 60,000 bytes a thread: under the 64 KiB at which a thread's lane is emptied into the
-    // common counter, so most of the 960,000 bytes are only in the lanes when they are read.
-    const THREADS: usize = 16;
+    // common counter, so most of the 4.8 MB are only in the lanes when they are read. More
+    // threads than lanes (64): some lanes are shared.
+    const THREADS: usize = 80;
     const BLOCKS: usize = 6;
     const SIZE: usize = 10_000;
     let before = shared_usage();

@@ -63,8 +63,14 @@ fn worker(
             }
             _ => {}
         }
+        // The peer's blocks are freed here, half inside a random account's scope (where
+        // this thread may hold that account's unpublished change: see `table::pending`).
         while let Ok(block) = from_peer.try_recv() {
-            drop(block);
+            if rng.below(2) == 0 {
+                charged_to(account, || drop(block));
+            } else {
+                drop(block);
+            }
         }
     }
     drop(to_peer);
