@@ -32,12 +32,17 @@
 //!    run in this process with progress every simulated hour; checks that memory is flat and
 //!    nothing overflowed, and exits 1 if not (`soak.rs`).
 //!
-//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|floor|live|heap|soak`)
+//! 6. Virtual speed, before and after (`BENCH_ONLY=speed`, not part of `all`): this build
+//!    and the build `BENCH_BEFORE` names, interleaved (`speed.rs`).
+//!
+//! `cargo bench --bench fleet` (one part: `BENCH_ONLY=virtual|floor|live|heap|soak|speed`)
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "fleet/soak.rs"]
 mod soak;
+#[path = "fleet/speed.rs"]
+mod speed;
 
 /// The soak measures agents' heap in this process, as the `fleetbench` binary does in its
 /// own. The other parts run the binary (or, the floor, tasks that allocate once each and then
@@ -62,8 +67,13 @@ fn run(args: &[&str], out: &Path) -> (Value, f64) {
 
 /// [`run`] with extra environment variables.
 fn run_with(args: &[&str], out: &Path, env: &[(&str, &str)]) -> (Value, f64) {
+    run_bin(env!("CARGO_BIN_EXE_fleetbench"), args, out, env)
+}
+
+/// [`run_with`] of the `fleetbench` binary at `bin`.
+fn run_bin(bin: &str, args: &[&str], out: &Path, env: &[(&str, &str)]) -> (Value, f64) {
     let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_fleetbench"))
+    let status = Command::new(bin)
         .envs(env.iter().copied())
         .arg("run")
         .args(args)
@@ -306,6 +316,29 @@ fn floor(dir: &Path) {
             wall * 3600.0 / sim.as_secs_f64()
         );
     }
+    let path = one_token_scenario(dir, u32::try_from(agents).unwrap());
+    let agents = agents.to_string();
+    let args = [
+        path.to_str().unwrap(),
+        "--clock",
+        "virtual",
+        "--agents",
+        &agents,
+        "--duration",
+        "120s",
+    ];
+    let (r, wall) = run(&args, &dir.join("one-token"));
+    let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
+    println!(
+        "  the default scenario with one-token texts: {turns} turns in {wall:.1} s: {:.0} turns/s; an hour would take {:.0} s",
+        turns as f64 / wall,
+        wall * 30.0
+    );
+}
+
+/// The default scenario scaled to `agents` (as [`scaled_scenario`]) with every text one token
+/// long: the clients, the mock, the metrics and the agent loop without the text.
+fn one_token_scenario(dir: &Path, agents: u32) -> std::path::PathBuf {
     let default = include_str!("../fixtures/scenarios/default.toml");
     let slots = (agents / 4).max(1);
     let tiny = [
@@ -343,23 +376,7 @@ fn floor(dir: &Path) {
     });
     let path = dir.join("one-token-texts.toml");
     std::fs::write(&path, tiny).unwrap();
-    let agents = agents.to_string();
-    let args = [
-        path.to_str().unwrap(),
-        "--clock",
-        "virtual",
-        "--agents",
-        &agents,
-        "--duration",
-        "120s",
-    ];
-    let (r, wall) = run(&args, &dir.join("one-token"));
-    let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
-    println!(
-        "  the default scenario with one-token texts: {turns} turns in {wall:.1} s: {:.0} turns/s; an hour would take {:.0} s",
-        turns as f64 / wall,
-        wall * 30.0
-    );
+    path
 }
 
 fn main() -> ExitCode {
@@ -377,6 +394,10 @@ fn main() -> ExitCode {
     }
     if only == "all" || only == "heap" {
         heap_overhead(&dir);
+    }
+    if only == "speed" && speed::speed(&dir) == ExitCode::FAILURE {
+        let _ = std::fs::remove_dir_all(&dir);
+        return ExitCode::FAILURE;
     }
     let passed = only != "soak" || soak::soak();
     let _ = std::fs::remove_dir_all(&dir);
