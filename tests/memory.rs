@@ -145,6 +145,34 @@ fn under_the_virtual_clock_the_figures_are_exact_and_repeat() {
 }
 
 #[test]
+fn no_agent_is_charged_for_the_runtime_s_run_queue() {
+    // A runtime queues every task spawned before it runs any, and its run queue doubles as it
+    // fills: the agent whose spawn crossed a power of two was charged the whole queue (agent
+    // 4,094 of 5,000 held 64 kB more than the others). Agents here differ only by their
+    // buffer.
+    let mut s = scenario::load(&scenario("smoke.toml")).expect("the smoke fixture loads");
+    s.clock = ClockMode::Virtual;
+    s.fleet.agents = 5_000;
+    s.fleet.duration = Some(scenario::Dur(Duration::from_millis(800)));
+    s.fleet.ramp_up = scenario::Dur(Duration::from_millis(100));
+    s.check("test").expect("the scenario is valid");
+    let snap = run(&s, Keep::Hold, 8);
+    assert_eq!(snap.agents.list.len(), 5_000);
+    let excess: Vec<u64> = snap
+        .agents
+        .list
+        .iter()
+        .map(|a| a.peak_memory_bytes - known(a.id, 8))
+        .collect();
+    let (least, most) = (excess.iter().min(), excess.iter().max());
+    let (least, most) = (*least.expect("agents"), *most.expect("agents"));
+    assert!(
+        most - least < 1024,
+        "agents' own figures range from {least} to {most} bytes beyond their buffers"
+    );
+}
+
+#[test]
 fn a_freed_buffer_returns_to_zero() {
     let s = holders(ClockMode::Virtual, Keep::Free, 2 * MIB);
     for a in &s.agents.list {

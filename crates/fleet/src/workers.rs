@@ -27,6 +27,25 @@ pub(crate) struct Spawner {
 }
 
 impl Spawner {
+    /// Spawns `task` into `tasks` on the runtime of `key` as `account`'s: the task's future
+    /// (boxed under the account) and everything it allocates when polled are the account's;
+    /// the runtime's bookkeeping is shared. Why: a runtime queues every task spawned before
+    /// it runs any, and its run queue doubles as it fills, so the agent whose spawn crossed
+    /// a power of two was charged the whole queue (agent 4,094 of a 5,000-agent fleet held
+    /// 86 kB against a median of 17 kB; agent 524,280 of a million, 4.2 MB).
+    pub(crate) fn spawn_charged<F>(
+        &self,
+        tasks: &mut JoinSet<()>,
+        key: u64,
+        account: heap::Account,
+        task: F,
+    ) where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = heap::charged_to(account, || Box::pin(heap::attribute(account, task)));
+        heap::shared(|| self.spawn(tasks, key, task));
+    }
+
     /// Spawns `task` into `tasks` on the runtime of `key`.
     pub(crate) fn spawn<F>(&self, tasks: &mut JoinSet<()>, key: u64, task: F)
     where

@@ -30,12 +30,12 @@ pub(super) fn spawn_agents<A, F>(
         let at = start + ramp_offset(i, fleet.agents, fleet.ramp_up.0);
         let tally = Tally::open(tallies, u64::from(i));
         // The agent, its task and what they allocate from now on are its own.
-        heap::charged_to(tally.account(), || {
-            let agent = make_agent(u64::from(i));
-            let task = closed_agent(shared.clone(), agent, tally.clone(), at);
-            let task = heap::attribute(tally.account(), task);
-            shared.spawner.spawn(tasks, u64::from(i), task);
-        });
+        let account = tally.account();
+        let agent = heap::charged_to(account, || make_agent(u64::from(i)));
+        let task = closed_agent(shared.clone(), agent, tally, at);
+        shared
+            .spawner
+            .spawn_charged(tasks, u64::from(i), account, task);
     }
 }
 

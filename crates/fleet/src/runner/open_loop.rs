@@ -59,44 +59,38 @@ pub(super) async fn run<A, F>(
         let tally = Tally::open(&tallies, n);
         let account = tally.account();
         // The agent, its task and what they allocate from now on are its own.
-        heap::charged_to(account, || {
-            let mut agent = make_agent(n);
-            let spawner = shared.spawner.clone();
-            spawner.spawn(
-                tasks,
-                n,
-                heap::attribute(account, async move {
-                    let _permit = match permit {
-                        Some(p) => p,
-                        None => {
-                            waiting.fetch_add(1, Ordering::Relaxed);
-                            let p = tokio::select! {
-                                biased;
-                                () = shared.stop.token().cancelled() => None,
-                                p = free.acquire_owned() => {
-                                    Some(p.expect("the slot semaphore is never closed"))
-                                }
-                            };
-                            waiting.fetch_sub(1, Ordering::Relaxed);
-                            let Some(p) = p else {
-                                // The run stopped before a slot came free: the start never
-                                // happened.
-                                shared.record(|r| r.counters.dropped_starts += 1);
-                                return;
-                            };
-                            shared.record(|r| r.counters.late_starts += 1);
-                            p
+        let mut agent = heap::charged_to(account, || make_agent(n));
+        let spawner = shared.spawner.clone();
+        spawner.spawn_charged(tasks, n, account, async move {
+            let _permit = match permit {
+                Some(p) => p,
+                None => {
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    let p = tokio::select! {
+                        biased;
+                        () = shared.stop.token().cancelled() => None,
+                        p = free.acquire_owned() => {
+                            Some(p.expect("the slot semaphore is never closed"))
                         }
                     };
-                    shared
-                        .registry
-                        .with(|r| r.record(MetricKind::ScheduleDelay, intended.elapsed()));
-                    shared.enter();
-                    let mut rng = SimRng::for_agent(shared.scenario.seed, n);
-                    session(&shared, &mut agent, &tally, n, &mut rng, Some(intended)).await;
-                    shared.leave();
-                }),
-            );
+                    waiting.fetch_sub(1, Ordering::Relaxed);
+                    let Some(p) = p else {
+                        // The run stopped before a slot came free: the start never
+                        // happened.
+                        shared.record(|r| r.counters.dropped_starts += 1);
+                        return;
+                    };
+                    shared.record(|r| r.counters.late_starts += 1);
+                    p
+                }
+            };
+            shared
+                .registry
+                .with(|r| r.record(MetricKind::ScheduleDelay, intended.elapsed()));
+            shared.enter();
+            let mut rng = SimRng::for_agent(shared.scenario.seed, n);
+            session(&shared, &mut agent, &tally, n, &mut rng, Some(intended)).await;
+            shared.leave();
         });
     }
 }
