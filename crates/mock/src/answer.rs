@@ -74,7 +74,7 @@ pub(crate) enum Emission {
 pub(crate) struct Planning<'a> {
     /// The request; its `messages` may be empty (the direct path's frame).
     pub(crate) req: &'a ChatRequest,
-    /// `rng::stable_hash` of the request body: the answer's seed and id.
+    /// `rng::BodyHash` of the request body: the answer's seed and id.
     pub(crate) body_hash: u64,
     /// `tokens::prompt_tokens` of the request.
     pub(crate) prompt_tokens: u32,
@@ -106,7 +106,7 @@ impl Answer {
     /// Plans the answer to a chat request body.
     pub fn plan(config: &MockConfig, body: &[u8]) -> Result<Answer, serde_json::Error> {
         let req: ChatRequest = serde_json::from_slice(body)?;
-        let planning = Planning::of(config, &req, rng::stable_hash(body));
+        let planning = Planning::of(config, &req, rng::BodyHash::of(body));
         Ok(Self::plan_parsed(config, &planning))
     }
 

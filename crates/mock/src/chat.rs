@@ -13,7 +13,7 @@ use futures_util::stream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until};
 
-use scenario::rng::stable_hash;
+use scenario::rng::BodyHash;
 
 use crate::answer::{Answer, Emission, Planning};
 use crate::app::{Degrade, Ending, Rejection, Shared, apply_fault, bad_request, cut, cut_body};
@@ -83,7 +83,7 @@ pub(crate) async fn admit(
     }
     let planning = Planning {
         marker: watch.marker(),
-        ..Planning::of(&s.config, &req, stable_hash(body))
+        ..Planning::of(&s.config, &req, BodyHash::of(body))
     };
     admit_planned(s, api, &planning, key, watch).await
 }

@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use scenario::rng::stable_hash;
+use scenario::rng::BodyHash;
 
 use crate::answer::Planning;
 use crate::app::{Ending, Rejection, Shared, bad_request, cut_body};
@@ -81,7 +81,7 @@ async fn admit(
         .expect("the chat form of a request is a chat request");
     let planning = Planning {
         marker: watch.marker(),
-        ..Planning::of(&s.config, &chat, stable_hash(&read.chat_body))
+        ..Planning::of(&s.config, &chat, BodyHash::of(&read.chat_body))
     };
     let admitted = admit_planned(s, LlmApi::Responses, &planning, key, watch).await?;
     Ok((admitted, read.echo))

@@ -4,7 +4,7 @@
 //! body, hashing it (the answer's seed) and parsing it again in the mock grew with the square
 //! of a conversation's length and was most of a virtual run's cost. A body is the opening
 //! `{"messages":[`, the messages' JSON separated by commas, and the rest of the request (the
-//! frame's tail: `],"model":…}`), and both its hash (FNV-1a, a running state) and its prompt
+//! frame's tail: `],"model":…}`), and both its hash (`BodyHash`, a running state) and its prompt
 //! tokens (a sum over messages) can be carried forward message by message. So a caller folds
 //! each message in once ([`MockServer::fold_message`], or [`MockServer::fold_counted`] with
 //! the message's texts read from the caller's own type) and keeps the [`PromptDigest`] beside
@@ -13,6 +13,7 @@
 //! message parsed and counted by the same code.
 
 use scenario::Tokenizer;
+use scenario::rng::BodyHash;
 use serde::de::Error as _;
 
 use crate::answer::Planning;
@@ -28,24 +29,11 @@ use crate::wire::{ChatRequest, Message};
 /// (async-openai's `CreateChatCompletionRequest` does).
 const OPENING: &[u8] = b"{\"messages\":[";
 
-/// FNV-1a's offset basis: `scenario::rng::stable_hash` of nothing.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a carried on from `hash` over `bytes`: `stable_hash(a ++ b)` is
-/// `fnv(stable_hash(a), b)`.
-fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
 /// A conversation's state after one of its messages.
 #[derive(Clone, Copy, Debug)]
 struct Fold {
-    /// FNV-1a of the body from its opening through this message.
-    hash: u64,
+    /// The running hash of the body from its opening through this message.
+    hash: BodyHash,
     /// Prompt tokens of the messages through this one (without the reply's priming).
     tokens: u32,
     /// This message is a tool result.
@@ -56,12 +44,12 @@ struct Fold {
 fn push(digest: &mut PromptDigest, json: &[u8], cost: u32, tool: bool) {
     let fold = match digest.folds.last() {
         None => Fold {
-            hash: fnv(fnv(FNV_OFFSET, OPENING), json),
+            hash: BodyHash::new().fed(OPENING).fed(json),
             tokens: cost,
             tool,
         },
         Some(prev) => Fold {
-            hash: fnv(fnv(prev.hash, b","), json),
+            hash: prev.hash.fed(b",").fed(json),
             tokens: prev.tokens.saturating_add(cost),
             tool,
         },
@@ -268,7 +256,7 @@ impl MockServer {
         }
         let planning = Planning {
             req: &frame.req,
-            body_hash: fnv(last.hash, &frame.tail),
+            body_hash: last.hash.fed(&frame.tail).finish(),
             prompt_tokens: tokens::total_tokens(last.tokens, frame.tools_tokens),
             after_tools: last.tool,
             marker: None,
@@ -289,16 +277,6 @@ mod tests {
     use tokio::time::Instant;
 
     use crate::tests::{FAST, chat_body, config};
-
-    #[test]
-    fn fnv_carries_on_as_the_stable_hash() {
-        let (a, b) = (&b"{\"messages\":["[..], &b"{\"role\":\"user\"}"[..]);
-        assert_eq!(fnv(FNV_OFFSET, b""), scenario::rng::stable_hash(b""));
-        assert_eq!(
-            fnv(scenario::rng::stable_hash(a), b),
-            scenario::rng::stable_hash(&[a, b].concat())
-        );
-    }
 
     /// `body` split into its messages and its frame, folded and read by `server`.
     fn split(server: &MockServer, body: &[u8]) -> (PromptDigest, RequestFrame) {
