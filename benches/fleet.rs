@@ -96,6 +96,19 @@ fn run_bin(bin: &str, args: &[&str], out: &Path, env: &[(&str, &str)]) -> (Value
     )
 }
 
+/// `run`'s arguments for `agents` agents of `file` on the virtual clock for 120 s.
+fn virtual_120s<'a>(file: &'a str, agents: &'a str) -> [&'a str; 7] {
+    [
+        file,
+        "--clock",
+        "virtual",
+        "--agents",
+        agents,
+        "--duration",
+        "120s",
+    ]
+}
+
 fn p95_ms(r: &Value) -> f64 {
     r["latency"]["agent_response"]["p95_ms"]
         .as_f64()
@@ -318,15 +331,7 @@ fn floor(dir: &Path) {
     }
     let path = one_token_scenario(dir, u32::try_from(agents).unwrap());
     let agents = agents.to_string();
-    let args = [
-        path.to_str().unwrap(),
-        "--clock",
-        "virtual",
-        "--agents",
-        &agents,
-        "--duration",
-        "120s",
-    ];
+    let args = virtual_120s(path.to_str().unwrap(), &agents);
     let (r, wall) = run(&args, &dir.join("one-token"));
     let turns = r["counters"]["turns"].as_u64().unwrap_or(0);
     println!(

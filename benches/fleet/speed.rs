@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::{env_or, one_token_scenario, run_bin, scaled_scenario};
+use super::{env_or, one_token_scenario, run_bin, scaled_scenario, virtual_120s};
 
 struct Case {
     name: &'static str,
@@ -81,15 +81,7 @@ pub(crate) fn speed(dir: &Path) -> ExitCode {
             }
             for b in order {
                 let out = dir.join(format!("speed-{}-{b}", case.name));
-                let args = [
-                    case.file.as_str(),
-                    "--clock",
-                    "virtual",
-                    "--agents",
-                    &agents,
-                    "--duration",
-                    "120s",
-                ];
+                let args = virtual_120s(&case.file, &agents);
                 let (report, _) = run_bin(&builds[b].1, &args, &out, &[]);
                 cpu[b].push(report["process"]["cpu_time_ms"].as_f64().unwrap_or(0.0) / 1e3);
                 reports[b] = Some(report);

@@ -44,14 +44,7 @@ pub(super) fn add(slot: &Slot, account: u32, packed: u64) {
             publish(held, change);
             packed
         };
-        if bytes(change).abs() >= FLUSH_BYTES {
-            slot.live.fetch_add(change, Relaxed);
-            pending.set((account, 0));
-            0
-        } else {
-            pending.set((account, change));
-            change
-        }
+        keep(pending, slot, account, change)
     });
     match held {
         Ok(change) => {
@@ -65,6 +58,20 @@ pub(super) fn add(slot: &Slot, account: u32, packed: u64) {
     }
 }
 
+/// Holds `change` as `account`'s pending change, or publishes it to `slot` at once if it has
+/// reached `FLUSH_BYTES` either way; returns what is left pending.
+#[inline]
+fn keep(pending: &Cell<(u32, u64)>, slot: &Slot, account: u32, change: u64) -> u64 {
+    let kept = if bytes(change).abs() >= FLUSH_BYTES {
+        slot.live.fetch_add(change, Relaxed);
+        0
+    } else {
+        change
+    };
+    pending.set((account, kept));
+    kept
+}
+
 /// Takes `packed` off `account` (whose slot is `slot`).
 #[inline]
 pub(super) fn sub(slot: &Slot, account: u32, packed: u64) {
@@ -73,13 +80,7 @@ pub(super) fn sub(slot: &Slot, account: u32, packed: u64) {
         if held != account {
             return false;
         }
-        let change = change.wrapping_sub(packed);
-        if bytes(change).abs() >= FLUSH_BYTES {
-            slot.live.fetch_add(change, Relaxed);
-            pending.set((held, 0));
-        } else {
-            pending.set((held, change));
-        }
+        keep(pending, slot, account, change.wrapping_sub(packed));
         true
     });
     if held != Ok(true) {
