@@ -144,22 +144,13 @@ fn nginx(dir: &Path, nginx: &Path, stream: bool) -> Endpoint {
              location / {{ default_type {media}; return 200 '{body}'; }} }} }}\n"
     );
     std::fs::write(prefix.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("taskset")
-        .args(["-c", "1"])
-        .arg(nginx)
+    let mut command = Command::new(nginx);
+    command
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
-        .arg(prefix.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    wait_for(port);
-    Endpoint {
-        child,
-        url: format!("http://127.0.0.1:{port}/v1"),
-    }
+        .arg(prefix.join("nginx.conf"));
+    on_core_1(&command, port)
 }
 
 /// `fleetbench serve` on the zero-latency mock.
@@ -169,28 +160,35 @@ fn serve(bin: &str) -> Endpoint {
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/scenarios/zero-latency.toml"
     );
-    let child = Command::new("taskset")
-        .args(["-c", "1", bin, "serve", "--scenario", scenario, "--port"])
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("fleetbench serve starts");
-    wait_for(port);
-    Endpoint {
-        child,
-        url: format!("http://127.0.0.1:{port}/v1"),
-    }
+    let mut command = Command::new(bin);
+    command
+        .args(["serve", "--scenario", scenario, "--port"])
+        .arg(port.to_string());
+    on_core_1(&command, port)
 }
 
-fn wait_for(port: u16) {
+/// Starts `command` pinned to core 1 and waits until it listens on `port`.
+fn on_core_1(command: &Command, port: u16) -> Endpoint {
+    let program = command.get_program();
+    let endpoint = Endpoint {
+        child: Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(program)
+            .args(command.get_args())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", program.display())),
+        url: format!("http://127.0.0.1:{port}/v1"),
+    };
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return endpoint;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("the endpoint did not listen on port {port}");
+    // Dropping the endpoint stops the child.
+    panic!("{} did not listen on port {port}", program.display());
 }
 
 /// One tool's figures for one round.
