@@ -318,7 +318,7 @@ impl MockLlm {
             self.stream,
             messages,
             &tools,
-            request,
+            request.max_tokens,
         ))
     }
 }

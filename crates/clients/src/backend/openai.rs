@@ -83,19 +83,19 @@ pub(crate) struct ChatBody<'a> {
 }
 
 impl<'a> ChatBody<'a> {
-    /// The body asking `model` to continue `messages` with `request`'s limit, offering
+    /// The body asking `model` to continue `messages` in at most `max_tokens`, offering
     /// `tools`, streamed or whole.
     pub(crate) fn new(
         model: &'a str,
         stream: bool,
         messages: &'a [ChatCompletionRequestMessage],
         tools: &'a [ChatCompletionTools],
-        request: &LlmRequest,
+        max_tokens: u32,
     ) -> Self {
         Self {
             messages,
             model,
-            max_completion_tokens: request.max_tokens,
+            max_completion_tokens: max_tokens,
             stream,
             stream_options: stream_options(stream),
             tools,
@@ -114,7 +114,7 @@ impl LlmBackend for HttpLlm {
             self.stream,
             &request.messages,
             &request.tools,
-            request,
+            request.max_tokens,
         );
         let prompt_estimate = request.prompt_tokens;
         if self.stream {
