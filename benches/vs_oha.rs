@@ -12,6 +12,11 @@
 //! and the endpoint's CPU over the round: near 100 % of its core means the endpoint, not the
 //! generator, was the limit, and the round says so.
 //!
+//! `BENCH_FLOORS` (default `reqwest,hyper`; empty for none) adds the floors under
+//! fleetbench's figure, in turn with the two tools: the same calls through a bare reqwest
+//! client, and through hyper connections as oha makes them, with nothing of fleetbench
+//! around them (`vs_oha/floor.rs`). Each prints its calls/s, p99 and ratio to oha.
+//!
 //! Needs `oha` (`cargo install oha --locked`), `nginx` (Debian `nginx-light`) and `taskset`:
 //! `benches/setup.sh` installs them. `cargo bench --bench vs_oha`.
 
@@ -23,6 +28,13 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+#[path = "vs_oha/floor.rs"]
+mod floor;
+
+// The floors allocate as fleetbench does, through mimalloc (without its tracking).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`).
 const TICKS_PER_S: f64 = 100.0;
@@ -284,6 +296,9 @@ fn fleetbench(bin: &str, file: &Path, out: &Path, concurrency: u32, secs: u64) -
 }
 
 fn main() -> ExitCode {
+    if floor::child().is_some() {
+        return ExitCode::SUCCESS;
+    }
     let bin = env!("CARGO_BIN_EXE_fleetbench");
     let (Some(oha_bin), Some(_)) = (find("oha"), find("taskset")) else {
         println!("vs_oha needs oha and taskset: run benches/setup.sh (cargo install oha --locked)");
@@ -304,6 +319,11 @@ fn main() -> ExitCode {
         .parse()
         .expect("BENCH_ROUNDS is a number");
     let cases = env_or("BENCH_CASES", "64:json,1024:json,256:sse");
+    let floors: Vec<String> = env_or("BENCH_FLOORS", "reqwest,hyper")
+        .split(',')
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
     let dir = std::env::temp_dir().join(format!("fleetbench-vs-oha-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!(
@@ -312,10 +332,14 @@ fn main() -> ExitCode {
             .unwrap_or_default()
             .trim()
     );
-    println!(
-        "{:>5} {:>4} {:>5} | {:>8} {:>6} {:>6} | {:>8} {:>6} {:>6} | {:>5} {:>7} | endpoint CPU",
+    let mut header = format!(
+        "{:>5} {:>4} {:>5} | {:>8} {:>6} {:>6} | {:>8} {:>6} {:>6} | {:>5} {:>7}",
         "conc", "kind", "round", "oha/s", "p50", "p99", "fleet/s", "p50", "p99", "ratio", "p99 ×"
     );
+    for name in &floors {
+        header += &format!(" | {:>9} {:>6} {:>5}", format!("{name}/s"), "p99", "ratio");
+    }
+    println!("{header} | endpoint CPU");
     for case in cases.split(',') {
         let (concurrency, kind) = case.split_once(':').expect("BENCH_CASES: N:json or N:sse");
         let concurrency: u32 = concurrency.parse().expect("a concurrency");
@@ -325,23 +349,29 @@ fn main() -> ExitCode {
             _ => serve(bin),
         };
         let file = scenario(&dir, &endpoint.url, stream);
+        // oha, fleetbench, then the floors; in reverse every other round.
+        let tools = 2 + floors.len();
         let mut ratios = Vec::new();
+        let mut floor_ratios = vec![Vec::new(); floors.len()];
         for round in 0..rounds {
-            let mut figures = [Figures::default(); 2];
-            let mut busy = [0.0_f64; 2];
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut figures = vec![Figures::default(); tools];
+            let mut busy = vec![0.0_f64; tools];
+            let mut order: Vec<usize> = (0..tools).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
             for tool in order {
                 let before = cpu_ticks(endpoint.child.id());
                 let started = std::time::Instant::now();
-                figures[tool] = if tool == 0 {
-                    oha(&oha_bin, &endpoint.url, concurrency, secs, stream)
-                } else {
-                    fleetbench(bin, &file, &dir.join("out"), concurrency, secs)
+                figures[tool] = match tool {
+                    0 => oha(&oha_bin, &endpoint.url, concurrency, secs, stream),
+                    1 => fleetbench(bin, &file, &dir.join("out"), concurrency, secs),
+                    n => floor::run(&floors[n - 2], &endpoint.url, concurrency, secs, stream),
                 };
                 let ticks = cpu_ticks(endpoint.child.id()) - before;
                 busy[tool] = ticks as f64 / TICKS_PER_S / started.elapsed().as_secs_f64();
             }
-            let [o, f] = figures;
+            let (o, f) = (figures[0], figures[1]);
             let ratio = f.calls_per_s / o.calls_per_s;
             ratios.push(ratio);
             let saturated = if busy.iter().any(|&b| b > 0.9) {
@@ -349,8 +379,8 @@ fn main() -> ExitCode {
             } else {
                 ""
             };
-            println!(
-                "{concurrency:>5} {kind:>4} {round:>5} | {:>8.0} {:>6.2} {:>6.2} | {:>8.0} {:>6.2} {:>6.2} | {ratio:>5.2} {:>7.2} | {:.0} % / {:.0} %{saturated}",
+            let mut row = format!(
+                "{concurrency:>5} {kind:>4} {round:>5} | {:>8.0} {:>6.2} {:>6.2} | {:>8.0} {:>6.2} {:>6.2} | {ratio:>5.2} {:>7.2}",
                 o.calls_per_s,
                 o.p50_ms,
                 o.p99_ms,
@@ -358,15 +388,30 @@ fn main() -> ExitCode {
                 f.p50_ms,
                 f.p99_ms,
                 f.p99_ms / o.p99_ms,
-                busy[0] * 100.0,
-                busy[1] * 100.0,
             );
+            for (i, floor) in figures[2..].iter().enumerate() {
+                let ratio = floor.calls_per_s / o.calls_per_s;
+                floor_ratios[i].push(ratio);
+                row += &format!(
+                    " | {:>9.0} {:>6.2} {ratio:>5.2}",
+                    floor.calls_per_s, floor.p99_ms
+                );
+            }
+            let busy: Vec<String> = busy.iter().map(|b| format!("{:.0} %", b * 100.0)).collect();
+            println!("{row} | {}{saturated}", busy.join(" / "));
         }
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "{concurrency:>5} {kind:>4} median ratio {:.2} (fleetbench calls/s over oha's)",
+        let median = |ratios: &mut Vec<f64>| {
+            ratios.sort_by(f64::total_cmp);
             ratios[ratios.len() / 2]
+        };
+        let mut line = format!(
+            "{concurrency:>5} {kind:>4} median ratio {:.2} (fleetbench calls/s over oha's)",
+            median(&mut ratios)
         );
+        for (name, ratios) in floors.iter().zip(&mut floor_ratios) {
+            line += &format!(", {name} {:.2}", median(ratios));
+        }
+        println!("{line}");
     }
     let _ = std::fs::remove_dir_all(&dir);
     ExitCode::SUCCESS
