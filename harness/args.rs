@@ -59,6 +59,13 @@ pub(crate) enum Command {
     /// Exits 0 when every target was met, 1 when one was missed or the run did not end, 2 on
     /// bad input.
     Report(crate::commands::report::ReportArgs),
+    /// Merge the parts of a run (`run --part I/N`, in processes or on machines of their own)
+    /// into one run's reports: checked to belong together, merged exactly, targets judged on
+    /// the whole (docs/distributed.md).
+    ///
+    /// Exits 0 when every target was met, 1 when one was missed, 2 on bad input (a part of
+    /// another run, missing or given twice, unreadable).
+    Merge(crate::commands::merge::MergeArgs),
 }
 
 impl Default for Command {
@@ -156,6 +163,16 @@ pub(crate) struct RunArgs {
     /// /sys/fs/cgroup, e.g. a container's, or its memory.current file).
     #[arg(long, value_name = "PATH")]
     pub(crate) cgroup: Option<PathBuf>,
+    /// Run part I (from 0) of an N-part run in this process, as `--shards N` runs it on a
+    /// thread, and write its part report to --out for `fleetbench merge` (docs/distributed.md).
+    /// `auto/N` takes I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N", value_parser = crate::commands::part::parse_spec, conflicts_with_all = ["shards", "format"], requires = "out")]
+    pub(crate) part: Option<crate::commands::part::Spec>,
+    /// Live clock: start the fleet's ramp at this instant, in RFC 3339 like
+    /// "2026-12-06T18:00:00Z", once the clients are ready, so parts on several machines start
+    /// together (the merged report gives the spread of their actual starts).
+    #[arg(long, value_name = "RFC3339", value_parser = crate::commands::part::parse_start_at)]
+    pub(crate) start_at: Option<std::time::SystemTime>,
 }
 
 /// `fleetbench sweep`: the capacity search (docs/capacity.md).

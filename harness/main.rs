@@ -6,6 +6,8 @@
 
 mod args;
 mod commands;
+#[cfg(test)]
+mod deploy_tests;
 mod logging;
 mod output;
 mod prometheus;
@@ -46,6 +48,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Compare(compare) => commands::compare::run(&compare),
         Command::Sweep(sweep) => commands::sweep::run(&sweep),
         Command::Report(report) => commands::report::run(&report),
+        Command::Merge(merge) => commands::merge::run(&merge),
     }
 }
 

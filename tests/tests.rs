@@ -36,6 +36,9 @@ mod compress_plugin;
 /// `compress --keep-pattern`, `--seeds` and `--format csv`: identifier retention, the spread
 /// over seeds, CSV read back by Python.
 mod compress_spread;
+/// `run --part I/N` and `merge`: parts as processes merge into the sharded run's report
+/// (virtual), live parts against one mock merge exactly, bad parts and flags are exit 2.
+mod distributed;
 /// The shipped fixtures keep their stated verdicts: the support fleet passes with its cache
 /// hitting and is reproducible, the overload fleet fails with its bottleneck named, the coding
 /// fleet compresses; every fixture validates with no environment variable set.

@@ -15,7 +15,7 @@ use scenario::{Arrival, ClockMode, Endpoint, Scenario};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::RunArgs;
-use crate::commands::runtime;
+use crate::commands::{part, runtime};
 use crate::output::{note, note_line, out};
 use crate::{scenario_source, signals};
 
@@ -25,6 +25,15 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.budget {
         apply_budget(&mut scenario, path)?;
     }
+    // `--part`: the index resolved and the split checked now, before any traffic.
+    let part = match args.part {
+        Some(spec) => {
+            let part = spec.resolve(std::env::var(part::INDEX_VAR).ok())?;
+            part::check(&scenario, part, args.start_at)?;
+            Some(part)
+        }
+        None => None,
+    };
     if args.plan {
         out(&plan(&scenario)).context("cannot print the plan to stdout")?;
         return Ok(ExitCode::SUCCESS);
@@ -37,7 +46,17 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.out {
         check_writable(dir)?;
     }
-    let (interval, on_interval) = interval_log(args, &scenario)?;
+    let (interval, on_interval, intervals) = match part {
+        // A part keeps its time series for its part report; the merge writes the run's log.
+        Some(_) => {
+            let (every, on_interval, kept) = part::keep_intervals(args.interval.0);
+            (every, Some(on_interval), Some(kept))
+        }
+        None => {
+            let (every, on_interval) = interval_log(args, &scenario)?;
+            (every, on_interval, None)
+        }
+    };
     // So does a --metrics-listen that cannot be bound; the endpoint serves until we return.
     let live = fleet::LiveWatch::new();
     let metrics = metrics_endpoint(args, &live)?;
@@ -46,6 +65,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let interrupt = CancellationToken::new();
     signals::stop_run_on_signal(interrupt.clone());
     note(&plan(&scenario));
+    if let (Some(p), Some(dir)) = (part, &args.out) {
+        note_line(&format!(
+            "  part:    {} of {} (its share of the agents, rates, stop counts and limits); its part report goes to {}",
+            p.index,
+            p.of,
+            dir.join(part::file_name(p.index, p.of)).display()
+        ));
+    }
     let progress = ProgressView::new(&scenario);
     let options = RunOptions {
         interrupt: interrupt.clone(),
@@ -55,6 +82,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         live: args.metrics_listen.is_some().then_some(live),
         interval,
         on_interval,
+        part,
+        start_at: args.start_at,
         ..RunOptions::default()
     };
     let outcome = if scenario.agent.is_http() {
@@ -64,6 +93,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     .context("the run could not start")?;
     progress.finish();
+    if let Some(part) = part {
+        return part::finish(args, &scenario, part, outcome, intervals);
+    }
     let snapshot = outcome.snapshot;
     // The reports first: whatever happens to stdout, they are on disk.
     let written = match &args.out {
@@ -397,7 +429,7 @@ fn plan(s: &Scenario) -> String {
 }
 
 /// Lays the budget file's `[targets]` over the scenario's, key by key (docs/ci.md).
-fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn apply_budget(s: &mut Scenario, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "--budget {}: cannot read the file; give a TOML file with a [targets] table (docs/ci.md)",

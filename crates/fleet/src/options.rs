@@ -74,6 +74,14 @@ pub struct RunOptions {
     /// Called with each interval of the run as it ends ([`metrics::Interval`]); `None` cuts
     /// none.
     pub on_interval: Option<IntervalFn>,
+    /// Run only this part of the scenario (`run --part I/N`): its share of the agents, rates,
+    /// stop counts and every shared limit, its own mock seed, as part I of `fleet.shards = N`
+    /// runs on a thread. [`RunOutcome::part`] then holds what it measured, for the merge.
+    pub part: Option<crate::Part>,
+    /// Live clock: the fleet's ramp starts at this instant (`run --start-at`), once the
+    /// clients are built and checked, so parts on different machines start together; an
+    /// instant already past starts it at once.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -96,6 +104,8 @@ impl Default for RunOptions {
             live: None,
             interval: Duration::from_secs(1),
             on_interval: None,
+            part: None,
+            start_at: None,
         }
     }
 }
@@ -111,6 +121,9 @@ pub struct RunOutcome {
     /// part of the run, in part order; empty when no endpoint is embedded. An independent
     /// witness of the load the clients sent (rates, requests, faults).
     pub mock_observed: Vec<serde_json::Value>,
+    /// With [`RunOptions::part`]: what the part measured, unmerged (its part report's
+    /// figures); `snapshot` is then the part's own report, as a run of that part alone.
+    pub part: Option<crate::PartOutcome>,
 }
 
 /// Why a run could not start.

@@ -1,6 +1,6 @@
 //! Running a fleet: agents (closed loop, ramped) or sessions on a schedule (open loop) share
 //! the clients until a stop condition, then get a grace period; every turn is recorded, and
-//! the run ends in a [`RunSnapshot`].
+//! the run ends in a [`metrics::RunSnapshot`].
 //!
 //! Live clock: one current-thread runtime per core, the agents spread over them
 //! ([`crate::workers`]: why not tokio's multi-thread runtime), and real HTTP (the embedded mock on 127.0.0.1:0, over
@@ -22,9 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use clients::{Clients, Embedded, ErrorKind};
-use metrics::{
-    AgentSummary, BreakerSummary, MemoryMethod, ProcessStats, Registry, RunSnapshot, SnapshotInput,
-};
+use metrics::{AgentSummary, BreakerSummary, MemoryMethod, ProcessStats, Registry};
 use mock::{MockConfig, MockServer};
 use scenario::{ClockMode, Endpoint, Scenario, SimRng};
 
@@ -59,9 +57,11 @@ where
     let tracking = heap::installed();
     tally::warm_shared_state(scenario);
     let make_agent = Arc::new(make_agent);
-    let parts_of = match scenario.clock {
-        ClockMode::Live => 1,
-        ClockMode::Virtual => scenario.fleet.shards.max(1),
+    // `run --part`: this process runs one part, delivered as a whole run's.
+    let only = options.part;
+    let parts_of = match (scenario.clock, only) {
+        (ClockMode::Live, _) | (_, Some(_)) => 1,
+        (ClockMode::Virtual, None) => scenario.fleet.shards.max(1),
     };
     let merger = options
         .on_interval
@@ -72,12 +72,17 @@ where
             let _ = clients::raise_fd_limit();
             let workers = Workers::start().map_err(RunError::Runtime)?;
             let spawner = workers.spawner();
+            let part = only.unwrap_or(Part::WHOLE);
             vec![workers.run(live(
-                Arc::new(scenario.clone()),
+                Arc::new(shard::scale(scenario, part)),
                 make_agent,
                 options,
-                (merger, spawner),
+                (part, merger, spawner),
             ))?]
+        }
+        ClockMode::Virtual if only.is_some() => {
+            let part = only.unwrap_or(Part::WHOLE);
+            vec![virtual_part(scenario, part, make_agent, options, merger)?]
         }
         ClockMode::Virtual if scenario.fleet.shards <= 1 => {
             vec![virtual_part(
@@ -94,7 +99,10 @@ where
             })?
         }
     };
-    Ok(finish(scenario, parts, wall, tracking))
+    let part = only.and_then(|_| parts.first().cloned());
+    let mut outcome = finish(scenario, parts, wall, tracking);
+    outcome.part = part;
+    Ok(outcome)
 }
 
 /// Part `part` of a virtual run, on this thread: its own paused current-thread runtime,
@@ -164,7 +172,7 @@ async fn live<A, F>(
     scenario: Arc<Scenario>,
     make_agent: Arc<F>,
     options: RunOptions,
-    (merger, spawner): (Option<Arc<Merger>>, Spawner),
+    (part, merger, spawner): (Part, Option<Arc<Merger>>, Spawner),
 ) -> Result<PartOutcome, RunError>
 where
     A: Agent + 'static,
@@ -189,19 +197,22 @@ where
     let probe = saturation::Probe::start();
     let dictionary = dictionary::train(&scenario)?;
     let live = options.live.clone();
+    if let Some(at) = options.start_at {
+        wait_until(at, &options.interrupt).await;
+    }
     let mut outcome = fleet(
         scenario,
         clients,
         make_agent,
         options,
-        (Part::WHOLE, merger, spawner),
+        (part, merger, spawner),
         dictionary,
     )
     .await;
     probe.finish().await.record_into(&mut outcome.recorder);
     if let Some(watch) = live {
         // The probe's figures too (`scheduler_lag`): the watch holds what the report holds.
-        watch.done(Part::WHOLE.index, outcome.recorder.clone());
+        watch.done(part.index, outcome.recorder.clone());
     }
     outcome.mock_observed = mock.as_ref().map(observed);
     stop_mock.cancel();
@@ -209,6 +220,17 @@ where
         let _ = serving.await;
     }
     Ok(outcome)
+}
+
+/// Waits for the wall clock to reach `at` (`run --start-at`), or for an interrupt.
+async fn wait_until(at: std::time::SystemTime, interrupt: &CancellationToken) {
+    let Ok(wait) = at.duration_since(std::time::SystemTime::now()) else {
+        return;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        () = interrupt.cancelled() => {}
+    }
 }
 
 /// Starts the embedded mock of a live run: the one `options` hands over or one made from the
@@ -321,6 +343,7 @@ where
     F: Fn(u64) -> A + Send + Sync + 'static,
 {
     let start = Instant::now();
+    let started_unix_ms = (scenario.clock == ClockMode::Live).then(unix_ms);
     let shared = Arc::new(Shared {
         dictionary,
         tools: tool_definitions(&scenario).into(),
@@ -358,7 +381,8 @@ where
     if let Some(cutting) = cutting {
         cutting.finish().await;
     }
-    let outcome = collect(&shared, &tallies, tracking, stopped - start);
+    let mut outcome = collect(&shared, &tallies, tracking, stopped - start);
+    outcome.started_unix_ms = started_unix_ms;
     if let Some(watch) = &options.live {
         watch.done(part.index, outcome.recorder.clone());
     }
@@ -435,7 +459,15 @@ fn collect(
         simulated,
         stop: shared.stop.reason().unwrap_or(StopReason::Duration),
         mock_observed: None,
+        started_unix_ms: None,
     }
+}
+
+/// Now, ms since the epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Records the caches' own counts, which no call records, once the agents are done (in the
@@ -450,54 +482,26 @@ fn settle_caches(shared: &Shared) {
     }
 }
 
-/// The run's snapshot from its parts ([`shard::merge`]).
+/// The run's outcome from its parts ([`crate::merge_parts`]), with this process's figures.
 fn finish(
     scenario: &Scenario,
     parts: Vec<PartOutcome>,
     wall: std::time::Instant,
     tracking: bool,
 ) -> RunOutcome {
-    let shard::Merged {
-        recorder,
-        agents,
-        breakers,
-        alive_peak,
-        simulated,
-        stop,
-        shards,
-        mock_observed,
-    } = shard::merge(parts);
     let shared_heap = heap::shared_usage();
     let process = ProcessStats {
-        agents_alive_peak: alive_peak,
         wall_time_ms: u64::try_from(wall.elapsed().as_millis()).unwrap_or(u64::MAX),
         shared_heap_peak_bytes: shared_heap.peak,
         shared_heap_final_bytes: shared_heap.live,
         ..process::stats()
     };
-    let snapshot = RunSnapshot::build(SnapshotInput {
-        scenario: scenario.name.clone(),
-        seed: scenario.seed,
-        clock: scenario.clock,
-        shards,
-        simulated,
-        stop,
-        recorder,
-        agents,
-        targets: &scenario.targets,
-        breakers,
-        process,
-        memory_method: if tracking {
-            MemoryMethod::Allocator
-        } else {
-            MemoryMethod::Structural
-        },
-    });
-    RunOutcome {
-        snapshot,
-        stop,
-        mock_observed,
-    }
+    let memory_method = if tracking {
+        MemoryMethod::Allocator
+    } else {
+        MemoryMethod::Structural
+    };
+    crate::merge_parts(scenario, parts, process, memory_method)
 }
 
 /// Records one turn into the metrics and the agent's own totals.

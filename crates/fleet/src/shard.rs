@@ -26,16 +26,30 @@ use scenario::{ClientLimits, Rate, Retry, Scenario};
 use crate::runner::{Progress, ProgressFn, RunError, RunOptions};
 use crate::stop::StopReason;
 
-/// What one part of a run measured (the whole run unless it is sharded).
-pub(crate) struct PartOutcome {
-    pub(crate) recorder: Recorder,
-    pub(crate) agents: Vec<AgentSummary>,
-    pub(crate) breakers: Vec<BreakerSummary>,
-    pub(crate) alive_peak: u64,
-    pub(crate) simulated: Duration,
-    pub(crate) stop: StopReason,
+/// What one part of a run measured (the whole run unless it is sharded): everything
+/// [`merge`] needs, so a part run in a process of its own (`run --part`) serializes it into
+/// its part report and `fleetbench merge` adds the parts as a sharded run does.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartOutcome {
+    /// What its agents and clients recorded.
+    pub recorder: Recorder,
+    /// Each of its agents' totals, by id.
+    pub agents: Vec<AgentSummary>,
+    /// Its breakers at the end.
+    pub breakers: Vec<BreakerSummary>,
+    /// The most of its agents alive at once.
+    pub alive_peak: u64,
+    /// Its fleet time from its start to its stop.
+    pub simulated: Duration,
+    /// Why it stopped.
+    pub stop: StopReason,
     /// What the part's embedded mock observed (its `GET /stats` body), if one served it.
-    pub(crate) mock_observed: Option<serde_json::Value>,
+    pub mock_observed: Option<serde_json::Value>,
+    /// Live clock: when its fleet started (its ramp's first instant), ms since the epoch;
+    /// `None` under the virtual clock, whose runs do not depend on when they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
 }
 
 /// Runs the `of` parts of a virtual run, each on its own thread (`run` builds and runs one
@@ -119,16 +133,19 @@ pub(crate) fn merge(parts: Vec<PartOutcome>) -> Merged {
     merged
 }
 
-/// Part `index` of `of`.
+/// Part `index` (from 0) of a run split into `of` parts: the split `fleet.shards` makes on
+/// threads and `run --part` in processes of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Part {
-    pub(crate) index: u32,
-    pub(crate) of: u32,
+pub struct Part {
+    /// Which part, from 0.
+    pub index: u32,
+    /// How many parts the run has (at least 1).
+    pub of: u32,
 }
 
 impl Part {
     /// The whole fleet, unsplit.
-    pub(crate) const WHOLE: Part = Part { index: 0, of: 1 };
+    pub const WHOLE: Part = Part { index: 0, of: 1 };
 
     /// Whether closed-loop agent `i` runs in this part: agents are dealt out in turn, so every
     /// part has agents from the whole ramp.

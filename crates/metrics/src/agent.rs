@@ -7,7 +7,7 @@ use crate::histogram::AgentLatency;
 use crate::ms;
 
 /// One agent's running totals (in open loop, one session slot's).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentSummary {
     /// The agent's id.
     pub id: u64,
@@ -30,7 +30,7 @@ pub struct AgentSummary {
 }
 
 /// Heap bytes the tracking allocator charged to one agent (see the `heap` crate).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeapFigures {
     /// Most bytes it held at once.
     pub peak_bytes: u64,

@@ -31,7 +31,7 @@ pub const SCHEDULER_LAG_P99_LIMIT: Duration = Duration::from_millis(10);
 pub const CPU_UTILISATION_LIMIT: f64 = 0.9;
 
 /// What the live clock's probe measured besides the `scheduler_lag` histogram.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HarnessFigures {
     /// How long the probe sleeps between wake-ups; each wake-up's lag is one sample.
     pub probe_interval: Duration,

@@ -196,7 +196,7 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
 /// A small latency sketch for one agent: counts in log buckets 2 % wide (so a quantile is
 /// within 2 % of the truth), kept sparse because an agent sees few distinct buckets. Exact
 /// per-run figures come from [`LatencyHistogram`]; this answers "what did this agent see".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentLatency {
     /// (bucket, count), sorted by bucket.
     buckets: Vec<(u16, u32)>,

@@ -13,7 +13,7 @@ use crate::recorder::Recorder;
 use crate::snapshot::BreakerSummary;
 
 /// One interval of a run.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interval {
     /// 0, 1, 2, … in time order.
     pub index: u64,

@@ -58,8 +58,8 @@ pub use rates::Rates;
 pub use recorder::{Recorder, Registry};
 pub use runtime::{RuntimeFailures, RuntimeMemory, RuntimeSection, TurnSplit};
 pub use snapshot::{
-    AgentMemory, AgentsSection, BreakerSummary, ProcessStats, RunSnapshot, SCHEMA_VERSION,
-    SnapshotInput, WORST_MEMORY_AGENTS,
+    AgentMemory, AgentsSection, BreakerSummary, PartProcess, ProcessStats, RunSnapshot,
+    SCHEMA_VERSION, SnapshotInput, WORST_MEMORY_AGENTS,
 };
 pub use targets::{Unit, Verdict, agent_met, error_rate, evaluate};
 pub use vocabulary::{BreakerState, Clock, Op, StatedTarget, StopReason, TargetId, UnknownTarget};

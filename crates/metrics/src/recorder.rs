@@ -17,8 +17,9 @@ use crate::harness::HarnessFigures;
 use crate::histogram::LatencyHistogram;
 use crate::{ErrorKind, MetricKind};
 
-/// Everything one worker recorded.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Everything one worker recorded. It serializes whole (its histograms as HDR), for a part
+/// report (`run --part`) that `merge` adds.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Recorder {
     /// One histogram per metric that saw a value.
     pub latency: BTreeMap<MetricKind, LatencyHistogram>,

@@ -47,6 +47,34 @@ pub struct ProcessStats {
     pub shared_heap_peak_bytes: u64,
     /// The same at the end of the run, bytes.
     pub shared_heap_final_bytes: u64,
+    /// A run merged from parts (`fleetbench merge`): each part's process, by index; the
+    /// figures above then add the parts' (peak RSS and shared heap: the sum of each part's
+    /// own peak) and take the longest wall time. Absent for a run of one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartProcess>,
+    /// Live parts: the latest part's start minus the earliest's, ms (how together they
+    /// began their ramps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_spread_ms: Option<u64>,
+}
+
+/// The process that ran one part of a merged run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartProcess {
+    /// The part's index, from 0.
+    pub index: u32,
+    /// The machine it ran on (its host name; empty when unknown).
+    pub host: String,
+    /// Live clock: when its fleet started, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
+    /// Its peak resident set size, bytes.
+    pub peak_rss_bytes: u64,
+    /// Its CPU time, ms.
+    pub cpu_time_ms: u64,
+    /// Its wall-clock time, ms.
+    pub wall_time_ms: u64,
 }
 
 /// One of the agents that held the most memory.
@@ -169,6 +197,10 @@ pub struct RunSnapshot {
     /// fleetbench's own agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeSection>,
+    /// A run merged from parts with `--allow-missing`: the indices of the parts it lacks (its
+    /// figures are those of the others alone). Absent when every part is in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_parts: Vec<u32>,
 }
 
 /// What [`RunSnapshot::build`] needs.
@@ -297,6 +329,7 @@ impl RunSnapshot {
             process,
             harness,
             runtime: None,
+            missing_parts: Vec::new(),
         }
     }
 

@@ -205,6 +205,8 @@ pub(crate) fn snapshot_with(targets: &Targets) -> RunSnapshot {
             wall_time_ms: 3_412,
             shared_heap_peak_bytes: 41_943_040,
             shared_heap_final_bytes: 12_582_912,
+            parts: Vec::new(),
+            start_spread_ms: None,
         },
         memory_method: MemoryMethod::Allocator,
     });
