@@ -305,6 +305,22 @@ fn a_missing_or_repeated_part_is_named_and_allow_missing_merges_the_rest() {
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["missing_parts"], serde_json::json!([1]));
     assert!(String::from_utf8_lossy(&output.stdout).contains("MISSING parts 1 of 2"));
+    // A damaged part: its N or its index out of range.
+    let edited = dir.path().join("part-9-of-2.json");
+    for (field, value, says) in [
+        ("of", 0, "`of` is 0"),
+        ("of", 100_000, "`of` is 100000"),
+        ("index", 7, "part index 7 is out of range for 2 parts"),
+    ] {
+        let mut part = read_json(&zero);
+        part[field] = serde_json::json!(value);
+        std::fs::write(&edited, part.to_string()).expect("writable");
+        let err = merge_fails(&["--allow-missing", path(&edited)]);
+        assert!(
+            err.contains("part-9-of-2.json") && err.contains(says),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -172,6 +172,14 @@ fn check(parts: &[(PathBuf, PartReport)], allow_missing: bool) -> anyhow::Result
                 ),
             ));
         }
+        if p.of == 0 || p.of > part::MAX_PARTS {
+            anyhow::bail!(
+                "{}: `of` is {}, not a number of parts fleetbench writes (1 to {}); the file is damaged: run that part again",
+                file.display(),
+                p.of,
+                part::MAX_PARTS
+            );
+        }
         if p.index >= p.of {
             anyhow::bail!(
                 "{}: part index {} is out of range for {} parts (0 to {}); the file is damaged: run that part again",

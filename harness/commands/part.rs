@@ -64,6 +64,10 @@ pub(crate) struct Spec {
     pub(crate) of: u32,
 }
 
+/// The most parts a run may have: far beyond any cluster's pods for one run, and small
+/// enough that a merge's bookkeeping of them is nothing.
+pub(crate) const MAX_PARTS: u32 = 65_536;
+
 /// Where `--part auto/N` reads its index: what a Kubernetes Indexed Job sets in each pod.
 pub(crate) const INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
 
@@ -76,8 +80,8 @@ pub(crate) fn parse_spec(s: &str) -> Result<Spec, String> {
         .trim()
         .parse()
         .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| format!("`{of}` is not a number of parts (1 or more): {usage}"))?;
+        .filter(|n| (1..=MAX_PARTS).contains(n))
+        .ok_or_else(|| format!("`{of}` is not a number of parts (1 to {MAX_PARTS}): {usage}"))?;
     let index = match index.trim() {
         "auto" => None,
         i => Some(check_index(i, of).map_err(|e| format!("{e}: {usage}"))?),
@@ -240,7 +244,19 @@ pub(crate) fn finish(
         .out
         .as_deref()
         .context("--part needs --out (clap requires it)")?;
-    let path = write(dir, &report)?;
+    let path = match write(dir, &report) {
+        Ok(path) => path,
+        // Not lost: the part report goes to the temporary directory, and the error says where.
+        Err(err) => {
+            return Err(match write(&std::env::temp_dir(), &report) {
+                Ok(rescued) => err.context(format!(
+                    "the part report was saved to {} instead; move it beside the other parts",
+                    rescued.display()
+                )),
+                Err(_) => err.context("the part report could not be saved anywhere"),
+            });
+        }
+    };
     note_line(&format!("wrote {}", path.display()));
     let summary = report::terminal(&outcome.snapshot);
     let said = format!(
