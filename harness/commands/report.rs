@@ -126,18 +126,18 @@ fn from_report(dir: &Path) -> anyhow::Result<RunSnapshot> {
 
 /// A run that left no report.json: its interval log, summed.
 fn from_intervals(dir: &Path) -> anyhow::Result<RunSnapshot> {
-    let log = interval_log::read(dir)
+    let (snapshot, read, end) = interval_log::rebuild(dir)
         .with_context(|| format!("report {}: the interval log cannot be read", dir.display()))?;
-    let end = log.intervals.last().map_or(0.0, |i| i.end.as_secs_f64());
     note_line(&format!(
-        "report {}: the run ended without its report; rebuilt from its interval log: {} intervals, 0 to {end:.3} s{}",
+        "report {}: the run ended without its report; rebuilt from its interval log: {} intervals, 0 to {:.3} s{}",
         dir.display(),
-        log.intervals.len(),
-        if log.cut_off {
+        read.intervals,
+        end.as_secs_f64(),
+        if read.cut_off {
             " (a last one, cut off mid-line, left out)"
         } else {
             ""
         }
     ));
-    Ok(interval_log::rebuild(&log))
+    Ok(snapshot)
 }

@@ -86,32 +86,15 @@ impl Interval {
 /// The histograms of an interval log, by interval start (milliseconds from the run's start)
 /// and metric: every metric, or those of `only` (the others are not decoded). Lines with a
 /// tag that is no metric are skipped; a line cut off by the end of the file (a run killed
-/// while writing it) ends the reading.
+/// while writing it) ends the reading. Every histogram is decoded at once: for a long log,
+/// [`hlog_entries`] reads one at a time.
 pub fn read_hlog(
     text: &[u8],
     only: Option<&[MetricKind]>,
 ) -> Result<BTreeMap<u64, BTreeMap<MetricKind, LatencyHistogram>>, String> {
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    // Only whole lines: the last one may be cut off.
-    let whole = text
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(&text[..0], |end| &text[..=end]);
     let mut by_start: BTreeMap<u64, BTreeMap<MetricKind, LatencyHistogram>> = BTreeMap::new();
-    for entry in IntervalLogIterator::new(whole) {
-        let entry = entry.map_err(|e| format!("not an HdrHistogram interval log: {e:?}"))?;
-        let LogEntry::Interval(h) = entry else {
-            continue;
-        };
-        let Some(kind) = h.tag().and_then(|t| MetricKind::parse(t.as_str())) else {
-            continue;
-        };
-        if only.is_some_and(|only| !only.contains(&kind)) {
-            continue;
-        }
-        let start_ms = (h.start_timestamp().as_secs_f64() * 1000.0).round() as u64;
-        let histogram = LatencyHistogram::decode(h.encoded_histogram(), 0)
-            .map_err(|e| format!("the {} histogram at {start_ms} ms: {e}", kind.as_str()))?;
+    for entry in hlog_entries(text, only) {
+        let (start_ms, kind, histogram) = entry?;
         by_start
             .entry(start_ms)
             .or_default()
@@ -120,6 +103,42 @@ pub fn read_hlog(
             .merge(&histogram);
     }
     Ok(by_start)
+}
+
+/// The histograms of an interval log in the order it holds them, each decoded only when it
+/// is reached: (interval start in ms from the run's start, metric, histogram), for every
+/// metric or those of `only`. A decoded histogram takes about 190 KB whatever it holds, so a
+/// long log is read this way, an interval at a time. Lines with a tag that is no metric are
+/// skipped; a line cut off by the end of the file ends the reading.
+pub fn hlog_entries<'a>(
+    text: &'a [u8],
+    only: Option<&'a [MetricKind]>,
+) -> impl Iterator<Item = Result<(u64, MetricKind, LatencyHistogram), String>> + 'a {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    // Only whole lines: the last one may be cut off.
+    let whole = text
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(&text[..0], |end| &text[..=end]);
+    IntervalLogIterator::new(whole).filter_map(move |entry| {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return Some(Err(format!("not an HdrHistogram interval log: {e:?}"))),
+        };
+        let LogEntry::Interval(h) = entry else {
+            return None;
+        };
+        let kind = h.tag().and_then(|t| MetricKind::parse(t.as_str()))?;
+        if only.is_some_and(|only| !only.contains(&kind)) {
+            return None;
+        }
+        let start_ms = (h.start_timestamp().as_secs_f64() * 1000.0).round() as u64;
+        Some(
+            LatencyHistogram::decode(h.encoded_histogram(), 0)
+                .map(|histogram| (start_ms, kind, histogram))
+                .map_err(|e| format!("the {} histogram at {start_ms} ms: {e}", kind.as_str())),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub use harness::{
     SCHEDULER_LAG_P99_LIMIT, SaturationReason,
 };
 pub use histogram::{AgentLatency, LatencyHistogram};
-pub use interval::{Interval, hlog_header, read_hlog};
+pub use interval::{Interval, hlog_entries, hlog_header, read_hlog};
 pub use rates::Rates;
 pub use recorder::{Recorder, Registry};
 pub use runtime::{RuntimeFailures, RuntimeMemory, RuntimeSection, TurnSplit};

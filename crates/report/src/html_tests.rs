@@ -198,3 +198,18 @@ fn the_run_over_time_is_drawn_from_its_interval_log() {
     assert!(page.contains("#B22222") || page.contains("#b22222"));
     assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
 }
+
+#[test]
+fn a_timeline_read_from_disk_an_interval_at_a_time_is_the_one_of_the_whole_log() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = log_of(1_001);
+    let mut writer =
+        crate::interval_log::IntervalLog::create(dir.path(), &log.header).expect("the log");
+    for interval in &log.intervals {
+        writer.append(interval).expect("written");
+    }
+    let streamed = Timeline::read(dir.path()).expect("the log reads");
+    let whole = Timeline::of(&log);
+    assert_eq!(streamed.points.len(), 201, "1,001 intervals, 5 to a point");
+    assert_eq!(format!("{streamed:?}"), format!("{whole:?}"));
+}

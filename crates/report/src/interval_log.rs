@@ -213,8 +213,37 @@ pub fn read(dir: &Path) -> Result<ReadLog, LogError> {
 }
 
 /// Reads the interval log in `dir`, decoding the histograms of `only`'s metrics (every one
-/// when `None`).
+/// when `None`). It holds every interval decoded, about 190 KB a histogram: a long log is
+/// read with [`for_each`].
 pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, LogError> {
+    let mut intervals = Vec::new();
+    let read = for_each(dir, only, |interval| intervals.push(interval))?;
+    Ok(ReadLog {
+        header: read.header,
+        intervals,
+        cut_off: read.cut_off,
+    })
+}
+
+/// What [`for_each`] read besides the intervals.
+#[derive(Debug)]
+pub struct LogRead {
+    /// Its run.
+    pub header: LogHeader,
+    /// The intervals handed on.
+    pub intervals: u64,
+    /// Whether a last line cut off (the run was killed while writing it) was left out.
+    pub cut_off: bool,
+}
+
+/// Hands each interval the log in `dir` holds whole to `f`, in time order, decoding the
+/// histograms of `only`'s metrics (every one when `None`) as it reaches them: one interval
+/// is held at a time, whatever the length of the run.
+pub fn for_each(
+    dir: &Path,
+    only: Option<&[MetricKind]>,
+    mut f: impl FnMut(Interval),
+) -> Result<LogRead, LogError> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|source| LogError::Read { path, source })
@@ -222,12 +251,8 @@ pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, Log
     let jsonl_path = dir.join(JSONL);
     let text = read(JSONL)?;
     let hlog_path = dir.join(HLOG);
-    let mut histograms =
-        metrics::read_hlog(&read(HLOG)?, only).map_err(|message| LogError::Bad {
-            path: hlog_path.clone(),
-            line: 0,
-            message,
-        })?;
+    let hlog = read(HLOG)?;
+    let mut histograms = metrics::hlog_entries(&hlog, only).peekable();
     let bad = |line: usize, message: String| LogError::Bad {
         path: jsonl_path.clone(),
         line,
@@ -254,19 +279,32 @@ pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, Log
             ),
         ));
     }
-    let mut intervals = Vec::new();
+    let mut count = 0;
     for (i, text) in lines.enumerate() {
         let line: Line<'_> = serde_json::from_str(text)
             .map_err(|e| bad(i + 2, format!("not an interval line ({e})")))?;
         let start = Duration::from_micros(line.start_us);
         let start_ms = u64::try_from(start.as_millis()).unwrap_or(u64::MAX);
-        let mut latency = histograms.remove(&start_ms).unwrap_or_default();
+        // The interval's histograms come before its line, in time order; any earlier ones
+        // belong to no line (an interval whose line was never written) and are passed over.
+        let mut latency: BTreeMap<MetricKind, metrics::LatencyHistogram> = BTreeMap::new();
+        while let Some(entry) = histograms.next_if(|e| e.as_ref().map_or(true, |e| e.0 <= start_ms))
+        {
+            let (at, kind, histogram) = entry.map_err(|message| LogError::Bad {
+                path: hlog_path.clone(),
+                line: 0,
+                message,
+            })?;
+            if at == start_ms {
+                latency.entry(kind).or_default().merge(&histogram);
+            }
+        }
         for (kind, outliers) in &line.outliers {
             if let Some(h) = latency.get_mut(kind) {
                 h.set_outliers(*outliers);
             }
         }
-        intervals.push(Interval {
+        f(Interval {
             index: line.interval,
             start,
             end: Duration::from_micros(line.end_us),
@@ -283,33 +321,49 @@ pub fn read_only(dir: &Path, only: Option<&[MetricKind]>) -> Result<ReadLog, Log
             in_flight: line.in_flight,
             breakers: line.breakers.into_owned(),
         });
+        count += 1;
     }
-    Ok(ReadLog {
+    Ok(LogRead {
         header,
-        intervals,
+        intervals: count,
         cut_off,
     })
 }
 
-/// The report of a run that left only its interval log: its intervals summed, judged by its
-/// targets, stopped as `killed`. What only the end of a run writes is missing: per-agent
-/// figures (so the per-agent memory target fails, noted), the process's figures and the
-/// mock's; the breakers are as the last interval saw them.
-pub fn rebuild(log: &ReadLog) -> RunSnapshot {
-    let last = log.intervals.last();
+/// The report of the run whose interval log is in `dir`, when it left only that: its
+/// intervals summed as they are read (one held at a time), judged by its targets, stopped as
+/// `killed`; and what was read ([`LogRead`]) with the end of the last interval. What only the
+/// end of a run writes is missing: per-agent figures (so the per-agent memory target fails,
+/// noted), the process's figures and the mock's; the breakers are as the last interval saw
+/// them.
+pub fn rebuild(dir: &Path) -> Result<(RunSnapshot, LogRead, Duration), LogError> {
+    let mut sum = Recorder::default();
+    let mut last: Option<Interval> = None;
+    let read = for_each(dir, None, |interval| {
+        sum.merge(&interval.recorder);
+        last = Some(Interval {
+            recorder: Recorder::default(),
+            ..interval
+        });
+    })?;
+    let header = &read.header;
+    let end = last.as_ref().map_or(Duration::ZERO, |i| i.end);
     let mut snapshot = RunSnapshot::build(SnapshotInput {
-        scenario: log.header.scenario.clone(),
-        seed: log.header.seed,
-        clock: log.header.clock,
-        shards: log.header.shards,
+        scenario: header.scenario.clone(),
+        seed: header.seed,
+        clock: header.clock,
+        shards: header.shards,
         stop: StopReason::Killed,
-        simulated: last.map_or(Duration::ZERO, |i| i.end),
-        recorder: Interval::sum(&log.intervals),
+        simulated: end,
+        recorder: sum,
         agents: Vec::<AgentSummary>::new(),
-        targets: &log.header.targets,
-        breakers: last.map(|i| i.breakers.clone()).unwrap_or_default(),
+        targets: &header.targets,
+        breakers: last
+            .as_ref()
+            .map(|i| i.breakers.clone())
+            .unwrap_or_default(),
         process: ProcessStats {
-            agents_alive_peak: last.map_or(0, |i| i.alive_peak),
+            agents_alive_peak: last.as_ref().map_or(0, |i| i.alive_peak),
             ..ProcessStats::default()
         },
         memory_method: MemoryMethod::Structural,
@@ -326,5 +380,5 @@ pub fn rebuild(log: &ReadLog) -> RunSnapshot {
         }
     }
     snapshot.passed = false;
-    snapshot
+    Ok((snapshot, read, end))
 }

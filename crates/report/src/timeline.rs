@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use metrics::{BreakerState, CallClass, ErrorKind, Interval, MetricKind};
+use std::path::Path;
 
-use crate::interval_log::ReadLog;
+use metrics::{BreakerState, CallClass, ErrorKind, Interval, MetricKind, Recorder};
+
+use crate::interval_log::{self, LogError, ReadLog};
 
 /// Points drawn at most: an hour at 1 s is 3,600 intervals, 15 to a point.
 pub(crate) const MAX_POINTS: usize = 240;
@@ -51,37 +53,132 @@ pub(crate) struct Point {
 }
 
 impl Timeline {
-    /// The points of `log`'s intervals.
+    /// The timeline of `log`'s intervals.
     pub fn of(log: &ReadLog) -> Self {
         let intervals = &log.intervals;
-        let per_point = intervals.len().div_ceil(MAX_POINTS).max(1);
         let mut breakers: Vec<String> = Vec::new();
         for interval in intervals {
-            for b in &interval.breakers {
-                if !breakers.contains(&b.target) {
-                    breakers.push(b.target.clone());
-                }
-            }
+            note_breakers(&mut breakers, interval);
         }
-        let points = intervals
-            .chunks(per_point)
-            .map(|group| point(group, &breakers))
-            .collect();
+        let per_point = intervals.len().div_ceil(MAX_POINTS).max(1);
+        let mut points = Points::new(per_point);
+        for interval in intervals {
+            points.add(interval, &breakers);
+        }
         Self {
-            points,
+            points: points.finish(),
             breakers,
             per_point,
             interval_ms: log.header.interval_ms,
         }
     }
+
+    /// The timeline of the interval log in `dir`, read twice without holding it: once for
+    /// the number of intervals and the breakers (no histogram decoded), once for the points,
+    /// an interval and a point's sum at a time. (Decoded, a histogram takes about 190 KB: an
+    /// hour at 1 s held whole took gigabytes.)
+    pub fn read(dir: &Path) -> Result<Self, LogError> {
+        let mut breakers: Vec<String> = Vec::new();
+        let counted = interval_log::for_each(dir, Some(&[]), |interval| {
+            note_breakers(&mut breakers, &interval);
+        })?;
+        let per_point = usize::try_from(counted.intervals)
+            .unwrap_or(usize::MAX)
+            .div_ceil(MAX_POINTS)
+            .max(1);
+        let mut points = Points::new(per_point);
+        interval_log::for_each(dir, Some(&CHARTED), |interval| {
+            points.add(&interval, &breakers);
+        })?;
+        Ok(Self {
+            points: points.finish(),
+            breakers,
+            per_point,
+            interval_ms: counted.header.interval_ms,
+        })
+    }
 }
 
-fn point(group: &[Interval], breakers: &[String]) -> Point {
-    let (Some(first), Some(last)) = (group.first(), group.last()) else {
-        return Point::default();
-    };
-    let sum = Interval::sum(group);
-    let (start, end) = (first.start.as_secs_f64(), last.end.as_secs_f64());
+/// Adds the breakers `interval` names that `breakers` lacks, in order of appearance.
+fn note_breakers(breakers: &mut Vec<String>, interval: &Interval) {
+    for b in &interval.breakers {
+        if !breakers.contains(&b.target) {
+            breakers.push(b.target.clone());
+        }
+    }
+}
+
+/// The points as intervals arrive: `per_point` consecutive intervals added into each.
+struct Points {
+    per_point: usize,
+    done: Vec<Point>,
+    /// The point being added up: its intervals so far, their sum, each breaker's worst state.
+    open: Option<Open>,
+}
+
+struct Open {
+    intervals: usize,
+    start: std::time::Duration,
+    end: std::time::Duration,
+    alive: u64,
+    sum: Recorder,
+    worst: Vec<BreakerState>,
+}
+
+impl Points {
+    fn new(per_point: usize) -> Self {
+        Self {
+            per_point,
+            done: Vec::new(),
+            open: None,
+        }
+    }
+
+    fn add(&mut self, interval: &Interval, breakers: &[String]) {
+        let open = self.open.get_or_insert_with(|| Open {
+            intervals: 0,
+            start: interval.start,
+            end: interval.end,
+            alive: interval.alive,
+            sum: Recorder::default(),
+            worst: vec![BreakerState::default(); breakers.len()],
+        });
+        open.intervals += 1;
+        open.end = interval.end;
+        open.alive = interval.alive;
+        open.sum.merge(&interval.recorder);
+        for b in &interval.breakers {
+            if let Some(k) = breakers.iter().position(|t| t == &b.target)
+                && let Some(w) = open.worst.get_mut(k)
+            {
+                *w = (*w).max(b.state);
+            }
+        }
+        if open.intervals == self.per_point
+            && let Some(full) = self.open.take()
+        {
+            self.done.push(point(full));
+        }
+    }
+
+    fn finish(mut self) -> Vec<Point> {
+        if let Some(open) = self.open.take() {
+            self.done.push(point(open));
+        }
+        self.done
+    }
+}
+
+fn point(open: Open) -> Point {
+    let Open {
+        start,
+        end,
+        alive,
+        sum,
+        worst,
+        ..
+    } = open;
+    let (start, end) = (start.as_secs_f64(), end.as_secs_f64());
     // A last interval cut at the very instant the one before ended has no length.
     let per_s = |n: u64| {
         if end > start {
@@ -107,23 +204,15 @@ fn point(group: &[Interval], breakers: &[String]) -> Point {
             Some((*kind, [ms(0.5), ms(0.95), ms(0.99)]))
         })
         .collect();
-    let worst = |target: &String| {
-        group
-            .iter()
-            .flat_map(|i| i.breakers.iter().filter(|b| &b.target == target))
-            .map(|b| b.state)
-            .max()
-            .unwrap_or_default()
-    };
     Point {
         start,
         end,
-        alive: last.alive,
+        alive,
         turns: per_s(sum.counters.turns),
         llm_calls: per_s(sum.counters.llm_calls),
         tool_calls: per_s(sum.counters.tool_calls),
         errors,
         latency,
-        breakers: breakers.iter().map(worst).collect(),
+        breakers: worst,
     }
 }

@@ -62,8 +62,7 @@ fn timeline(dir: &Path) -> Option<crate::Timeline> {
     if !dir.join(crate::interval_log::JSONL).is_file() {
         return None;
     }
-    let log = crate::interval_log::read_only(dir, Some(&crate::timeline::CHARTED)).ok()?;
-    Some(crate::Timeline::of(&log))
+    crate::Timeline::read(dir).ok()
 }
 
 /// Writes `report.json` and each of `formats` (once each, `json` included or not) into `dir`,
