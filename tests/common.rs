@@ -84,6 +84,18 @@ impl Running {
         line
     }
 
+    /// `fleetbench serve`'s base URL (`http://127.0.0.1:PORT/v1`), from the first line it
+    /// prints.
+    pub(crate) fn served_url(&mut self) -> String {
+        let first = self.first_stdout_line();
+        first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Sends `signal` (`TERM`, `HUP`, `INT`, `KILL`) to the process.
     pub(crate) fn signal(&self, signal: &str) {
         let child = self.child.as_ref().expect("the process is running");

@@ -9,14 +9,8 @@ use crate::common::{Running, fleetbench, generated_corpus};
 /// `fleetbench serve` on a free port, and a scenario file whose one provider is it.
 fn served(dir: &Path) -> (Running, std::path::PathBuf) {
     let mut server = Running::spawn(["serve", "--port", "0"]);
-    let first = server.first_stdout_line();
-    let base = first
-        .split_whitespace()
-        // The URL as printed ends in /v1.
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    // The URL as printed ends in /v1.
+    let base = server.served_url();
     let path = dir.join("llm.toml");
     std::fs::write(
         &path,

@@ -108,13 +108,7 @@ fn virtual_parts_as_processes_merge_into_the_sharded_run_s_report() {
 /// `fleetbench serve` on a free port: the process and its base URL.
 fn mock() -> (Running, String) {
     let mut server = Running::spawn(["serve", "--port", "0"]);
-    let first = server.first_stdout_line();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let base = server.served_url();
     (server, base)
 }
 

@@ -105,13 +105,7 @@ fn serve(scenario: &std::path::Path) -> (Running, String) {
         "--scenario".as_ref(),
         scenario.as_os_str(),
     ]);
-    let first = server.first_stdout_line();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .trim_end_matches("/v1")
-        .to_owned();
+    let url = server.served_url().trim_end_matches("/v1").to_owned();
     (server, url)
 }
 
