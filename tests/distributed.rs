@@ -394,3 +394,26 @@ fn a_live_part_without_a_start_time_is_warned() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("without --start-at"), "{stderr}");
 }
+
+#[test]
+fn the_kubernetes_manifests_pass_the_api_s_own_schemas() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("deploy/kubernetes")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let output = std::process::Command::new("kubernetes-validate")
+        .arg("--strict")
+        .args(&files)
+        .output();
+    let output = output.unwrap_or_else(|e| {
+        panic!("kubernetes-validate runs (pip install kubernetes-validate; .ci/run does): {e}")
+    });
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    // One line per resource, each `passed`: 6 resources in 5 files.
+    assert_eq!(said.matches(" passed for resource ").count(), 6, "{said}");
+}
