@@ -17,6 +17,9 @@
 //! client, and through hyper connections as oha makes them, with nothing of fleetbench
 //! around them (`vs_oha/floor.rs`). Each prints its calls/s, p99 and ratio to oha.
 //!
+//! `BENCH_FLEETBENCH=PATH` runs that fleetbench binary instead of this build's (to compare
+//! builds: run the bench once per binary, rounds interleaved, and compare the ratios).
+//!
 //! Needs `oha` (`cargo install oha --locked`), `nginx` (Debian `nginx-light`) and `taskset`:
 //! `benches/setup.sh` installs them. `cargo bench --bench vs_oha`.
 
@@ -299,7 +302,9 @@ fn main() -> ExitCode {
     if floor::child().is_some() {
         return ExitCode::SUCCESS;
     }
-    let bin = env!("CARGO_BIN_EXE_fleetbench");
+    // `BENCH_FLEETBENCH`: another build's binary in the same rounds (a before/after).
+    let this_build = env!("CARGO_BIN_EXE_fleetbench").to_owned();
+    let bin = &std::env::var("BENCH_FLEETBENCH").unwrap_or(this_build);
     let (Some(oha_bin), Some(_)) = (find("oha"), find("taskset")) else {
         println!("vs_oha needs oha and taskset: run benches/setup.sh (cargo install oha --locked)");
         return ExitCode::FAILURE;

@@ -26,6 +26,8 @@ use crate::transport::Transport;
 #[derive(Debug)]
 pub struct HttpLlm {
     client: Client<ProviderConfig>,
+    /// Whole answers' requests, built without async-openai ([`service::DirectChat`]).
+    direct: Option<service::DirectChat>,
     model: String,
     stream: bool,
 }
@@ -43,8 +45,10 @@ impl HttpLlm {
         model: String,
         stream: bool,
     ) -> Self {
+        let (client, direct) = service::chat_client(name, transport, base_url, extras, stream);
         Self {
-            client: service::client(name, transport, base_url, extras, stream),
+            client,
+            direct,
             model,
             stream,
         }
@@ -138,12 +142,15 @@ async fn whole(
     body: ChatBody<'_>,
     prompt_estimate: u32,
 ) -> Attempted<LlmResponse> {
-    let response: CreateChatCompletionResponse = provider
-        .client
-        .chat()
-        .create_byot(body)
-        .await
-        .map_err(classify)?;
+    let response: CreateChatCompletionResponse = match &provider.direct {
+        Some(direct) => read_whole(direct, &body).await.map_err(classify)?,
+        None => provider
+            .client
+            .chat()
+            .create_byot(body)
+            .await
+            .map_err(classify)?,
+    };
     let usage = response.usage;
     let Some(choice) = response.choices.into_iter().next() else {
         return Err(Failure::new(ErrorKind::Malformed));
@@ -174,6 +181,20 @@ async fn whole(
         ..Measured::default()
     };
     Ok((answer, measured))
+}
+
+/// A whole answer through [`service::DirectChat`]: read and deserialized as async-openai
+/// reads it (a body cut short is its `Reqwest` error, a body that is not the answer its
+/// `JSONDeserialize`), so failures are classified the same.
+async fn read_whole(
+    direct: &service::DirectChat,
+    body: &ChatBody<'_>,
+) -> Result<CreateChatCompletionResponse, async_openai::error::OpenAIError> {
+    use async_openai::error::OpenAIError;
+    let response = direct.post(body).await?;
+    let bytes = response.bytes().await.map_err(OpenAIError::Reqwest)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| OpenAIError::JSONDeserialize(e, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 async fn streamed(
