@@ -18,6 +18,8 @@ use metrics::ErrorKind;
 
 use super::credentials::{Extras, ProviderConfig};
 use super::service::{self, classify};
+
+mod events;
 use super::{Attempted, ConversationCache, Failure, LlmBackend, Measured};
 use crate::llm::{LlmRequest, LlmResponse, ToolCall};
 use crate::transport::Transport;
@@ -203,24 +205,88 @@ async fn streamed(
     prompt_estimate: u32,
 ) -> Attempted<LlmResponse> {
     let sent = Instant::now();
+    let mut assembly = Assembly::new(sent, prompt_estimate);
+    if let Some(direct) = &provider.direct {
+        return streamed_direct(direct, &body, assembly).await;
+    }
     let mut stream = provider
         .client
         .chat()
         .create_stream_byot::<_, CreateChatCompletionStreamResponse>(body)
         .await
         .map_err(classify)?;
-    let mut answer = LlmResponse::default();
-    let mut measured = Measured {
-        status: Some(200),
-        tokens_in: prompt_estimate,
-        ..Measured::default()
-    };
-    let mut last = sent;
     while let Some(item) = stream.next().await {
-        let chunk = item.map_err(|e| Failure {
-            ttft: measured.ttft,
-            ..classify(e)
-        })?;
+        let chunk = item.map_err(|e| assembly.failed(classify(e)))?;
+        assembly.chunk(chunk);
+    }
+    assembly.finish()
+}
+
+/// A stream through [`service::DirectChat`], its events decoded by [`events::Events`] as
+/// async-openai's decoder reads them, each failure the one async-openai's would give: a body
+/// cut off is `truncated` (its transport error), an event that is not a chunk `malformed` (its
+/// `JSONDeserialize`), bytes that are not UTF-8 as its decoder says at the end.
+async fn streamed_direct(
+    direct: &service::DirectChat,
+    body: &ChatBody<'_>,
+    mut assembly: Assembly,
+) -> Attempted<LlmResponse> {
+    let response = direct.post(body).await.map_err(classify)?;
+    let mut bytes = response.bytes_stream();
+    let mut events = events::Events::default();
+    'read: {
+        while let Some(piece) = bytes.next().await {
+            let piece = piece.map_err(|_| assembly.failed(Failure::new(ErrorKind::Truncated)))?;
+            for data in events.push(&piece) {
+                if data == "[DONE]" {
+                    break 'read;
+                }
+                let chunk: CreateChatCompletionStreamResponse = serde_json::from_str(&data)
+                    .map_err(|_| assembly.failed(service::malformed(&data)))?;
+                assembly.chunk(chunk);
+            }
+        }
+        // The body ended without `[DONE]`: what it left undecoded may fail it.
+        events
+            .end()
+            .map_err(|kind| assembly.failed(Failure::new(kind)))?;
+    }
+    assembly.finish()
+}
+
+/// A streamed answer as its chunks arrive: the text and tool calls so far, TTFT and the gaps
+/// between tokens, the usage chunk's counts.
+struct Assembly {
+    answer: LlmResponse,
+    measured: Measured,
+    sent: Instant,
+    last: Instant,
+}
+
+impl Assembly {
+    fn new(sent: Instant, prompt_estimate: u32) -> Self {
+        Self {
+            answer: LlmResponse::default(),
+            measured: Measured {
+                status: Some(200),
+                tokens_in: prompt_estimate,
+                ..Measured::default()
+            },
+            sent,
+            last: sent,
+        }
+    }
+
+    /// `failure`, with the time to the first token if one came.
+    fn failed(&self, failure: Failure) -> Failure {
+        Failure {
+            ttft: self.measured.ttft,
+            ..failure
+        }
+    }
+
+    fn chunk(&mut self, chunk: CreateChatCompletionStreamResponse) {
+        let (answer, measured) = (&mut self.answer, &mut self.measured);
         if let Some(usage) = chunk.usage {
             measured.tokens_in = usage.prompt_tokens;
             measured.tokens_out = usage.completion_tokens;
@@ -258,22 +324,22 @@ async fn streamed(
             if produced {
                 let now = Instant::now();
                 match measured.ttft {
-                    None => measured.ttft = Some(now - sent),
-                    Some(_) => measured.inter_token.push(now - last),
+                    None => measured.ttft = Some(now - self.sent),
+                    Some(_) => measured.inter_token.push(now - self.last),
                 }
-                last = now;
+                self.last = now;
             }
             if let Some(reason) = choice.finish_reason {
                 answer.finish_reason = Some(reason);
             }
         }
     }
-    if answer.finish_reason.is_none() {
-        // The stream ended without saying why: cut short.
-        return Err(Failure {
-            ttft: measured.ttft,
-            ..Failure::new(ErrorKind::Truncated)
-        });
+
+    fn finish(self) -> Attempted<LlmResponse> {
+        if self.answer.finish_reason.is_none() {
+            // The stream ended without saying why: cut short.
+            return Err(self.failed(Failure::new(ErrorKind::Truncated)));
+        }
+        Ok((self.answer, self.measured))
     }
-    Ok((answer, measured))
 }
