@@ -237,9 +237,13 @@ async fn streamed_direct(
     'read: {
         while let Some(piece) = bytes.next().await {
             let piece = piece.map_err(|_| assembly.failed(Failure::new(ErrorKind::Truncated)))?;
-            for data in events.push(&piece) {
+            for events::Event { keepalive, data } in events.push(&piece) {
+                // async-openai's order: the end first, then keep-alives skipped.
                 if data == "[DONE]" {
                     break 'read;
+                }
+                if keepalive {
+                    continue;
                 }
                 let chunk: CreateChatCompletionStreamResponse = serde_json::from_str(&data)
                     .map_err(|_| assembly.failed(service::malformed(&data)))?;

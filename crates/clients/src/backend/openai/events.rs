@@ -4,18 +4,32 @@
 //! - bytes become text up to the first byte that is not UTF-8; an incomplete character waits
 //!   for the next chunk, and from an invalid byte on nothing more is read (eventsource-stream
 //!   keeps such bytes pending, and says so only when the body ends: [`Events::end`]);
-//! - a byte-order mark opening the stream is dropped;
+//! - a byte-order mark opening the stream is dropped (where eventsource-stream 0.2.3 panics,
+//!   slicing the mark's first byte off a `str`: under async-openai the stream then ended as
+//!   cut short);
 //! - lines end at `\r\n`, `\r` or `\n` (a `\r` closing a chunk waits for a possible `\n`);
 //! - `:` opens a comment; otherwise the line is a field name, then optionally `:`, one
 //!   optional space and the value; `data` appends its value and a line feed, `event` sets the
 //!   type, other fields are ignored;
 //! - an empty line ends an event: one with no data is dropped, otherwise its data loses its
-//!   last line feed and it is handed on, unless its type is `keepalive`.
+//!   last line feed and it is handed on with whether its type is `keepalive` (async-openai
+//!   ends at a `[DONE]` before it skips a keep-alive).
+//!
+//! A property test checks this decoder against eventsource-stream itself, on streams of
+//! right and wrong pieces split anywhere.
 //!
 //! Without async-openai's decoder a stream costs no task and channel of its own, no parser
 //! combinators and no event struct per event.
 
 use metrics::ErrorKind;
+
+/// One event of the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Event {
+    /// Its type is `keepalive`: skipped, unless its data is `[DONE]`.
+    pub(super) keepalive: bool,
+    pub(super) data: String,
+}
 
 /// A stream's bytes so far that do not yet make an event.
 #[derive(Debug, Default)]
@@ -32,8 +46,8 @@ pub(super) struct Events {
 }
 
 impl Events {
-    /// Adds `chunk`; returns the data of every event it completes, in order.
-    pub(super) fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+    /// Adds `chunk`; returns every event it completes, in order.
+    pub(super) fn push(&mut self, chunk: &[u8]) -> Vec<Event> {
         self.raw.extend_from_slice(chunk);
         let valid = match std::str::from_utf8(&self.raw) {
             Ok(text) => text.len(),
@@ -55,7 +69,7 @@ impl Events {
     }
 
     /// The whole lines of `text`, applied; the events they complete.
-    fn lines(&mut self) -> Vec<String> {
+    fn lines(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         let mut start = 0;
         let mut text = std::mem::take(&mut self.text);
@@ -100,15 +114,18 @@ impl Events {
         out
     }
 
-    /// The event an empty line ends: `None` without data, or of type `keepalive`.
-    fn dispatch(&mut self) -> Option<String> {
+    /// The event an empty line ends: `None` without data.
+    fn dispatch(&mut self) -> Option<Event> {
         let mut data = std::mem::take(&mut self.data);
         let kind = std::mem::take(&mut self.kind);
-        if data.is_empty() || kind == "keepalive" {
+        if data.is_empty() {
             return None;
         }
         data.pop();
-        Some(data)
+        Some(Event {
+            keepalive: kind == "keepalive",
+            data,
+        })
     }
 
     /// The body ended: bytes left that are not text fail the stream as async-openai's
@@ -127,13 +144,115 @@ impl Events {
 mod tests {
     use super::*;
 
+    /// The data of every event but keep-alives, and the end.
     fn all(chunks: &[&[u8]]) -> (Vec<String>, Result<(), ErrorKind>) {
         let mut events = Events::default();
         let mut got = Vec::new();
         for chunk in chunks {
-            got.extend(events.push(chunk));
+            got.extend(
+                events
+                    .push(chunk)
+                    .into_iter()
+                    .filter(|e| !e.keepalive)
+                    .map(|e| e.data),
+            );
         }
         (got, events.end())
+    }
+
+    /// What eventsource-stream (async-openai's decoder) makes of `pieces`: its events, as
+    /// (keep-alive, data), and how it ends (`Err` as async-openai's failures classify it).
+    fn oracle(pieces: Vec<Vec<u8>>) -> (Vec<(bool, String)>, Result<(), ErrorKind>) {
+        use futures_util::StreamExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let body = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+            let mut stream = std::pin::pin!(eventsource_stream::EventStream::new(body));
+            let mut got = Vec::new();
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(e) => got.push((e.event == "keepalive", e.data)),
+                    Err(e) => {
+                        let text = e.to_string();
+                        let kind = if text.contains("incomplete utf-8 byte sequence") {
+                            ErrorKind::Truncated
+                        } else {
+                            ErrorKind::Malformed
+                        };
+                        return (got, Err(kind));
+                    }
+                }
+            }
+            (got, Ok(()))
+        })
+    }
+
+    /// Pieces of SSE, right and wrong: fields, separators, line ends, a byte-order mark, a
+    /// character, half of one, a byte that is never UTF-8.
+    fn token() -> impl Strategy<Value = &'static [u8]> {
+        prop::sample::select(vec![
+            &b"data:"[..],
+            b"data: ",
+            b"data",
+            b"event: keepalive",
+            b"event: x",
+            b"event:",
+            b": note",
+            b":",
+            b"id: 7",
+            b"retry: 5",
+            b"x",
+            b" ",
+            b"[DONE]",
+            b"{\"a\":1}",
+            b"\n",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            "\u{feff}".as_bytes(),
+            "\u{e9}".as_bytes(),
+            b"\xc3",
+            b"\xff",
+        ])
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn events_are_eventsource_stream_s_split_anywhere(
+            tokens in prop::collection::vec(token(), 0..40),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let body: Vec<u8> = tokens.concat();
+            // eventsource-stream panics on a leading byte-order mark (it cuts the mark's
+            // first byte off a `str`), in async-openai's stream task, whose stream then reads
+            // as cut short; this decoder drops the mark, as the SSE standard says.
+            prop_assume!(!body.starts_with("\u{feff}".as_bytes()));
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+            at.extend([0, body.len()]);
+            at.sort_unstable();
+            at.dedup();
+            let pieces: Vec<Vec<u8>> = at.windows(2).map(|w| body[w[0]..w[1]].to_vec()).collect();
+            let mut events = Events::default();
+            let mut got = Vec::new();
+            for piece in &pieces {
+                got.extend(events.push(piece).into_iter().map(|e| (e.keepalive, e.data)));
+            }
+            prop_assert_eq!((got, events.end()), oracle(pieces));
+        }
+    }
+
+    #[test]
+    fn a_keep_alive_is_an_event_of_its_own_type() {
+        let got = Events::default().push(b"event: keepalive\ndata: [DONE]\n\ndata: x\n\n");
+        let event = |keepalive, data: &str| Event {
+            keepalive,
+            data: data.to_owned(),
+        };
+        assert_eq!(got, [event(true, "[DONE]"), event(false, "x")]);
     }
 
     #[test]
