@@ -217,6 +217,11 @@ model = "mock-gpt"
             "{metric}: the merged histogram is every sample"
         );
     }
+    let errors = crate::run::schema_errors(&report);
+    assert!(
+        errors.is_empty(),
+        "the merged report fits the schema: {errors:?}"
+    );
     let process = &report["process"];
     assert_eq!(process["parts"].as_array().map(Vec::len), Some(2));
     let spread = process["start_spread_ms"].as_u64().expect("a start spread");
@@ -298,6 +303,11 @@ fn a_missing_or_repeated_part_is_named_and_allow_missing_merges_the_rest() {
     assert!(stderr.contains("missing: 1"), "{stderr}");
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["missing_parts"], serde_json::json!([1]));
+    let errors = crate::run::schema_errors(&report);
+    assert!(
+        errors.is_empty(),
+        "a report with parts missing fits the schema: {errors:?}"
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("MISSING parts 1 of 2"));
     // A damaged part: its N or its index out of range.
     let edited = dir.path().join("part-9-of-2.json");

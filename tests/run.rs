@@ -10,7 +10,7 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).expect("the report is JSON")
 }
 
-fn schema_errors(doc: &Value) -> Vec<String> {
+pub(crate) fn schema_errors(doc: &Value) -> Vec<String> {
     let schema: Value =
         read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"));
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
