@@ -61,10 +61,10 @@ pub enum BuildError {
         /// Whether the value came from the environment.
         secret: bool,
     },
-    /// A tool's URL cannot be parsed.
-    #[error("tool `{target}`: invalid endpoint URL: {source}")]
+    /// A tool's or provider's URL cannot be parsed.
+    #[error("`{target}`: invalid endpoint URL: {source}")]
     Url {
-        /// The tool.
+        /// The tool or provider.
         target: String,
         /// Why.
         #[source]
@@ -184,9 +184,13 @@ impl Clients {
                 Route::Http(transport, base) => {
                     let base = format!("{base}/v1");
                     match p.api {
-                        Api::Chat => AnyLlm::Http(HttpLlm::new(
-                            &p.name, transport, &base, extras, model, p.stream,
-                        )),
+                        Api::Chat => AnyLlm::Http(
+                            HttpLlm::new(&p.name, transport, &base, extras, model, p.stream)
+                                .map_err(|source| BuildError::Url {
+                                    target: p.name.clone(),
+                                    source,
+                                })?,
+                        ),
                         Api::Responses => AnyLlm::Responses(HttpResponses::new(
                             &p.name, transport, &base, extras, model, p.stream,
                         )),

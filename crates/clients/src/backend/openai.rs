@@ -1,9 +1,8 @@
-//! [`HttpLlm`]: OpenAI chat completions over HTTP, through async-openai with the service
-//! `backend::service` gives it (our transport, our credentials, no hidden retries; failures
-//! classified there, as for the Responses API). Streams are read chunk by chunk for TTFT and
-//! inter-token gaps.
+//! [`HttpLlm`]: OpenAI chat completions over HTTP, sent by `service::DirectChat` (our
+//! transport, our credentials, no hidden retries; failures classified by `service::classify`,
+//! as for the Responses API), in async-openai's types. Streams are decoded by `events` and
+//! read chunk by chunk for TTFT and inter-token gaps.
 
-use async_openai::Client;
 #[cfg(test)]
 use async_openai::types::chat::CreateChatCompletionRequest;
 use async_openai::types::chat::{
@@ -16,20 +15,18 @@ use tokio::time::Instant;
 
 use metrics::ErrorKind;
 
-use super::credentials::{Extras, ProviderConfig};
-use super::service::{self, classify};
-
-mod events;
+use super::credentials::Extras;
+use super::service::{self, DirectChat, classify};
 use super::{Attempted, ConversationCache, Failure, LlmBackend, Measured};
 use crate::llm::{LlmRequest, LlmResponse, ToolCall};
 use crate::transport::Transport;
 
+mod events;
+
 /// One OpenAI-compatible provider over HTTP, speaking chat completions.
 #[derive(Debug)]
 pub struct HttpLlm {
-    client: Client<ProviderConfig>,
-    /// Whole answers' requests, built without async-openai ([`service::DirectChat`]).
-    direct: Option<service::DirectChat>,
+    chat: DirectChat,
     model: String,
     stream: bool,
 }
@@ -38,7 +35,7 @@ impl HttpLlm {
     /// The provider `name` at `base_url` (ending in `/v1`) serving `model`, its answers
     /// streamed or whole. `extras` (the key its `api_key_env` names, its headers and query)
     /// is all its requests carry besides the body: nothing is taken from async-openai's
-    /// `OPENAI_*` variables (see `credentials`).
+    /// `OPENAI_*` variables (see `credentials`). An error when `base_url` is not a URL.
     pub(crate) fn new(
         name: &str,
         transport: Transport,
@@ -46,14 +43,12 @@ impl HttpLlm {
         extras: Extras,
         model: String,
         stream: bool,
-    ) -> Self {
-        let (client, direct) = service::chat_client(name, transport, base_url, extras, stream);
-        Self {
-            client,
-            direct,
+    ) -> Result<Self, url::ParseError> {
+        Ok(Self {
+            chat: DirectChat::new(name, transport, base_url, extras, stream)?,
             model,
             stream,
-        }
+        })
     }
 
     /// async-openai's own request for `request`: what [`ChatBody`] must serialize to, byte for
@@ -144,15 +139,7 @@ async fn whole(
     body: ChatBody<'_>,
     prompt_estimate: u32,
 ) -> Attempted<LlmResponse> {
-    let response: CreateChatCompletionResponse = match &provider.direct {
-        Some(direct) => read_whole(direct, &body).await.map_err(classify)?,
-        None => provider
-            .client
-            .chat()
-            .create_byot(body)
-            .await
-            .map_err(classify)?,
-    };
+    let response = read_whole(&provider.chat, &body).await.map_err(classify)?;
     let usage = response.usage;
     let Some(choice) = response.choices.into_iter().next() else {
         return Err(Failure::new(ErrorKind::Malformed));
@@ -185,11 +172,11 @@ async fn whole(
     Ok((answer, measured))
 }
 
-/// A whole answer through [`service::DirectChat`]: read and deserialized as async-openai
-/// reads it (a body cut short is its `Reqwest` error, a body that is not the answer its
-/// `JSONDeserialize`), so failures are classified the same.
+/// A whole answer, read and deserialized as async-openai reads it (a body cut short is its
+/// `Reqwest` error, a body that is not the answer its `JSONDeserialize`), so failures are
+/// classified the same.
 async fn read_whole(
-    direct: &service::DirectChat,
+    direct: &DirectChat,
     body: &ChatBody<'_>,
 ) -> Result<CreateChatCompletionResponse, async_openai::error::OpenAIError> {
     use async_openai::error::OpenAIError;
@@ -199,39 +186,17 @@ async fn read_whole(
         .map_err(|e| OpenAIError::JSONDeserialize(e, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+/// A stream, its events decoded by [`events::Events`] as async-openai's decoder reads them,
+/// each failure the one async-openai's would give: a body cut off is `truncated` (its
+/// transport error), an event that is not a chunk `malformed` (its `JSONDeserialize`), bytes
+/// that are not UTF-8 as its decoder says at the end.
 async fn streamed(
     provider: &HttpLlm,
     body: ChatBody<'_>,
     prompt_estimate: u32,
 ) -> Attempted<LlmResponse> {
-    let sent = Instant::now();
-    let mut assembly = Assembly::new(sent, prompt_estimate);
-    if let Some(direct) = &provider.direct {
-        return streamed_direct(direct, &body, assembly).await;
-    }
-    let mut stream = provider
-        .client
-        .chat()
-        .create_stream_byot::<_, CreateChatCompletionStreamResponse>(body)
-        .await
-        .map_err(classify)?;
-    while let Some(item) = stream.next().await {
-        let chunk = item.map_err(|e| assembly.failed(classify(e)))?;
-        assembly.chunk(chunk);
-    }
-    assembly.finish()
-}
-
-/// A stream through [`service::DirectChat`], its events decoded by [`events::Events`] as
-/// async-openai's decoder reads them, each failure the one async-openai's would give: a body
-/// cut off is `truncated` (its transport error), an event that is not a chunk `malformed` (its
-/// `JSONDeserialize`), bytes that are not UTF-8 as its decoder says at the end.
-async fn streamed_direct(
-    direct: &service::DirectChat,
-    body: &ChatBody<'_>,
-    mut assembly: Assembly,
-) -> Attempted<LlmResponse> {
-    let response = direct.post(body).await.map_err(classify)?;
+    let mut assembly = Assembly::new(Instant::now(), prompt_estimate);
+    let response = provider.chat.post(&body).await.map_err(classify)?;
     let mut bytes = response.bytes_stream();
     let mut events = events::Events::default();
     'read: {

@@ -121,6 +121,16 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    fn new(name: &str, transport: Transport, extras: Extras, stream: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            transport,
+            extras,
+            stream,
+            warned: AtomicBool::new(false),
+        }
+    }
+
     /// One attempt on the wire: `Ok` only for a 2xx in the framing asked for.
     async fn send(&self, factory: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
         self.send_request(factory.build().await?).await
@@ -193,92 +203,16 @@ pub(crate) fn client(
     extras: Extras,
     stream: bool,
 ) -> Client<ProviderConfig> {
-    client_and_endpoint(name, transport, base_url, extras, stream).0
-}
-
-/// [`client`], and the same endpoint for requests built without async-openai.
-fn client_and_endpoint(
-    name: &str,
-    transport: Transport,
-    base_url: &str,
-    extras: Extras,
-    stream: bool,
-) -> (Client<ProviderConfig>, Arc<Endpoint>) {
     let config = ProviderConfig::new(base_url, &extras);
     // Not `Client::with_config`: it builds a default reqwest client, which reads the
     // platform's CA store and panics on a machine without one, even for http://.
     let http_client = transport.reqwest_client();
-    let endpoint = Arc::new(Endpoint {
-        name: name.to_owned(),
-        transport,
-        extras,
-        stream,
-        warned: AtomicBool::new(false),
-    });
-    let sender = endpoint.clone();
+    let endpoint = Arc::new(Endpoint::new(name, transport, extras, stream));
     let service = tower::service_fn(move |factory: HttpRequestFactory| {
-        let endpoint = sender.clone();
+        let endpoint = endpoint.clone();
         async move { endpoint.send(factory).await }
     });
-    let client = Client::build(http_client, config).with_http_service(service);
-    (client, endpoint)
-}
-
-/// Chat completions without async-openai's request pipeline, for whole answers: the URL
-/// parsed once (async-openai formats it as a string per request, which reqwest parses again),
-/// the body serialized once into bytes, then the same [`Endpoint`] as async-openai's requests
-/// (the same headers, credential and failures). The request is the one async-openai would
-/// send, byte for byte (a test compares them). Streams still go through async-openai, whose
-/// event decoding they need.
-#[derive(Clone)]
-pub(crate) struct DirectChat {
-    url: reqwest::Url,
-    endpoint: Arc<Endpoint>,
-}
-
-impl std::fmt::Debug for DirectChat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the URL: its query may hold a value taken from the environment.
-        f.debug_struct("DirectChat")
-            .field("provider", &self.endpoint.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// [`client`], and a [`DirectChat`] to the same endpoint (`None` when `base_url` does not
-/// parse as a URL: async-openai's path then fails as it always did).
-pub(crate) fn chat_client(
-    name: &str,
-    transport: Transport,
-    base_url: &str,
-    extras: Extras,
-    stream: bool,
-) -> (Client<ProviderConfig>, Option<DirectChat>) {
-    let url = reqwest::Url::parse(&format!("{base_url}/chat/completions")).ok();
-    let url = url.map(|mut url| {
-        extras.add_query(&mut url);
-        url
-    });
-    let (client, endpoint) = client_and_endpoint(name, transport, base_url, extras, stream);
-    (client, url.map(|url| DirectChat { url, endpoint }))
-}
-
-impl DirectChat {
-    /// POSTs `body` as JSON: `Ok` only for a 2xx in the framing asked for.
-    pub(crate) async fn post(
-        &self,
-        body: &impl serde::Serialize,
-    ) -> Result<reqwest::Response, OpenAIError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| OpenAIError::InvalidArgument(format!("the body: {e}")))?;
-        let mut request = reqwest::Request::new(reqwest::Method::POST, self.url.clone());
-        request.headers_mut().insert(
-            CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        *request.body_mut() = Some(bytes.into());
-        self.endpoint.send_request(request).await
-    }
+    Client::build(http_client, config).with_http_service(service)
 }
 
 /// The kind of an async-openai failure, the same for both APIs. A body it could not read is
@@ -336,11 +270,14 @@ pub(crate) fn malformed(body: &str) -> Failure {
     Failure::new(ErrorKind::Malformed)
 }
 
+mod direct;
+
+pub(crate) use direct::DirectChat;
+
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
@@ -381,13 +318,12 @@ mod tests {
     }
 
     fn endpoint(stream: bool) -> Endpoint {
-        Endpoint {
-            name: "gateway".to_owned(),
-            transport: Transport::InProcess(mock::MockServer::new(mock::MockConfig::default())),
-            extras: Extras::default(),
+        Endpoint::new(
+            "gateway",
+            Transport::InProcess(mock::MockServer::new(mock::MockConfig::default())),
+            Extras::default(),
             stream,
-            warned: AtomicBool::new(false),
-        }
+        )
     }
 
     #[test]
@@ -406,114 +342,6 @@ mod tests {
         assert!(logged[0].contains("set `stream = false` on this provider"));
         assert!(logged[1].contains("answered `text/event-stream`"));
         assert!(logged[1].contains("set `stream = true` on this provider"));
-    }
-
-    /// A server on 127.0.0.1 that keeps the bytes of each request it reads and answers every
-    /// one with `answer` (one request a connection).
-    async fn capture(answer: &'static str) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let base = format!("http://{}/v1", listener.local_addr().expect("an address"));
-        let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let kept = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut bytes = Vec::new();
-                let mut buf = [0u8; 4096];
-                // Headers, then as many body bytes as Content-Length says.
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    bytes.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&bytes);
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length: "))
-                            .and_then(|n| n.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if bytes.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                kept.lock().expect("not poisoned").push(bytes);
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                let _ = socket.write_all(reply.as_bytes()).await;
-            }
-        });
-        (base, seen)
-    }
-
-    #[tokio::test]
-    async fn a_direct_request_is_async_openai_s_byte_for_byte() {
-        use async_openai::types::chat::{
-            ChatCompletionRequestUserMessage, CreateChatCompletionResponse,
-        };
-        const ANSWER: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
-        let (base, seen) = capture(ANSWER).await;
-        let connection = crate::transport::Connection {
-            max_in_flight: 4,
-            connect_timeout: Duration::from_secs(5),
-            loopback: true,
-            ca_cert: None,
-            http2: false,
-        };
-        let transport =
-            Transport::http("p", &connection, crate::transport::Trust::Plain).expect("a transport");
-        let secrets = scenario::Secrets::from_pairs([("TEAM", "search team")]);
-        let headers = [
-            ("x-team".to_owned(), scenario::Param::Env("TEAM".to_owned())),
-            (
-                "x-trace".to_owned(),
-                scenario::Param::Plain("on".to_owned()),
-            ),
-        ]
-        .into();
-        let query = [(
-            "api-version".to_owned(),
-            scenario::Param::Plain("2024 10".to_owned()),
-        )]
-        .into();
-        let extras =
-            Extras::new("p", Some("sk-test"), &headers, &query, &secrets).expect("the extras");
-        let (client, direct) = chat_client("p", transport, &base, extras, false);
-        let direct = direct.expect("the base URL parses");
-        let messages = vec![ChatCompletionRequestUserMessage::from("hello").into()];
-        let body = super::super::openai::ChatBody::new("m", false, &messages, &[], 16);
-        let through_async_openai: CreateChatCompletionResponse =
-            client.chat().create_byot(&body).await.expect("an answer");
-        let response = direct.post(&body).await.expect("an answer");
-        let direct_answer: CreateChatCompletionResponse =
-            serde_json::from_slice(&response.bytes().await.expect("the body")).expect("JSON");
-        assert_eq!(direct_answer, through_async_openai);
-        let seen = seen.lock().expect("not poisoned").clone();
-        assert_eq!(seen.len(), 2);
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        assert_eq!(
-            text(&seen[1]),
-            text(&seen[0]),
-            "the same request on the wire"
-        );
-        let first = text(&seen[0]);
-        assert!(
-            first.starts_with("POST /v1/chat/completions?api-version=2024+10 HTTP/1.1\r\n"),
-            "{first}"
-        );
-        for header in [
-            "authorization: Bearer sk-test",
-            "x-team: search team",
-            "content-type: application/json",
-        ] {
-            assert!(first.contains(header), "{header} in {first}");
-        }
     }
 
     #[test]

@@ -74,6 +74,7 @@ fn over_http(mock: &MockServer, p: &scenario::Provider) -> HttpLlm {
         p.model.clone(),
         p.stream,
     )
+    .expect("the base URL parses")
 }
 
 fn in_process_responses(mock: &MockServer, p: &scenario::Provider) -> MockLlm {

@@ -71,6 +71,7 @@ fn router_llm(mock: &MockServer, stream: bool) -> HttpLlm {
         "mock-gpt".to_owned(),
         stream,
     )
+    .expect("the base URL parses")
 }
 
 /// The HTTP backend of `api` through the mock's router.
