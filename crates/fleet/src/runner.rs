@@ -67,12 +67,13 @@ where
         .on_interval
         .clone()
         .map(|on_interval| Merger::new(parts_of, on_interval));
-    let parts = match scenario.clock {
-        ClockMode::Live => {
+    // The one part this process runs (`run --part`), or the whole fleet.
+    let part = only.unwrap_or(Part::WHOLE);
+    let parts = match (scenario.clock, only) {
+        (ClockMode::Live, _) => {
             let _ = clients::raise_fd_limit();
             let workers = Workers::start().map_err(RunError::Runtime)?;
             let spawner = workers.spawner();
-            let part = only.unwrap_or(Part::WHOLE);
             vec![workers.run(live(
                 Arc::new(shard::scale(scenario, part)),
                 make_agent,
@@ -80,23 +81,13 @@ where
                 (part, merger, spawner),
             ))?]
         }
-        ClockMode::Virtual if only.is_some() => {
-            let part = only.unwrap_or(Part::WHOLE);
-            vec![virtual_part(scenario, part, make_agent, options, merger)?]
-        }
-        ClockMode::Virtual if scenario.fleet.shards <= 1 => {
-            vec![virtual_part(
-                scenario,
-                Part::WHOLE,
-                make_agent,
-                options,
-                merger,
-            )?]
-        }
-        ClockMode::Virtual => {
+        (ClockMode::Virtual, None) if scenario.fleet.shards > 1 => {
             shard::run_parts(scenario.fleet.shards, &options, |part, options| {
                 virtual_part(scenario, part, make_agent.clone(), options, merger.clone())
             })?
+        }
+        (ClockMode::Virtual, _) => {
+            vec![virtual_part(scenario, part, make_agent, options, merger)?]
         }
     };
     let part = only.and_then(|_| parts.first().cloned());
